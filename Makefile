@@ -1,0 +1,44 @@
+# Two commands matter: `make demo` (the main job) and `make test` (the default test tier).
+# Both create .venv and install everything on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.kcourse-installed
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: venv demo test test-slow test-all bench doctor clean torch
+
+venv: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install -q -e ".[atari,test,notebooks]"
+	# tf-agents 0.19.0 / gym 0.23.0 metadata pins cannot resolve beside TF 2.21: install without deps.
+	$(BIN)/python -m pip install -q --no-deps tf-agents==0.19.0 gym==0.23.0
+	touch $(STAMP)
+
+demo: venv
+	$(BIN)/kcourse run all --quick
+
+test: venv
+	$(BIN)/python -m pytest -m "not slow" -q
+
+test-slow: venv
+	$(BIN)/python -m pytest -m slow -q
+
+test-all: venv
+	$(BIN)/python -m pytest -q
+
+# PyTorch (CPU) for the reference benchmarks and fixture scripts.
+torch: venv
+	$(BIN)/python -m pip install -q -e ".[torch]" || $(BIN)/python -m pip install -q torch
+
+bench: venv torch
+	@set -e; for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b; done
+
+doctor: venv
+	$(BIN)/kcourse doctor
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
