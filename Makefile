@@ -13,7 +13,7 @@ venv: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install -q -e ".[atari,test,notebooks]"
+	$(BIN)/python -m pip install -q -e ".[atari,box2d,test,notebooks]"
 	# tf-agents 0.19.0 / gym 0.23.0 metadata pins cannot resolve beside TF 2.21: install without deps.
 	$(BIN)/python -m pip install -q --no-deps tf-agents==0.19.0 gym==0.23.0
 	touch $(STAMP)
