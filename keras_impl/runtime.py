@@ -43,8 +43,8 @@ STRATEGY_KINDS = ("auto", "cpu", "gpu", "mirrored", "multi-worker")
 # ----------------------------------------------------------------------------------------------
 
 LEGACY_KERAS_HELP = (
-    "TF-Agents needs Keras 2 (the tf-keras package) but TensorFlow was imported before "
-    "TF_USE_LEGACY_KERAS=1 was set, so tf.keras is bound to Keras 3 in this process.\n"
+    "TF-Agents needs Keras 2 (the tf-keras package) but tf.keras is bound to Keras 3 in this "
+    "process: TensorFlow (and its tf.keras) was used before TF_USE_LEGACY_KERAS=1 was set.\n"
     "Fix: set the variable before TensorFlow is first imported, e.g.\n"
     "    export TF_USE_LEGACY_KERAS=1            # in the shell, or\n"
     "    import os; os.environ['TF_USE_LEGACY_KERAS'] = '1'   # first line of the script/notebook\n"
@@ -54,7 +54,11 @@ LEGACY_KERAS_HELP = (
 
 
 class LegacyKerasError(RuntimeError):
-    """Raised when TF-Agents code runs in a process where ``tf.keras`` is Keras 3."""
+    """Raised when TF-Agents code runs in a process where ``tf.keras`` is Keras 3.
+
+    TensorFlow binds ``tf.keras`` lazily, on first use, reading ``TF_USE_LEGACY_KERAS`` then; once
+    bound (e.g. by ``from tensorflow import keras``) it cannot change in that process.
+    """
 
 
 def tf_keras_is_legacy() -> bool:
@@ -63,7 +67,10 @@ def tf_keras_is_legacy() -> bool:
 
     module = getattr(tf.keras, "__name__", "") or ""
     version = getattr(tf.keras, "__version__", "") or ""
-    return module.startswith("tf_keras") or version.startswith("2.")
+    # After `import tf_agents`, tf.keras is re-registered as a module named "tensorflow.keras"
+    # without __version__, so also look at where its classes come from.
+    layer_module = getattr(getattr(getattr(tf.keras, "layers", None), "Layer", None), "__module__", "") or ""
+    return module.startswith("tf_keras") or version.startswith("2.") or layer_module.startswith("tf_keras")
 
 
 def require_legacy_keras() -> None:

@@ -1,0 +1,95 @@
+import json
+import re
+
+import pytest
+
+from keras_impl import cli, registry
+
+
+def test_list_shows_every_exercise_with_its_reference(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    names = [line.split()[0] for line in out]
+    assert names == list(registry.exercises())
+    assert "linreg" in names
+    assert all("| reference: " in line for line in out)
+
+
+def test_doctor_prints_one_status_line_per_check_and_exits_0(capsys):
+    code = cli.main(["doctor"])
+    lines = capsys.readouterr().out.splitlines()
+    checks = lines[:-1]
+    assert lines[-1].startswith("doctor: ") and lines[-1].endswith(" 0 failed")
+    assert code == 0
+    assert all(re.match(r"^(PASS|FAIL|WARN)  \S+ +\S", line) for line in checks), checks
+    names = {line.split()[1] for line in checks}
+    for expected in ("tensorflow", "keras", "tf-keras", "tf-agents", "tensorflow-probability", "gymnasium",
+                     "ale-py", "legacy-keras", "gpu", "tf.summary", "atari-roms", "agents-package"):
+        assert expected in names
+
+
+def test_doctor_flags_a_foreign_agents_package(monkeypatch, capsys, tmp_path):
+    import sys
+    import types
+
+    fake = types.ModuleType("agents")
+    fake.__file__ = str(tmp_path / "agents" / "__init__.py")
+    monkeypatch.setitem(sys.modules, "agents", fake)
+    assert cli.main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert re.search(r"^FAIL  agents-package +a foreign `agents` package shadows kcourse's", out, re.M)
+
+
+def test_unknown_exercise_is_one_line_exit_2(capsys):
+    assert cli.main(["run", "no-such-thing"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("kcourse: error: unknown exercise 'no-such-thing'; available: linreg")
+
+
+def test_bad_config_key_and_value_are_one_line_exit_2(capsys):
+    assert cli.main(["run", "linreg", "--config", "nope=1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown config key 'nope' for LinRegConfig" in err[0]
+    assert cli.main(["run", "linreg", "--config", "epochs=many"]) == 2
+    assert capsys.readouterr().err.strip() == "kcourse: error: config key 'epochs' expects int, got 'many'"
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["run", "linreg", "--strategy", "tpu"])
+    assert exc.value.code == 2
+    assert "argument --strategy: config key 'strategy' must be one of auto, cpu, gpu, mirrored, multi-worker; got 'tpu'" in capsys.readouterr().err
+
+
+def test_run_writes_config_result_and_tensorboard_logs(tmp_path, capsys):
+    code = cli.main(["run", "linreg", "--quick", "--seed", "3", "--out", str(tmp_path), "--config", "noise=0.05"])
+    assert code == 0
+    (run_dir,) = tmp_path.iterdir()
+    assert run_dir.name.startswith("linreg__3__")
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["seed"] == 3 and config["noise"] == 0.05 and config["epochs"] == 5  # quick preset applied
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["status"] == "ok" and result["exercise"] == "linreg"
+    assert abs(result["metrics"]["w"] - 3) < 0.5
+    assert list((run_dir / "train").glob("events.out.tfevents.*"))
+    assert (run_dir / "fit.png").is_file()
+    assert "[kcourse] linreg: w=" in capsys.readouterr().out
+
+
+def test_same_seed_same_result(tmp_path):
+    metrics = []
+    for out in ("a", "b"):
+        assert cli.main(["run", "linreg", "--quick", "--seed", "5", "--out", str(tmp_path / out)]) == 0
+        (run_dir,) = (tmp_path / out).iterdir()
+        metrics.append(json.loads((run_dir / "result.json").read_text())["metrics"])
+    assert metrics[0] == metrics[1]
+
+
+def test_run_all_writes_the_report(tmp_path, capsys):
+    assert cli.main(["run", "all", "--quick", "--only", "linreg", "--out", str(tmp_path)]) == 0
+    report = (tmp_path / "report.md").read_text()
+    assert "| exercise | reference (course / peer) | ours | time (s) | status | plots |" in report
+    row = next(line for line in report.splitlines() if line.startswith("| linreg |"))
+    assert "| ok |" in row and "w=" in row and "fit.png" in row
+    html = (tmp_path / "report.html").read_text()
+    assert "data:image/png;base64," in html
+    assert cli.main(["run", "all", "--only", "linreg,bogus", "--out", str(tmp_path)]) == 2
+    assert "unknown exercise(s) bogus" in capsys.readouterr().err
