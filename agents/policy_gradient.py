@@ -1,0 +1,367 @@
+"""REINFORCE (Monte-Carlo policy gradient) with discounted, normalised returns (HOML ch. 18).
+
+The algorithm, top to bottom:
+
+1. play ``episodes_per_update`` episodes with the current softmax policy, all environments in
+   lockstep (one model call per step for every live episode, never ``model.predict``);
+2. turn each episode's rewards into discounted returns (:func:`discount_rewards`) and
+   normalise them over the whole batch (:func:`discount_and_normalize_rewards`): actions of
+   better-than-average episodes become more likely, the others less likely;
+3. one compiled gradient step on ``-mean(log pi(a|s) * normalised return)``.
+
+HOML computes one gradient per *step* with a tape and averages them weighted by the returns;
+the loss above has exactly that gradient (the return is a constant weight), computed in one
+batched ``tf.function`` call per iteration instead of one tape per step.
+
+The policy network outputs **logits**; the policy is ``softmax(logits)`` (HOML's LunarLander
+exercise uses a softmax output layer; logits + ``log_softmax`` is the numerically safe form of
+the same policy). For CartPole HOML uses one sigmoid unit: a two-way softmax is the same family.
+
+Example:
+    >>> from agents.policy_gradient import discount_rewards
+    >>> discount_rewards([10, 0, -50], 0.8).tolist()
+    [-22.0, -40.0, -50.0]
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+from agents.envs import make_env, resolve_env_id  # noqa: E402
+from keras_impl import runtime  # noqa: E402
+from keras_impl.config import arg  # noqa: E402
+from keras_impl.registry import exercise  # noqa: E402
+
+# ----------------------------------------------------------------------------------------------
+# The math: pure functions, tested against hand-worked numbers
+# ----------------------------------------------------------------------------------------------
+
+
+def discount_rewards(rewards, discount_rate: float) -> np.ndarray:
+    """Discounted return of every step: ``G_t = r_t + gamma * G_{t+1}``.
+
+    Args:
+        rewards: one episode's rewards ``[T]``.
+        discount_rate: gamma in ``[0, 1]``.
+
+    Returns:
+        float64 ``[T]``; ``discount_rewards([10, 0, -50], 0.8) == [-22, -40, -50]``.
+    """
+    if not 0.0 <= discount_rate <= 1.0:
+        raise ValueError(f"Received an invalid value for argument `discount_rate`: expected a value in [0, 1], "
+                         f"got {discount_rate!r}")
+    discounted = np.array(rewards, dtype=np.float64)
+    for step in range(len(discounted) - 2, -1, -1):  # backwards: each G_t needs G_{t+1}
+        discounted[step] += discounted[step + 1] * discount_rate
+    return discounted
+
+
+def discount_and_normalize_rewards(all_rewards, discount_rate: float) -> list[np.ndarray]:
+    """Discount each episode's rewards, then standardise them over *all* the episodes' steps.
+
+    Normalising over the batch (not per episode) is what compares episodes with each other: a
+    long CartPole episode gets positive weights, a short one negative weights.
+
+    Args:
+        all_rewards: a list of episodes, each a list of rewards.
+        discount_rate: gamma.
+
+    Returns:
+        One float64 array per episode. When every discounted return is equal (std 0) the
+        result is all zeros rather than NaN (nothing to prefer).
+    """
+    discounted = [discount_rewards(rewards, discount_rate) for rewards in all_rewards]
+    flat = np.concatenate(discounted) if discounted else np.zeros(0)
+    mean, std = flat.mean(), flat.std()
+    if std == 0:
+        return [np.zeros_like(d) for d in discounted]
+    return [(d - mean) / std for d in discounted]
+
+
+# ----------------------------------------------------------------------------------------------
+# Config (per-environment defaults where a field is None)
+# ----------------------------------------------------------------------------------------------
+
+# Tuned on 2 CPU cores (see docs/rl-foundations.md). CartPole: a bigger net than HOML's 5-unit
+# one, gamma 0.99 (500-step episodes need a longer horizon than HOML's 0.95 at 200 steps).
+ENV_PRESETS = {
+    "CartPole-v1": dict(learning_rate=0.01, gamma=0.99, episodes_per_update=16, hidden_units=32,
+                        iterations=200, target=475.0),
+    "LunarLander-v3": dict(learning_rate=0.005, gamma=0.99, episodes_per_update=16, hidden_units=64,
+                           iterations=150, target=200.0),
+}
+_FALLBACK = dict(learning_rate=0.01, gamma=0.99, episodes_per_update=16, hidden_units=32, iterations=200,
+                 target=float("inf"))
+
+
+@dataclasses.dataclass
+class PolicyGradientConfig:
+    env: str = arg("CartPole-v1", "environment id or alias (CartPole-v1, LunarLander-v3)")
+    iterations: int | None = arg(None, "maximum training iterations (updates); default per env")
+    episodes_per_update: int | None = arg(None, "episodes played in lockstep per update; default per env")
+    learning_rate: float | None = arg(None, "Adam learning rate; default per env")
+    gamma: float | None = arg(None, "discount rate; default per env")
+    hidden_units: int | None = arg(None, "units of each of the 2 hidden layers; default per env")
+    max_steps: int = arg(0, "cap on steps per training episode (0: the env's own time limit)")
+    target: float | None = arg(None, "stop when the greedy evaluation mean reaches this; default per env "
+                                     "(CartPole 475, LunarLander 200)")
+    eval_every: int = arg(10, "iterations between greedy checks (only once training returns are near target)")
+    eval_episodes: int = arg(100, "episodes of the final greedy evaluation")
+    capture_video: bool = arg(False, "record env 0's training episodes to videos/ (Gymnasium RecordVideo)")
+    gif: bool = arg(True, "write a GIF of one greedy episode of the trained policy")
+    seed: int = arg(1, "random seed")
+
+
+def resolved(cfg: PolicyGradientConfig) -> PolicyGradientConfig:
+    """The config with every ``None`` replaced by the environment's preset."""
+    env_id = resolve_env_id(cfg.env)
+    preset = ENV_PRESETS.get(env_id, _FALLBACK)
+    values = {k: (preset[k] if getattr(cfg, k) is None else getattr(cfg, k)) for k in preset}
+    out = dataclasses.replace(cfg, env=env_id, **values)
+    for name in ("iterations", "episodes_per_update", "hidden_units", "eval_episodes"):
+        if getattr(out, name) < 1:
+            raise ValueError(f"Received an invalid value for argument `{name}`: expected >= 1, got {getattr(out, name)}")
+    if not 0 < out.learning_rate:
+        raise ValueError(f"Received an invalid value for argument `learning_rate`: expected > 0, got {out.learning_rate}")
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Model, compiled forward pass and gradient step
+# ----------------------------------------------------------------------------------------------
+
+
+def build_policy_model(obs_dim: int, n_actions: int, hidden_units: int = 32):
+    """Two hidden ReLU layers and one logit per action: ``[B, obs_dim] -> [B, n_actions]``."""
+    import keras
+
+    return keras.Sequential([
+        keras.Input((obs_dim,)),
+        keras.layers.Dense(hidden_units, activation="relu"),
+        keras.layers.Dense(hidden_units, activation="relu"),
+        keras.layers.Dense(n_actions),  # logits; the policy is softmax(logits)
+    ], name="softmax_policy")
+
+
+class Reinforce:
+    """The model, its optimizer and the two compiled functions REINFORCE needs."""
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden_units: int, learning_rate: float):
+        import keras
+        import tensorflow as tf
+
+        self.model = build_policy_model(obs_dim, n_actions, hidden_units)
+        self.optimizer = keras.optimizers.Adam(learning_rate)
+        self.optimizer.build(self.model.trainable_variables)
+        obs_spec = tf.TensorSpec([None, obs_dim], tf.float32)
+
+        # input_signature with a None batch: one trace serves every number of live episodes.
+        @tf.function(input_signature=[obs_spec])
+        def probabilities(obs):
+            return tf.nn.softmax(self.model(obs, training=False))  # [B, A]
+
+        @tf.function(input_signature=[obs_spec, tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.float32)])
+        def train_step(obs, actions, weights):
+            with tf.GradientTape() as tape:
+                log_probs = tf.nn.log_softmax(self.model(obs, training=True))  # [T, A]
+                chosen = tf.gather(log_probs, actions, batch_dims=1)  # [T] log pi(a_t|s_t)
+                loss = -tf.reduce_mean(chosen * weights)
+            grads = tape.gradient(loss, self.model.trainable_variables)
+            self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+            entropy = -tf.reduce_mean(tf.reduce_sum(tf.exp(log_probs) * log_probs, axis=-1))
+            return loss, entropy
+
+        self.probabilities = probabilities
+        self.train_step = train_step
+
+    def greedy_policy(self):
+        """Batched greedy policy ``[N, obs] -> [N]`` for :func:`agents.evaluation.evaluate`."""
+
+        def policy(obs_batch):
+            return np.argmax(self.probabilities(np.asarray(obs_batch, dtype=np.float32)).numpy(), axis=-1)
+
+        return policy
+
+
+def sample_actions(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One categorical sample per row of ``probs`` ``[B, A]`` (inverse-CDF; float32-safe)."""
+    cdf = np.cumsum(probs, axis=-1)
+    u = rng.random((len(probs), 1)) * cdf[:, -1:]  # scale by the row sum: rows may sum to 1 +/- 1e-7
+    return np.minimum((cdf <= u).sum(axis=-1), probs.shape[-1] - 1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Lockstep episode collection
+# ----------------------------------------------------------------------------------------------
+
+
+def play_episodes(envs, probabilities, rng: np.random.Generator, max_steps: int = 0):
+    """Play one episode in each env, all in lockstep, sampling from the policy.
+
+    Args:
+        envs: Gymnasium envs (already seeded by their first reset).
+        probabilities: ``[B, obs] float32 -> [B, A]`` action probabilities (one call per step).
+        rng: the generator actions are sampled with.
+        max_steps: optional cap on an episode's steps (0: the env's own limit).
+
+    Returns:
+        ``(observations, actions, rewards)``: per-episode lists of arrays ``[T_i, obs]``,
+        ``[T_i]``, ``[T_i]``.
+    """
+    n = len(envs)
+    obs = [env.reset()[0] for env in envs]
+    observations = [[] for _ in range(n)]
+    actions = [[] for _ in range(n)]
+    rewards = [[] for _ in range(n)]
+    live = list(range(n))
+    while live:
+        batch = np.asarray([obs[i] for i in live], dtype=np.float32)  # [B, obs]
+        probs = np.asarray(probabilities(batch))  # [B, A]
+        chosen = sample_actions(probs, rng)
+        still = []
+        for i, row, action in zip(live, batch, chosen):
+            observations[i].append(row)
+            actions[i].append(int(action))
+            obs[i], reward, terminated, truncated, _ = envs[i].step(int(action))
+            rewards[i].append(float(reward))
+            if not (terminated or truncated or (max_steps and len(rewards[i]) >= max_steps)):
+                still.append(i)
+        live = still
+    return ([np.asarray(o, dtype=np.float32) for o in observations],
+            [np.asarray(a, dtype=np.int32) for a in actions],
+            [np.asarray(r, dtype=np.float64) for r in rewards])
+
+
+# ----------------------------------------------------------------------------------------------
+# Training
+# ----------------------------------------------------------------------------------------------
+
+
+def train(cfg: PolicyGradientConfig, run_dir: Path | None = None, log=print) -> dict:
+    """Train REINFORCE; returns ``{"agent", "history", "episodes", "seconds", "reached", ...}``.
+
+    Training stops at ``cfg.iterations`` or as soon as a greedy evaluation reaches
+    ``cfg.target``. Greedy checks (20 episodes, then the full ``eval_episodes`` if that passes)
+    only run once the mean training return is within 10% of the target, so they cost little.
+    """
+    from agents import evaluation
+
+    cfg = resolved(cfg)
+    runtime.seed_everything(cfg.seed)  # the model's initial weights; training is then a function of the seed
+    rng = np.random.default_rng(cfg.seed)
+    envs = [make_env(cfg.env, seed=cfg.seed + i) for i in range(cfg.episodes_per_update)]
+    if cfg.capture_video and run_dir is not None:
+        from agents.render import record_video
+
+        envs[0] = record_video(make_env(cfg.env, seed=cfg.seed, render=True), Path(run_dir) / "videos")
+    for i, env in enumerate(envs):  # seed once, through the first reset; later resets take no seed
+        env.reset(seed=cfg.seed + i)
+    agent = Reinforce(int(envs[0].observation_space.shape[0]), int(envs[0].action_space.n), cfg.hidden_units,
+                      cfg.learning_rate)
+    train_writer, eval_writer = runtime.summary_writers(run_dir) if run_dir is not None else (None, None)
+
+    history, evals = [], []
+    episodes, steps, reached, last_check = 0, 0, False, -10**9
+    start = time.perf_counter()
+    final = None
+    for iteration in range(1, cfg.iterations + 1):
+        observations, actions, rewards = play_episodes(envs, agent.probabilities, rng, cfg.max_steps)
+        weights = discount_and_normalize_rewards(rewards, cfg.gamma)
+        loss, entropy = agent.train_step(np.concatenate(observations), np.concatenate(actions),
+                                         np.concatenate(weights).astype(np.float32))
+        returns = [float(r.sum()) for r in rewards]
+        episodes += len(returns)
+        steps += sum(len(r) for r in rewards)
+        mean_return = float(np.mean(returns))
+        history.append(mean_return)
+        if train_writer is not None:
+            runtime.log_scalars(train_writer, episodes, {"charts/episodic_return": mean_return,
+                                                         "losses/policy_loss": float(loss),
+                                                         "losses/entropy": float(entropy)})
+        if log and (iteration % 10 == 0 or iteration == 1):
+            log(f"iteration {iteration:4d}  episodes {episodes:5d}  mean return {mean_return:8.1f}  "
+                f"entropy {float(entropy):.3f}  {time.perf_counter() - start:6.1f}s")
+        near = mean_return >= 0.9 * cfg.target if cfg.target > 0 else mean_return >= cfg.target - abs(cfg.target) * 0.1
+        if near and iteration - last_check >= cfg.eval_every:
+            last_check = iteration
+            quick = evaluation.evaluate(agent.greedy_policy(), cfg.env, episodes=20, seed=10_000 + cfg.seed)
+            if quick.mean >= cfg.target:
+                full = evaluation.evaluate(agent.greedy_policy(), cfg.env, episodes=cfg.eval_episodes,
+                                           seed=10_000 + cfg.seed)
+                evals.append((episodes, full.mean))
+                if eval_writer is not None:
+                    runtime.log_scalars(eval_writer, episodes, {"eval/greedy_mean_return": full.mean})
+                if log:
+                    log(f"greedy check after {episodes} episodes: {full.summary()}")
+                if full.mean >= cfg.target:
+                    reached, final = True, full
+                    break
+    seconds = time.perf_counter() - start
+    for env in envs:
+        env.close()
+    if final is None:
+        final = evaluation.evaluate(agent.greedy_policy(), cfg.env, episodes=cfg.eval_episodes,
+                                    seed=10_000 + cfg.seed)
+    return {"agent": agent, "config": cfg, "history": history, "evals": evals, "episodes": episodes,
+            "steps": steps, "seconds": seconds, "reached": reached, "evaluation": final}
+
+
+def plot_learning_curve(history: list[float], target: float, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(np.arange(1, len(history) + 1), history, label="mean training return")
+    if np.isfinite(target):
+        ax.axhline(target, color="k", ls="--", lw=1, label=f"target {target:g}")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("mean return")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+@exercise("policy-gradient", config=PolicyGradientConfig, section="rl",
+          summary="REINFORCE with discounted normalised returns (CartPole-v1, LunarLander-v3 with --env)",
+          reference="HOML: CartPole mean ~190 at the 200-step cap after 150 iterations; LunarLander 'pretty good', "
+                    "try for 200",
+          quick={"iterations": 8, "eval_episodes": 10, "gif": False})
+def run(cfg: PolicyGradientConfig, run_dir: Path) -> dict:
+    from agents import evaluation
+
+    out = train(cfg, run_dir)
+    cfg = out["config"]
+    result = out["evaluation"]
+    agent = out["agent"]
+    plot_learning_curve(out["history"], cfg.target, run_dir / "learning_curve.png", f"REINFORCE on {cfg.env}")
+    artifacts = ["learning_curve.png"]
+    evaluation.save_policy(run_dir / "policy", agent.model, cfg.env, kind="softmax", config=cfg, evaluation=result,
+                           extra={"training": {"episodes": out["episodes"], "steps": out["steps"],
+                                               "seconds": round(out["seconds"], 1), "reached_target": out["reached"]}})
+    artifacts.append("policy")
+    if cfg.gif:
+        from agents import render
+
+        frames = render.record_episode(agent.greedy_policy(), cfg.env, seed=10_000 + cfg.seed, max_steps=1000)
+        render.write_gif(frames, run_dir / "agent.gif", fps=30)
+        artifacts.append("agent.gif")
+    status = "reached" if out["reached"] else "did not reach"
+    headline = (f"{cfg.env}: greedy mean {result.mean:.1f} over {len(result.returns)} episodes ({status} "
+                f"{cfg.target:g}) after {out['episodes']} episodes, {out['seconds']:.0f}s")
+    return {"headline": headline,
+            "metrics": {"greedy_mean": result.mean, "greedy_std": result.std, "greedy_min": result.min,
+                        "episodes": out["episodes"], "steps": out["steps"], "train_seconds": out["seconds"],
+                        "reached_target": out["reached"],
+                        "last_training_mean": out["history"][-1] if out["history"] else None},
+            "artifacts": artifacts}
