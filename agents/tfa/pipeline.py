@@ -9,11 +9,13 @@ Run it with ``kcourse run tfa-dqn --env cartpole|frozenlake|breakout [--iteratio
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
@@ -165,6 +167,51 @@ def plot_history(history: list[dict], p: Resolved, path: Path) -> None:
     plt.close(fig)
 
 
+@dataclasses.dataclass
+class Components:
+    """What :func:`build` makes (also used by ``benchmarks/tfa_breakout.py``)."""
+
+    tf_env: Any
+    agent: Any
+    replay_buffer: Any
+    train_metrics: list
+    collect_driver: Any
+    train_step: Any
+    epsilon_fn: Any
+
+
+def build(p: Resolved) -> Components:
+    """Environments, QNetwork, DqnAgent (HOML's settings), replay buffer, metrics and collect driver."""
+    # --- environments, network, agent ---------------------------------------------------------
+    tf_env = make_collect_env(p)
+    q_net = make_q_network(p, tf_env)
+    train_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="train_step")
+    epsilon_fn = tf.keras.optimizers.schedules.PolynomialDecay(
+        initial_learning_rate=p.epsilon_start, decay_steps=p.epsilon_decay_updates, end_learning_rate=p.epsilon_end)
+    agent = dqn_agent.DqnAgent(
+        tf_env.time_step_spec(), tf_env.action_spec(), q_network=q_net, optimizer=make_optimizer(p),
+        target_update_period=p.target_update_period, target_update_tau=p.target_update_tau,
+        td_errors_loss_fn=common.element_wise_huber_loss,
+        gamma=p.gamma, train_step_counter=train_step, epsilon_greedy=lambda: epsilon_fn(train_step))
+    agent.initialize()
+
+    # --- replay buffer and metrics ------------------------------------------------------------
+    replay_buffer = tf_uniform_replay_buffer.TFUniformReplayBuffer(
+        data_spec=agent.collect_data_spec, batch_size=tf_env.batch_size,
+        max_length=max(2, p.replay_capacity // tf_env.batch_size))
+    train_metrics = [
+        tf_metrics.NumberOfEpisodes(),
+        tf_metrics.EnvironmentSteps(),
+        tf_metrics.AverageReturnMetric(batch_size=tf_env.batch_size),
+        tf_metrics.AverageEpisodeLengthMetric(batch_size=tf_env.batch_size),
+    ]
+    collect_driver = dynamic_step_driver.DynamicStepDriver(
+        tf_env, agent.collect_policy, observers=[replay_buffer.add_batch] + train_metrics,
+        num_steps=p.collect_steps)
+
+    return Components(tf_env, agent, replay_buffer, train_metrics, collect_driver, train_step, epsilon_fn)
+
+
 # ----------------------------------------------------------------------------------------------
 # train_eval
 # ----------------------------------------------------------------------------------------------
@@ -191,31 +238,9 @@ def train_eval(cfg: TfaDqnConfig, run_dir: str | os.PathLike, verbose: bool = Tr
     p = resolve(cfg, read_resolved(run_dir))
     runtime.atomic_write_json(run_dir / RESOLVED_FILE, p)
 
-    # --- environments, network, agent ---------------------------------------------------------
-    tf_env = make_collect_env(p)
-    q_net = make_q_network(p, tf_env)
-    train_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="train_step")
-    epsilon_fn = tf.keras.optimizers.schedules.PolynomialDecay(
-        initial_learning_rate=p.epsilon_start, decay_steps=p.epsilon_decay_updates, end_learning_rate=p.epsilon_end)
-    agent = dqn_agent.DqnAgent(
-        tf_env.time_step_spec(), tf_env.action_spec(), q_network=q_net, optimizer=make_optimizer(p),
-        target_update_period=p.target_update_period, td_errors_loss_fn=common.element_wise_huber_loss,
-        gamma=p.gamma, train_step_counter=train_step, epsilon_greedy=lambda: epsilon_fn(train_step))
-    agent.initialize()
-
-    # --- replay buffer and metrics ------------------------------------------------------------
-    replay_buffer = tf_uniform_replay_buffer.TFUniformReplayBuffer(
-        data_spec=agent.collect_data_spec, batch_size=tf_env.batch_size,
-        max_length=max(2, p.replay_capacity // tf_env.batch_size))
-    train_metrics = [
-        tf_metrics.NumberOfEpisodes(),
-        tf_metrics.EnvironmentSteps(),
-        tf_metrics.AverageReturnMetric(batch_size=tf_env.batch_size),
-        tf_metrics.AverageEpisodeLengthMetric(batch_size=tf_env.batch_size),
-    ]
-    collect_driver = dynamic_step_driver.DynamicStepDriver(
-        tf_env, agent.collect_policy, observers=[replay_buffer.add_batch] + train_metrics,
-        num_steps=p.collect_steps)
+    c = build(p)
+    tf_env, agent, replay_buffer, train_metrics = c.tf_env, c.agent, c.replay_buffer, c.train_metrics
+    train_step, epsilon_fn, collect_driver = c.train_step, c.epsilon_fn, c.collect_driver
 
     # --- checkpoints: agent, policy, replay buffer, metrics, train step -----------------------
     checkpointed = dict(agent=agent, policy=agent.policy, global_step=train_step,

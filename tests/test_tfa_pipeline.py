@@ -1,0 +1,201 @@
+"""``kcourse run tfa-dqn``: config resolution, the real CLI (quick), resume, the exported policy.
+
+Default tier: one quick CartPole run through the CLI (shared by the round-trip and resume tests),
+one quick Breakout smoke run. ``slow``: the learning thresholds (CartPole >= 475 over 100 episodes,
+FrozenLake 4x4 success 1.0 not slippery / >= 0.70 slippery).
+"""
+import dataclasses
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from agents.tfa.config import PRESETS, QUICK, TfaDqnConfig, resolve
+
+needs_ale = pytest.mark.skipif(importlib.util.find_spec("ale_py") is None, reason="needs ale-py")
+
+
+# ----------------------------------------------------------------------------------------------
+# Config resolution (no TensorFlow)
+# ----------------------------------------------------------------------------------------------
+
+
+def test_resolve_fills_unset_fields_from_the_preset():
+    p = resolve(TfaDqnConfig(env="breakout"))
+    assert p.env_id == "BreakoutNoFrameskip-v4"
+    # HOML's Breakout numbers
+    assert (p.learning_rate, p.optimizer, p.gamma, p.target_update_period, p.collect_steps) == \
+        (2.5e-4, "rmsprop", 0.99, 2000, 4)
+    assert (p.epsilon_start, p.epsilon_end, p.epsilon_decay_steps) == (1.0, 0.01, 250_000)
+    assert p.epsilon_decay_updates == 62_500  # 250,000 agent steps / 4 steps per update
+    assert p.fc_layers == (512,)
+
+
+def test_resolve_user_values_beat_quick_values_beat_the_preset():
+    p = resolve(TfaDqnConfig(env="cartpole", budget="quick", batch_size=7))
+    assert p.iterations == QUICK["cartpole"]["iterations"]
+    assert p.batch_size == 7
+    assert p.learning_rate == PRESETS["cartpole"]["learning_rate"]
+
+
+def test_resolve_on_resume_keeps_the_saved_run_and_applies_new_user_values():
+    saved = dataclasses.asdict(resolve(TfaDqnConfig(env="frozenlake", slippery=True, budget="quick", seed=3)))
+    p = resolve(TfaDqnConfig(iterations=900), saved)  # `--resume DIR --iterations 900`
+    assert (p.env, p.slippery, p.budget, p.seed, p.iterations) == ("frozenlake", True, "quick", 3, 900)
+    assert p.env_kwargs == {"is_slippery": True}
+
+
+def test_resolve_refuses_to_resume_a_run_of_another_env():
+    saved = dataclasses.asdict(resolve(TfaDqnConfig(env="cartpole")))
+    with pytest.raises(ValueError, match="`env`.*trained on 'cartpole'"):
+        resolve(TfaDqnConfig(env="frozenlake"), saved)
+
+
+@pytest.mark.parametrize("field,value", [("iterations", 0), ("gamma", 1.5), ("batch_size", -1),
+                                         ("target_update_tau", 0.0)])
+def test_resolve_rejects_bad_values_naming_the_argument(field, value):
+    with pytest.raises(ValueError, match=f"argument `{field}`"):
+        resolve(TfaDqnConfig(**{field: value}))
+
+
+def test_breakout_without_ale_py_is_a_clear_value_error(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ale_py" else real(name, *a))
+    with pytest.raises(ValueError, match="needs ale-py.*kcourse\\[atari\\]"):
+        resolve(TfaDqnConfig(env="breakout"))
+
+
+def test_cli_reports_a_bad_value_in_one_line(cli, tmp_path):
+    code, _, err = cli("run", "tfa-dqn", "--quick", "--iterations", "0", "--out", tmp_path)
+    assert code == 2
+    assert "kcourse: error:" in err and "`iterations`" in err
+
+
+# ----------------------------------------------------------------------------------------------
+# The real CLI, quick budget: CartPole run shared by the tests below
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cartpole_run(tmp_path_factory):
+    from conftest import run_cli
+
+    run_dir = tmp_path_factory.mktemp("tfa") / "cartpole"
+    code, out, err = run_cli("run", "tfa-dqn", "--quick", "--env", "cartpole", "--seed", "0",
+                             "--run-dir", run_dir, timeout=300)
+    assert code == 0, err[-3000:]
+    return run_dir, json.loads((run_dir / "result.json").read_text())
+
+
+def test_quick_run_writes_the_run_directory(cartpole_run):
+    run_dir, result = cartpole_run
+    for name in ("config.json", "tfa_config.json", "eval_history.json", "agent.gif", "learning_curve.png",
+                 "policy/policy.json", "policy/saved_model.pb", "checkpoints/checkpoint"):
+        assert (run_dir / name).exists(), name
+    assert list((run_dir / "train").glob("events.out.tfevents.*")), "no TensorBoard train log"
+    assert list((run_dir / "eval").glob("events.out.tfevents.*")), "no TensorBoard eval log"
+    metrics = result["metrics"]
+    assert metrics["train_step"] == QUICK["cartpole"]["iterations"]
+    # initial random collect + 1 collect step per iteration, all in the buffer (capacity 50,000)
+    assert metrics["replay_buffer_frames"] == QUICK["cartpole"]["initial_collect_steps"] + metrics["train_step"]
+    assert metrics["env_steps"] == metrics["train_step"]  # the EnvironmentSteps metric (collect policy only)
+    meta = json.loads((run_dir / "policy" / "policy.json").read_text())
+    assert meta["kind"] == "tf-agents-saved-policy" and meta["env_id"] == "CartPole-v1"
+    assert meta["format"] == "kcourse-policy/1" and meta["observation_space"]["shape"] == [4]
+
+
+def test_exported_policy_round_trip_in_a_fresh_process_without_tf_agents(cartpole_run):
+    run_dir, result = cartpole_run
+    script = textwrap.dedent(f"""
+        import json, sys
+        from agents.evaluation import evaluate, load_policy
+        policy, meta = load_policy({str(run_dir / 'policy')!r})
+        r = evaluate(policy, meta["env_id"], episodes={result['metrics']['final_eval_episodes']}, seed=0,
+                     env_kwargs=meta["env_kwargs"])
+        print(json.dumps({{"mean": r.mean, "tf_agents": any(m.startswith("tf_agents") for m in sys.modules)}}))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["tf_agents"] is False  # loaded with tf.saved_model.load alone
+    # The same greedy policy on the same seeds gives the result train_eval measured in-process.
+    assert out["mean"] == pytest.approx(result["metrics"]["final_eval_mean"])
+
+
+def test_resume_continues_train_step_metrics_and_replay_buffer(cartpole_run, tmp_path):
+    run_dir, first = cartpole_run
+    resumed_dir = tmp_path / "resumed"
+    shutil.copytree(run_dir, resumed_dir)
+    from conftest import run_cli
+
+    extra = 200
+    total = first["metrics"]["train_step"] + extra
+    code, out, err = run_cli("run", "tfa-dqn", "--resume", resumed_dir, "--iterations", total, timeout=300)
+    assert code == 0, err[-3000:]
+    second = json.loads((resumed_dir / "result.json").read_text())["metrics"]
+    assert second["env"] == "CartPole-v1"  # taken from the resumed run, not the CLI default
+    assert second["resumed_from"] == first["metrics"]["train_step"]
+    assert second["train_step"] == total
+    assert second["initial_collect_steps_this_run"] == 0  # the restored buffer already held data
+    assert second["replay_buffer_frames"] == first["metrics"]["replay_buffer_frames"] + extra
+    assert second["env_steps"] == first["metrics"]["env_steps"] + extra  # metrics restored, not restarted
+    history = json.loads((resumed_dir / "eval_history.json").read_text())
+    assert [h["train_step"] for h in history][-1] == total
+
+
+# ----------------------------------------------------------------------------------------------
+# Breakout smoke run (a few hundred iterations, tiny replay buffer)
+# ----------------------------------------------------------------------------------------------
+
+
+@needs_ale
+def test_breakout_quick_smoke_run(cli, tmp_path):
+    run_dir = tmp_path / "breakout"
+    code, out, err = cli("run", "tfa-dqn", "--quick", "--env", "breakout", "--run-dir", run_dir, timeout=400)
+    assert code == 0, err[-3000:]
+    metrics = json.loads((run_dir / "result.json").read_text())["metrics"]
+    assert metrics["train_step"] == QUICK["breakout"]["iterations"]
+    assert metrics["env_steps"] == 4 * metrics["train_step"]  # a train step every 4 collect steps
+    assert metrics["ale_frames"] == 4 * (metrics["env_steps"] + QUICK["breakout"]["initial_collect_steps"])
+    meta = json.loads((run_dir / "policy" / "policy.json").read_text())
+    assert meta["observation_space"]["shape"] == [84, 84, 4] and meta["observation_space"]["dtype"] == "uint8"
+    assert meta["env_factory"] == "agents.tfa.atari:make_breakout_env"
+    assert (run_dir / "agent.gif").is_file()
+
+
+# ----------------------------------------------------------------------------------------------
+# Learning regression (slow)
+# ----------------------------------------------------------------------------------------------
+
+
+def _run(cli, tmp_path, *args, timeout=1800):
+    run_dir = tmp_path / "run"
+    code, out, err = cli("run", "tfa-dqn", *args, "--run-dir", run_dir, timeout=timeout)
+    assert code == 0, err[-3000:]
+    return run_dir, json.loads((run_dir / "result.json").read_text())["metrics"]
+
+
+@pytest.mark.slow
+def test_cartpole_greedy_mean_at_least_475_over_100_episodes(cli, tmp_path):
+    from agents.evaluation import assert_policy_return, load_policy
+
+    run_dir, metrics = _run(cli, tmp_path, "--env", "cartpole", "--seed", "0")
+    policy, meta = load_policy(run_dir / "policy")
+    assert_policy_return(policy, "CartPole-v1", min_mean=475, episodes=100, seed=0)
+
+
+@pytest.mark.slow
+def test_frozenlake_not_slippery_success_is_one(cli, tmp_path):
+    run_dir, metrics = _run(cli, tmp_path, "--env", "frozenlake", "--no-slippery", "--seed", "0")
+    assert metrics["final_success_rate"] == 1.0
+
+
+@pytest.mark.slow
+def test_frozenlake_slippery_success_at_least_070(cli, tmp_path):
+    run_dir, metrics = _run(cli, tmp_path, "--env", "frozenlake", "--slippery", "--seed", "0")
+    assert metrics["final_eval_episodes"] >= 1000  # +/-0.014 standard error at p=0.74
+    assert metrics["final_success_rate"] >= 0.70
