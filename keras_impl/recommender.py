@@ -1,0 +1,535 @@
+"""MovieLens recommender in Keras 3: the exam's part 1 (``shared/seeds/dl2024-final-exam.txt``).
+
+The model is a biased matrix factorisation::
+
+    rating(u, m) = 0.5 + 4.5 * sigmoid(c + b_u + b_m + p_u . q_m)
+
+with one embedding row ``p_u``/``q_m`` per user/film, biases, and a constant ``c`` started at the
+logit of the training mean, so the very first prediction is the global mean rating (an N(0, 1)
+init with ``5 * sigmoid`` starts saturated and stays at MSE 4.4: SPEC section 1). The dot product
+is taken per row (``ops.sum(u * m, axis=1, keepdims=True)``; ``tensordot(u, m, 2)`` would sum over
+the batch and still pass a shape test). L2 regularisation applies to the rows used in each batch.
+
+Training is ``model.fit`` on a ``tf.data`` pipeline with the course's batch size 64 and Adam;
+after each epoch the validation MSE is printed in the course's format (``epoch: 1\t val_loss:
+0.7995``) and logged to TensorBoard. The trained model answers ``predict`` and ``recommend``
+(unseen films only) by original MovieLens ids or course indices, and saves to one ``.keras``
+file that carries the id/title mappings and each user's seen films.
+
+Run it: ``kcourse run recommender [--data DIR | --data synthetic] [--epochs 5] [--batch-size 64]
+[--strategy auto|mirrored|multi-worker]``. Multi-worker training runs one process per worker
+with ``TF_CONFIG`` set: ``python -m keras_impl.recommender worker --data DIR --out result.json``.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before TensorFlow: TF-Agents shares the process
+
+import argparse  # noqa: E402
+import dataclasses  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from keras import ops  # noqa: E402
+
+from keras_impl import movielens, runtime  # noqa: E402
+from keras_impl.config import arg  # noqa: E402
+from keras_impl.registry import exercise  # noqa: E402
+
+RATING_MIN, RATING_MAX = movielens.RATING_MIN, movielens.RATING_MAX
+COURSE_VAL_MSE = (0.7995, 0.7595, 0.7444, 0.7383, 0.7334)  # the exam's printed val_loss, epochs 1-5
+COURSE_QUESTION = (2303, 49)  # user index 2303, movie index 49 "Usual Suspects, The (1995)" (ml-20m)
+
+
+@dataclasses.dataclass
+class RecommenderConfig:
+    data: str = arg("synthetic", "MovieLens folder (ratings.csv + movies.csv: ml-20m, ml-25m, ml-32m, "
+                                 "ml-latest-small) or 'synthetic'")
+    synthetic_size: str = arg("course", "size of the synthetic set with --data synthetic",
+                              choices=tuple(movielens.SYNTHETIC_SIZES))
+    merge_order: str = arg("pre-2.2", "row order of pd.merge: the course's (pandas < 2.2) or this pandas'",
+                           choices=movielens.MERGE_ORDERS)
+    users: int = arg(movielens.COURSE_USERS, "users sampled by the course preprocessing (all when fewer)")
+    epochs: int = arg(5, "training epochs (course: 5)")
+    batch_size: int = arg(64, "batch size (course: 64)")
+    learning_rate: float = arg(1e-3, "Adam learning rate (course: Adam's default 0.001)")
+    optimizer: str = arg("sparse-adam", "Adam updating only the rows a batch uses (= torch.optim.SparseAdam), "
+                                        "or dense Adam as in the course", choices=("sparse-adam", "adam"))
+    embedding_dim: int = arg(32, "size of the user and film embeddings")
+    l2: float = arg(0.02, "L2 penalty on the embedding rows and biases used in a batch")
+    init_std: float = arg(0.05, "standard deviation of the embedding initialisation")
+    steps_per_execution: int = arg(256, "training steps per compiled call (speed; results unchanged)")
+    jit_compile: bool = arg(True, "compile the train step with XLA")
+    strategy: str = arg("auto", "tf.distribute strategy (multi-worker reads TF_CONFIG)",
+                        choices=runtime.STRATEGY_KINDS)
+    top_n: int = arg(10, "recommendations listed for the example user")
+    seed: int = arg(0, "seed for initialisation, shuffling and the synthetic data")
+
+
+# ----------------------------------------------------------------------------------------------
+# Model
+# ----------------------------------------------------------------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="kcourse")
+class IdMappings(keras.layers.Layer):
+    """Course index <-> MovieLens id and title, and each user's seen films, saved with the model.
+
+    Holds no weights; the arrays travel as assets of the ``.keras`` file (Keras' mechanism for
+    vocabularies, as ``StringLookup`` uses), so a loaded model can answer by id and title.
+    """
+
+    def __init__(self, user_ids=None, movie_ids=None, titles=None, seen_indptr=None, seen_indices=None, **kwargs):
+        super().__init__(**kwargs)
+        self.user_ids = np.asarray(user_ids if user_ids is not None else [], dtype="int64")
+        self.movie_ids = np.asarray(movie_ids if movie_ids is not None else [], dtype="int64")
+        self.titles = np.asarray(titles if titles is not None else [], dtype=object)
+        self.seen_indptr = np.asarray(seen_indptr if seen_indptr is not None else [0], dtype="int64")
+        self.seen_indices = np.asarray(seen_indices if seen_indices is not None else [], dtype="int32")
+        self.built = True
+
+    def call(self, inputs):  # not part of the forward pass
+        return inputs
+
+    def save_assets(self, dir_path):
+        np.savez(os.path.join(dir_path, "mappings.npz"), user_ids=self.user_ids, movie_ids=self.movie_ids,
+                 seen_indptr=self.seen_indptr, seen_indices=self.seen_indices)
+        with open(os.path.join(dir_path, "titles.json"), "w", encoding="utf-8") as handle:
+            json.dump([str(t) for t in self.titles], handle, ensure_ascii=False)
+
+    def load_assets(self, dir_path):
+        arrays = np.load(os.path.join(dir_path, "mappings.npz"))
+        self.user_ids, self.movie_ids = arrays["user_ids"], arrays["movie_ids"]
+        self.seen_indptr, self.seen_indices = arrays["seen_indptr"], arrays["seen_indices"]
+        with open(os.path.join(dir_path, "titles.json"), encoding="utf-8") as handle:
+            self.titles = np.asarray(json.load(handle), dtype=object)
+
+    def seen(self, user_index: int) -> np.ndarray:
+        """Film indices user ``user_index`` has rated."""
+        return self.seen_indices[self.seen_indptr[user_index]: self.seen_indptr[user_index + 1]]
+
+
+@keras.saving.register_keras_serializable(package="kcourse")
+class DotRecommender(keras.Model):
+    """Biased matrix factorisation with a per-row dot product and a squashed output.
+
+    Args:
+        n_users, n_movies: table sizes (course indices run from 0).
+        embedding_dim: size of ``p_u`` and ``q_m``.
+        l2: penalty ``l2 * mean_batch(|p_u|^2 + |q_m|^2 + b_u^2 + b_m^2)`` added to the loss.
+        global_mean: the mean training rating; the output starts there.
+        init_std: std of the N(0, std) embedding initialisation (small: no saturation at start).
+        mappings: an :class:`IdMappings` (ids, titles, seen films) kept with the model.
+
+    Call: ``x [B, 2]`` int (user index, movie index) -> ``[B, 1]`` ratings in 0.5..5.0.
+    """
+
+    def __init__(self, n_users: int, n_movies: int, embedding_dim: int = 32, l2: float = 0.02,
+                 global_mean: float = 3.5, init_std: float = 0.05, mappings: IdMappings | None = None, **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("n_users", n_users), ("n_movies", n_movies), ("embedding_dim", embedding_dim)):
+            if int(value) < 1:
+                raise ValueError(f"Received an invalid value for argument `{name}`, expected >= 1, got {value}")
+        if not RATING_MIN < global_mean < RATING_MAX:
+            raise ValueError(f"Received an invalid value for argument `global_mean`, expected a value inside "
+                             f"({RATING_MIN}, {RATING_MAX}), got {global_mean}")
+        self.n_users, self.n_movies, self.embedding_dim = int(n_users), int(n_movies), int(embedding_dim)
+        self.l2, self.global_mean, self.init_std = float(l2), float(global_mean), float(init_std)
+        init = keras.initializers.RandomNormal(stddev=init_std)
+        self.user_embedding = keras.layers.Embedding(n_users, embedding_dim, embeddings_initializer=init, name="user_embedding")
+        self.movie_embedding = keras.layers.Embedding(n_movies, embedding_dim, embeddings_initializer=init, name="movie_embedding")
+        self.user_bias = keras.layers.Embedding(n_users, 1, embeddings_initializer="zeros", name="user_bias")
+        self.movie_bias = keras.layers.Embedding(n_movies, 1, embeddings_initializer="zeros", name="movie_bias")
+        # logit of the mean on the squashed scale: the untrained model predicts the global mean.
+        start = np.log((global_mean - RATING_MIN) / (RATING_MAX - global_mean))
+        self.offset = self.add_weight(shape=(), initializer=keras.initializers.Constant(start), name="offset")
+        self.mappings = mappings if mappings is not None else IdMappings(name="mappings")
+
+    def call(self, x, training=False):
+        users, movies = x[:, 0], x[:, 1]  # [B], [B]
+        p = self.user_embedding(users)  # [B, D]
+        q = self.movie_embedding(movies)  # [B, D]
+        b_u = self.user_bias(users)  # [B, 1]
+        b_m = self.movie_bias(movies)  # [B, 1]
+        dot = ops.sum(p * q, axis=1, keepdims=True)  # [B, 1]: one dot product per row
+        if training and self.l2 > 0:
+            squares = ops.sum(p * p, axis=1) + ops.sum(q * q, axis=1) + ops.squeeze(b_u * b_u + b_m * b_m, 1)
+            self.add_loss(self.l2 * ops.mean(squares))
+        logit = self.offset + b_u + b_m + dot
+        return RATING_MIN + (RATING_MAX - RATING_MIN) * ops.sigmoid(logit)  # [B, 1] in (0.5, 5)
+
+    def get_config(self):
+        return {"n_users": self.n_users, "n_movies": self.n_movies, "embedding_dim": self.embedding_dim,
+                "l2": self.l2, "global_mean": self.global_mean, "init_std": self.init_std,
+                "name": self.name, "trainable": self.trainable}
+
+    def build(self, input_shape=None):
+        for layer in (self.user_embedding, self.movie_embedding, self.user_bias, self.movie_bias):
+            layer.build((None,))
+        self.built = True
+
+
+def build_model(data: movielens.CourseData, cfg: RecommenderConfig) -> DotRecommender:
+    """A :class:`DotRecommender` sized for ``data`` with its id/title mappings attached."""
+    indptr, indices = data.seen()
+    mappings = IdMappings(user_ids=data.user_ids, movie_ids=data.movie_ids, titles=data.titles,
+                          seen_indptr=indptr, seen_indices=indices, name="mappings")
+    model = DotRecommender(data.n_users, data.n_movies, cfg.embedding_dim, cfg.l2,
+                           global_mean=float(np.mean(data.y_train)), init_std=cfg.init_std, mappings=mappings)
+    model.build((None, 2))
+    return model
+
+
+# ----------------------------------------------------------------------------------------------
+# Data pipeline and training
+# ----------------------------------------------------------------------------------------------
+
+
+def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, seed: int = 0):
+    """``tf.data`` pipeline of ``(x [B, 2] int32, y [B, 1] float32)`` batches, reshuffled every epoch.
+
+    Like ``DataLoader(shuffle=True)``: a fresh permutation each pass, the last batch may be
+    smaller. The pipeline works per batch, not per example (one permutation per epoch, one
+    gather per batch), because per-example tf.data elements cost more than the model's step at
+    batch 64; Keras' own array adapter does the same.
+    """
+    import tensorflow as tf
+
+    if batch_size < 1:
+        raise ValueError(f"Received an invalid value for argument `batch_size`, expected >= 1, got {batch_size}")
+    x = tf.constant(np.asarray(x, dtype="int32"))
+    y = tf.constant(np.asarray(y, dtype="float32").reshape(-1, 1))
+    n = int(x.shape[0])
+    n_batches = -(-n // batch_size)
+
+    def one_epoch(epoch_seed):
+        if shuffle:  # a new permutation on every pass: Dataset.random rerandomizes per iteration
+            order = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64),
+                                                             seed=tf.stack([epoch_seed, tf.constant(seed, tf.int64)]))
+        else:
+            order = tf.range(n, dtype=tf.int64)
+
+        def batch(i):
+            idx = order[i * batch_size: tf.minimum((i + 1) * batch_size, n)]  # [B]
+            return tf.gather(x, idx), tf.gather(y, idx)
+
+        return tf.data.Dataset.range(n_batches).map(batch)
+
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+    return seeds.flat_map(one_epoch).prefetch(tf.data.AUTOTUNE)
+
+
+@keras.saving.register_keras_serializable(package="kcourse")
+class SparseAdam(keras.optimizers.Adam):
+    """Adam that updates only the embedding rows a batch uses (lazy Adam).
+
+    The same algorithm as ``torch.optim.SparseAdam`` (and TF-Addons' ``LazyAdam``): for a row-sparse
+    gradient (``tf.IndexedSlices`` from an ``Embedding`` lookup), the moments and weights of the
+    rows in the batch get the Adam update and the other rows are left alone. Dense Adam touches all
+    ``(users + films) x dim`` entries every step, which is memory-bound and caps a CPU at about
+    15,000 samples/s at batch 64 here; dense variables (the offset) get the ordinary Adam update.
+    """
+
+    def update_step(self, gradient, variable, learning_rate):
+        import tensorflow as tf
+
+        if not isinstance(gradient, tf.IndexedSlices):
+            return super().update_step(gradient, variable, learning_rate)
+        # Rows used twice in a batch: sum their gradients first, as a dense gradient would.
+        rows, position = tf.unique(gradient.indices)
+        grad = tf.math.unsorted_segment_sum(tf.cast(gradient.values, variable.dtype), position, tf.shape(rows)[0])
+        lr = ops.cast(learning_rate, variable.dtype)
+        local_step = ops.cast(self.iterations + 1, variable.dtype)
+        beta_1_power = ops.power(ops.cast(self.beta_1, variable.dtype), local_step)
+        beta_2_power = ops.power(ops.cast(self.beta_2, variable.dtype), local_step)
+        alpha = lr * ops.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+        m = self._momentums[self._get_variable_index(variable)]
+        v = self._velocities[self._get_variable_index(variable)]
+        m_rows = self.beta_1 * ops.take(m, rows, axis=0) + (1 - self.beta_1) * grad  # [R, D]
+        v_rows = self.beta_2 * ops.take(v, rows, axis=0) + (1 - self.beta_2) * ops.square(grad)
+        self.assign(m, tf.IndexedSlices(m_rows, rows))
+        self.assign(v, tf.IndexedSlices(v_rows, rows))
+        self.assign_sub(variable, tf.IndexedSlices(alpha * m_rows / (ops.sqrt(v_rows) + self.epsilon), rows))
+
+
+class CourseLog(keras.callbacks.Callback):
+    """Prints ``epoch: N\\t val_loss: X.XXXX`` (the course's line) and logs ``eval/val_mse``.
+
+    ``val_loss`` in the course is the plain MSE on ``X_val``; Keras' ``val_loss`` would include
+    the L2 penalty, so the line shows the ``val_mse`` metric.
+    """
+
+    def __init__(self, eval_writer=None, printer=print):
+        super().__init__()
+        self.eval_writer, self.printer = eval_writer, printer
+        self.val_mse: list[float] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        value = float(logs.get("val_mse", logs.get("val_loss", float("nan"))))
+        self.val_mse.append(value)
+        self.printer(f"epoch: {epoch + 1}\t val_loss: {value:.4f}")
+        if self.eval_writer is not None:
+            runtime.log_scalars(self.eval_writer, epoch + 1, {"eval/val_mse": value,
+                                                              "losses/train_mse": float(logs.get("mse", np.nan))})
+
+
+def compile_model(model: DotRecommender, cfg: RecommenderConfig) -> None:
+    """Adam (row-sparse by default) + MSE, as in the course, with the ``mse`` metric for the val line."""
+    optimizer = SparseAdam(cfg.learning_rate) if cfg.optimizer == "sparse-adam" else keras.optimizers.Adam(cfg.learning_rate)
+    model.compile(optimizer=optimizer, loss="mse", metrics=["mse"],
+                  steps_per_execution=cfg.steps_per_execution, jit_compile=cfg.jit_compile)
+
+
+def train(data: movielens.CourseData, cfg: RecommenderConfig, run_dir: Path | None = None,
+          strategy=None, verbose_lines: bool = True):
+    """Build and fit the model on ``data``; returns ``(model, history, CourseLog)``."""
+    if cfg.epochs < 1:
+        raise ValueError(f"Received an invalid value for argument `epochs`, expected >= 1, got {cfg.epochs}")
+    strategy = strategy or runtime.strategy(cfg.strategy)
+    with strategy.scope():
+        model = build_model(data, cfg)
+        compile_model(model, cfg)
+    train_ds = make_dataset(data.x_train, data.y_train, cfg.batch_size, shuffle=True, seed=cfg.seed)
+    val_ds = make_dataset(data.x_val, data.y_val, 8192, shuffle=False)
+    writers = runtime.summary_writers(run_dir) if run_dir is not None else (None, None)
+    log = CourseLog(eval_writer=writers[1], printer=print if verbose_lines else (lambda *_: None))
+    callbacks = [log]
+    if run_dir is not None:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(Path(run_dir) / "tensorboard"), write_graph=False))
+    history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, verbose=0, callbacks=callbacks)
+    return model, history, log
+
+
+# ----------------------------------------------------------------------------------------------
+# Using a trained model: predict, recommend, plot
+# ----------------------------------------------------------------------------------------------
+
+
+def _user_index(model: DotRecommender, user, by: str) -> int:
+    maps = model.mappings
+    if by == "index":
+        if not 0 <= int(user) < model.n_users:
+            raise ValueError(f"Received an invalid value for argument `user`: user index {user} is out of range "
+                             f"(the model knows {model.n_users} users, indices 0..{model.n_users - 1})")
+        return int(user)
+    found = np.flatnonzero(maps.user_ids == int(user))
+    if not len(found):
+        raise ValueError(f"Received an invalid value for argument `user`: userId {user} is not in the training "
+                         f"data ({model.n_users} users; pass by='index' for a course index)")
+    return int(found[0])
+
+
+def _movie_index(model: DotRecommender, movie, by: str) -> int:
+    maps = model.mappings
+    if by == "index":
+        if not 0 <= int(movie) < model.n_movies:
+            raise ValueError(f"Received an invalid value for argument `movie`: movie index {movie} is out of range "
+                             f"(the model knows {model.n_movies} films, indices 0..{model.n_movies - 1})")
+        return int(movie)
+    found = np.flatnonzero(maps.movie_ids == int(movie))
+    if not len(found):
+        raise ValueError(f"Received an invalid value for argument `movie`: movieId {movie} is not in the training "
+                         f"data ({model.n_movies} films; pass by='index' for a course index)")
+    return int(found[0])
+
+
+def _check_by(by: str) -> None:
+    if by not in ("index", "id"):
+        raise ValueError(f"Received an invalid value for argument `by`, expected 'index' or 'id', got {by!r}")
+
+
+def predict(model: DotRecommender, user, movie, by: str = "index") -> dict:
+    """Predicted rating of one film for one user.
+
+    Args:
+        user, movie: course indices (``by="index"``) or MovieLens ``userId``/``movieId`` (``by="id"``).
+
+    Returns:
+        ``{"rating", "user_index", "user_id", "movie_index", "movie_id", "title"}``.
+
+    Raises:
+        ValueError: an id or index the model does not know.
+    """
+    _check_by(by)
+    u, m = _user_index(model, user, by), _movie_index(model, movie, by)
+    rating = float(model(np.array([[u, m]], dtype="int32"))[0, 0])
+    maps = model.mappings
+    return {"rating": rating, "user_index": u, "user_id": int(maps.user_ids[u]), "movie_index": m,
+            "movie_id": int(maps.movie_ids[m]), "title": str(maps.titles[m])}
+
+
+def recommend(model: DotRecommender, user, n: int = 10, by: str = "index") -> list[dict]:
+    """The ``n`` films with the highest predicted rating that ``user`` has not rated.
+
+    Returns:
+        Dicts ``{"movie_index", "movie_id", "title", "rating"}``, best first.
+    """
+    _check_by(by)
+    if n < 1:
+        raise ValueError(f"Received an invalid value for argument `n`, expected >= 1, got {n}")
+    u = _user_index(model, user, by)
+    movies = np.arange(model.n_movies, dtype="int32")
+    x = np.stack([np.full_like(movies, u), movies], axis=1)  # [M, 2]
+    scores = np.asarray(model(x)).reshape(-1)  # one call for all films, not a per-film loop
+    scores[model.mappings.seen(u)] = -np.inf
+    n = min(n, int(np.isfinite(scores).sum()))
+    best = np.argsort(-scores, kind="stable")[:n]
+    maps = model.mappings
+    return [{"movie_index": int(m), "movie_id": int(maps.movie_ids[m]), "title": str(maps.titles[m]),
+             "rating": float(scores[m])} for m in best]
+
+
+def predict_batch(model: DotRecommender, x: np.ndarray, batch_size: int = 65536) -> np.ndarray:
+    """Predictions ``[N]`` for ``x [N, 2]`` course indices, in large batches."""
+    out = [np.asarray(model(x[i: i + batch_size])).reshape(-1) for i in range(0, len(x), batch_size)]
+    return np.concatenate(out) if out else np.zeros(0, dtype="float32")
+
+
+def scatter_plot(y_true: np.ndarray, y_pred: np.ndarray, path: Path, title: str = "") -> Path:
+    """The course's ``plt.plot(y_val, yhat, '.', alpha=...)``, with jitter to show the half stars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    y_true = np.asarray(y_true).reshape(-1)
+    rng = np.random.default_rng(0)
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    jitter = rng.uniform(-0.12, 0.12, len(y_true))
+    ax.plot(y_true + jitter, np.asarray(y_pred).reshape(-1), ".", alpha=max(0.002, min(0.3, 300 / len(y_true))))
+    means = [np.mean(y_pred[y_true == v]) if np.any(y_true == v) else np.nan for v in np.arange(1, 11) * 0.5]
+    ax.plot(np.arange(1, 11) * 0.5, means, "r-o", label="mean prediction")
+    ax.plot([0.5, 5], [0.5, 5], "k--", lw=0.8, label="y = x")
+    ax.set(xlabel="true rating (jittered)", ylabel="predicted rating", xlim=(0.2, 5.3), ylim=(0.3, 5.2), title=title)
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return Path(path)
+
+
+def save(model: DotRecommender, path: str | os.PathLike) -> Path:
+    """Save to a ``.keras`` file (weights, config, id/title mappings, seen films)."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"Received an invalid value for argument `path`, expected a name ending in .keras, got {str(path)!r}")
+    model.save(path)
+    return path
+
+
+def load(path: str | os.PathLike) -> DotRecommender:
+    """Load a model written by :func:`save`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such model file")
+    return keras.models.load_model(path, custom_objects={"DotRecommender": DotRecommender, "IdMappings": IdMappings})
+
+
+# ----------------------------------------------------------------------------------------------
+# The exercise
+# ----------------------------------------------------------------------------------------------
+
+
+def load_data(cfg: RecommenderConfig) -> tuple[movielens.CourseData, Path, bool]:
+    """The course data from ``cfg.data`` (a folder or ``synthetic``); returns (data, folder, is_synthetic)."""
+    if cfg.data == "synthetic":
+        folder = movielens.synthetic_folder(cfg.synthetic_size, seed=cfg.seed)
+    else:
+        folder = Path(cfg.data).expanduser()
+    data = movielens.load_course_data(folder, merge_order=cfg.merge_order, n_users=cfg.users)
+    return data, folder, (folder / movielens.TRUTH_FILE).is_file()
+
+
+def _is_ml20m(data: movielens.CourseData, folder: Path) -> bool:
+    return "ml-20m" in folder.name and data.n_users > COURSE_QUESTION[0] and data.n_movies > COURSE_QUESTION[1]
+
+
+@exercise("recommender", config=RecommenderConfig, section="supervised",
+          summary="MovieLens recommender (exam part 1): biased MF with per-row dot, top-N, save/load",
+          reference="val MSE 0.7995, 0.7595, 0.7444, 0.7383, 0.7334 (ml-20m, 5000 users, 5 epochs)",
+          quick={"synthetic_size": "small", "epochs": 3, "batch_size": 256})
+def run(cfg: RecommenderConfig, run_dir: Path) -> dict:
+    with runtime.Timer() as load_timer:
+        data, folder, synthetic = load_data(cfg)
+    print(f"data: {folder} -> {len(data.frame):,} ratings, {data.n_users} users, {data.n_movies} films "
+          f"(merge order {cfg.merge_order}, {load_timer.seconds:.1f}s); train {len(data.x_train):,}, val {len(data.x_val):,}",
+          flush=True)
+    with runtime.Timer() as fit_timer:
+        model, history, log = train(data, cfg, run_dir)
+    samples_per_s = len(data.x_train) * cfg.epochs / fit_timer.seconds
+    y_pred = predict_batch(model, data.x_val)
+    val_mse = float(np.mean((y_pred - data.y_val.reshape(-1)) ** 2))
+    metrics = {"val_mse": val_mse, "val_mse_per_epoch": log.val_mse, "train_samples_per_s": samples_per_s,
+               "n_ratings": len(data.frame), "n_users": data.n_users, "n_movies": data.n_movies}
+    headline = f"val MSE {val_mse:.4f} after {cfg.epochs} epochs"
+    if synthetic:
+        oracle = movielens.oracle_mse(folder, data.rows_val, data.y_val)
+        metrics["oracle_val_mse"] = oracle
+        headline += f" (synthetic {cfg.synthetic_size}; oracle {oracle:.4f}, +{100 * (val_mse / oracle - 1):.1f}%)"
+    scatter_plot(data.y_val, y_pred, run_dir / "scatter.png", title=f"validation: MSE {val_mse:.4f}")
+    model_path = save(model, run_dir / "checkpoints" / "recommender.keras")
+    # An example user: the course's question when the data is ml-20m, else the most active user.
+    if _is_ml20m(data, folder):
+        answer = predict(model, *COURSE_QUESTION, by="index")
+        metrics["question2"] = answer
+        print(f"question 2: user index {answer['user_index']} (userId {answer['user_id']}), movie index "
+              f"{answer['movie_index']} {answer['title']!r}: predicted rating {answer['rating']:.2f}")
+        headline += f"; Q2 user 2303 x {answer['title']}: {answer['rating']:.2f}"
+        user = COURSE_QUESTION[0]
+    else:
+        user = int(np.argmax(np.diff(model.mappings.seen_indptr)))
+    top = recommend(model, user, cfg.top_n, by="index")
+    print(f"top {cfg.top_n} unseen films for user index {user} (userId {int(model.mappings.user_ids[user])}):")
+    for rank, item in enumerate(top, 1):
+        print(f"  {rank:2d}. {item['rating']:.2f}  {item['title']}")
+    runtime.atomic_write_json(run_dir / "recommendations.json", {"user_index": user, "top": top})
+    print(f"trained {fit_timer.seconds:.1f}s ({samples_per_s:,.0f} samples/s); model: {model_path}", flush=True)
+    return {"headline": headline, "metrics": metrics,
+            "artifacts": ["scatter.png", "recommendations.json", "checkpoints/recommender.keras"]}
+
+
+# ----------------------------------------------------------------------------------------------
+# Multi-worker entry point: python -m keras_impl.recommender worker --data DIR --out result.json
+# ----------------------------------------------------------------------------------------------
+
+
+def worker_main(argv: list[str] | None = None) -> int:
+    """Train under ``MultiWorkerMirroredStrategy`` (cluster from ``TF_CONFIG``) and write the val MSE.
+
+    Every worker reads the same folder and computes the same split (the preprocessing is
+    deterministic); tf.data shards the batches across workers and gradients are all-reduced, so
+    the workers end with identical weights. Only the chief (task 0) saves the model.
+    """
+    parser = argparse.ArgumentParser(prog="python -m keras_impl.recommender worker")
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--out", required=True, help="JSON file for this worker's result")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=256, help="global batch size")
+    parser.add_argument("--users", type=int, default=movielens.COURSE_USERS)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--strategy", default="multi-worker", choices=runtime.STRATEGY_KINDS)
+    args = parser.parse_args(argv)
+    cfg = RecommenderConfig(data=args.data, epochs=args.epochs, batch_size=args.batch_size, users=args.users,
+                            seed=args.seed, strategy=args.strategy, jit_compile=False, steps_per_execution=1)
+    strategy = runtime.strategy(cfg.strategy)  # must exist before any other TF op in the process
+    runtime.seed_everything(cfg.seed)
+    data, _, _ = load_data(cfg)
+    model, _, log = train(data, cfg, run_dir=None, strategy=strategy, verbose_lines=False)
+    val_mse = float(np.mean((predict_batch(model, data.x_val) - data.y_val.reshape(-1)) ** 2))
+    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {}).get("index", 0)
+    runtime.atomic_write_json(args.out, {"val_mse": val_mse, "val_mse_per_epoch": log.val_mse,
+                                         "workers": strategy.num_replicas_in_sync, "task": task})
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "worker":
+        sys.exit(worker_main(sys.argv[2:]))
+    print("usage: python -m keras_impl.recommender worker --data DIR --out result.json  "
+          "(or `kcourse run recommender`)", file=sys.stderr)
+    sys.exit(2)
