@@ -1,0 +1,118 @@
+"""Evaluation and policy-regression helpers, policy save/load, and `kcourse eval`."""
+import json
+
+import numpy as np
+import pytest
+
+from agents import evaluation
+from agents.evaluation import assert_policy_return, evaluate, from_single, load_policy, random_policy, save_policy
+from agents.envs import make_env
+
+
+def good_policy(obs_batch):
+    """Push towards where the pole is heading (angle + 0.5 * angular velocity): balances 500 steps."""
+    obs_batch = np.asarray(obs_batch)
+    return (obs_batch[:, 2] + 0.5 * obs_batch[:, 3] > 0).astype(np.int64)
+
+
+def test_assert_policy_return_fails_for_random_and_shows_the_returns():
+    policy = random_policy(make_env("CartPole-v1").action_space, seed=0)
+    with pytest.raises(AssertionError) as info:
+        assert_policy_return(policy, "CartPole-v1", min_mean=195, episodes=10, seed=0)
+    message = str(info.value)
+    assert "< required 195" in message and "returns: [" in message
+    shown = message.split("returns: [")[1].rstrip("]").split(", ")
+    assert len(shown) == 10 and all(float(r) < 195 for r in shown)
+
+
+def test_assert_policy_return_passes_for_a_good_policy():
+    result = assert_policy_return(good_policy, "cartpole", min_mean=475, episodes=10, seed=0)
+    assert result.mean >= 475 and result.env_id == "CartPole-v1"
+
+
+def test_evaluate_is_deterministic_and_unpacks():
+    a = evaluate(from_single(lambda o: int(o[2] > 0)), "CartPole-v1", episodes=8, seed=3)
+    b = evaluate(from_single(lambda o: int(o[2] > 0)), "CartPole-v1", episodes=8, seed=3)
+    assert a.returns == b.returns
+    mean, std, lo, hi, returns = a
+    assert (mean, std, lo, hi) == (np.mean(returns), np.std(returns), min(returns), max(returns))
+    # Episode i uses seed + i, whatever the number of episodes.
+    assert evaluate(from_single(lambda o: int(o[2] > 0)), "CartPole-v1", episodes=3, seed=3).returns == a.returns[:3]
+    with pytest.raises(ValueError, match="episodes"):
+        evaluate(good_policy, "CartPole-v1", episodes=0)
+
+
+def _softmax_model(seed=0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(2)])
+
+
+def test_stochastic_evaluation_is_seeded():
+    model = _softmax_model()
+    a = evaluate(evaluation.stochastic(model, "softmax", seed=1), "CartPole-v1", episodes=5, seed=0)
+    b = evaluate(evaluation.stochastic(model, "softmax", seed=1), "CartPole-v1", episodes=5, seed=0)
+    c = evaluate(evaluation.stochastic(model, "softmax", seed=2), "CartPole-v1", episodes=5, seed=0)
+    assert a.returns == b.returns and a.returns != c.returns
+    with pytest.raises(ValueError, match="argmax"):
+        evaluation.stochastic(model, "argmax")
+
+
+def test_stochastic_softmax_samples_match_probabilities():
+    import keras
+
+    # Constant logits log(0.25), log(0.75): action 1 three times in four.
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(
+        2, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant(np.log([0.25, 0.75])))])
+    actions = evaluation.stochastic(model, "softmax", seed=0)(np.zeros((20_000, 4), np.float32))
+    assert abs(actions.mean() - 0.75) < 0.02
+
+
+def test_save_load_round_trip(tmp_path):
+    model = _softmax_model()
+    result = evaluate(evaluation.greedy(model), "CartPole-v1", episodes=3, seed=0)
+    path = save_policy(tmp_path / "pol", model, "cartpole", kind="softmax", config={"lr": 0.01}, evaluation=result)
+    policy, meta = load_policy(path)
+    obs = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32)
+    np.testing.assert_array_equal(policy(obs), evaluation.greedy(model)(obs))
+    assert meta["env_id"] == "CartPole-v1" and meta["kind"] == "softmax"
+    assert meta["observation_space"]["shape"] == [4] and meta["action_space"]["n"] == 2
+    assert meta["config"] == {"lr": 0.01} and meta["evaluation"]["returns"] == result.returns
+    sampled, _ = load_policy(path, stochastic=True, seed=0)
+    assert set(np.unique(sampled(obs))) <= {0, 1}
+    save_policy(tmp_path / "q", model, "CartPole-v1", kind="argmax")
+    with pytest.raises(ValueError, match="stochastically"):
+        load_policy(tmp_path / "q", stochastic=True)
+    with pytest.raises(FileNotFoundError):
+        load_policy(tmp_path / "missing")
+    with pytest.raises(ValueError, match="kind"):
+        save_policy(tmp_path / "bad", model, "CartPole-v1", kind="nope")
+
+
+def test_kcourse_eval_cli(tmp_path, capsys):
+    from keras_impl import cli
+
+    save_policy(tmp_path / "pol", _softmax_model(), "CartPole-v1", kind="softmax")
+    gif = tmp_path / "ep.gif"
+    out_json = tmp_path / "r.json"
+    code = cli.main(["eval", str(tmp_path / "pol"), "--episodes", "4", "--seed", "7", "--render", "gif",
+                     "--render-out", str(gif), "--json", str(out_json)])
+    assert code == 0 and gif.stat().st_size > 0
+    printed = capsys.readouterr().out
+    assert "over 4 episodes, seed 7" in printed and "returns: [" in printed
+    saved = json.loads(out_json.read_text())
+    assert saved["seed"] == 7 and len(saved["returns"]) == 4 and saved["mode"] == "greedy"
+    # The same command gives the same numbers (seeded); --stochastic works for softmax policies.
+    assert cli.main(["eval", str(tmp_path / "pol"), "--episodes", "4", "--seed", "7", "--json", str(out_json)]) == 0
+    assert json.loads(out_json.read_text())["returns"] == saved["returns"]
+    assert cli.main(["eval", str(tmp_path / "pol"), "--episodes", "2", "--stochastic"]) == 0
+    # Regression gate: exit 1 below --min-mean.
+    assert cli.main(["eval", "random", "--env", "cartpole", "--episodes", "3", "--min-mean", "400"]) == 1
+    capsys.readouterr()
+    # User errors: one line, exit 2.
+    assert cli.main(["eval", str(tmp_path / "missing")]) == 2
+    assert "no saved policy" in capsys.readouterr().err
+    assert cli.main(["eval", str(tmp_path / "pol"), "--env", "LunarLander-v3"]) == 2
+    assert "cannot act in LunarLander-v3" in capsys.readouterr().err
+    assert cli.main(["eval", "random"]) == 2
