@@ -1,0 +1,607 @@
+"""The exam's "hello" next-character models (part 2) in Keras 3.
+
+``txt = list('hello') * 100``; each character predicts the next one. Six variants, as the exam's
+questions (1)-(6), each followed by a ``Dense`` output layer (logits) and trained with softmax
+cross-entropy on the whole sequence as one batch (Adam 0.1, 200 epochs, as the course):
+
+=================  ==========================================  ===========================
+variant            recurrent layer                              built-in twin
+=================  ==========================================  ===========================
+``simple_rnn``     ``keras.layers.SimpleRNN``                   ``rnn_cell``
+``rnn_cell``       ``keras.layers.RNN(SimpleRNNCell)``          ``simple_rnn``
+``my_rnn_cell``    ``keras.layers.RNN(RNNCell)`` (hand-written) ``rnn_cell``
+``lstm``           ``keras.layers.LSTM``                        ``lstm_cell``
+``lstm_cell``      ``keras.layers.RNN(LSTMCell)``               ``lstm``
+``my_lstm_cell``   ``keras.layers.RNN(HandLSTMCell)``           ``lstm_cell``
+=================  ==========================================  ===========================
+
+A variant and its twin start from the same weights (:func:`copy_cell_weights` copies a built-in
+cell into the hand-written one) and are trained with the same optimiser, so their fitted values
+must agree after training, not only at initialisation. The hand-written cells compute in the same
+op order as Keras' cells (``x @ W + h @ U + b``, one bias, LSTM gates split ``[i, f, c, o]``) so
+that the gradients agree as well as the forward pass.
+
+PyTorch weights (``nn.RNN``, ``nn.RNNCell``, ``nn.LSTM``, ``nn.LSTMCell``, ``nn.Linear``) load
+into these layers with :func:`load_torch_rnn` / :func:`load_torch_linear` (see
+:mod:`keras_impl.torch_import`).
+
+    kcourse run hello                   # all six variants, the table and the heatmap
+    kcourse run hello --variant my_lstm_cell
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from keras_impl import runtime
+from keras_impl.config import arg
+from keras_impl.registry import exercise
+
+RNN_VARIANTS = ("simple_rnn", "rnn_cell", "my_rnn_cell")
+LSTM_VARIANTS = ("lstm", "lstm_cell", "my_lstm_cell")
+VARIANTS = RNN_VARIANTS + LSTM_VARIANTS
+
+# Whose fitted values each variant must reproduce (exam (3) reproduces (2), (6) reproduces (5)).
+TWIN = {
+    "simple_rnn": "rnn_cell",
+    "rnn_cell": "simple_rnn",
+    "my_rnn_cell": "rnn_cell",
+    "lstm": "lstm_cell",
+    "lstm_cell": "lstm",
+    "my_lstm_cell": "lstm_cell",
+}
+
+LABELS = {
+    "simple_rnn": "SimpleRNN",
+    "rnn_cell": "RNN(SimpleRNNCell)",
+    "my_rnn_cell": "RNN(hand-written RNNCell)",
+    "lstm": "LSTM",
+    "lstm_cell": "RNN(LSTMCell)",
+    "my_lstm_cell": "RNN(hand-written LSTMCell)",
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# Data
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class CharData:
+    """A text as next-character pairs.
+
+    Attributes:
+        vocab: the sorted distinct characters; index ``k`` is one-hot column ``k``.
+        x: one-hot inputs ``txt[:-1]``, ``[T, V]`` float32.
+        y: target indices ``txt[1:]``, ``[T]`` int32.
+    """
+
+    vocab: tuple[str, ...]
+    x: np.ndarray
+    y: np.ndarray
+
+    @property
+    def input_ids(self) -> np.ndarray:
+        """Indices of the input characters, ``[T]``."""
+        return self.x.argmax(axis=-1)
+
+
+def make_data(text: str | Sequence[str]) -> CharData:
+    """Inputs ``txt[:-1]`` (one-hot) and targets ``txt[1:]`` (indices) over a sorted vocabulary.
+
+    Args:
+        text: a string or a list of characters (tokens), e.g. ``list('hello') * 100``.
+
+    Raises:
+        ValueError: fewer than two characters (no (input, next) pair exists), or only one distinct
+            character (nothing to predict).
+
+    Example:
+        >>> d = make_data("hello")
+        >>> d.vocab, d.y.tolist()
+        (('e', 'h', 'l', 'o'), [0, 2, 2, 3])
+    """
+    txt = list(text)
+    if len(txt) < 2:
+        raise ValueError(
+            "Received an invalid value for argument `text`: expected at least 2 characters "
+            f"(an input and the next character), got {''.join(map(str, txt))!r} of length {len(txt)}"
+        )
+    vocab = tuple(sorted(set(txt)))
+    if len(vocab) < 2:
+        raise ValueError(
+            "Received an invalid value for argument `text`: expected at least 2 distinct characters "
+            f"(with one there is nothing to predict), got only {vocab[0]!r}"
+        )
+    index = {ch: k for k, ch in enumerate(vocab)}
+    ids = np.array([index[ch] for ch in txt], dtype="int32")  # [T+1]
+    x = np.eye(len(vocab), dtype="float32")[ids[:-1]]  # [T, V]
+    return CharData(vocab=vocab, x=x, y=ids[1:].copy())
+
+
+# ----------------------------------------------------------------------------------------------
+# Hand-written cells
+# ----------------------------------------------------------------------------------------------
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+def _make_rnn_cell_class():
+    keras = _keras()
+    from keras import ops
+
+    @keras.saving.register_keras_serializable(package="kcourse")
+    class RNNCell(keras.layers.Layer):
+        """The exam's ``rNNCell``: ``h_t = tanh(i2h(x_t) + h2h(h_{t-1}))``, for ``keras.layers.RNN``.
+
+        ``i2h`` carries the one bias (Keras' ``SimpleRNNCell`` has one; PyTorch's ``RNNCell`` has
+        two, ``bias_ih`` and ``bias_hh``: :func:`load_torch_rnn` sums them). The sum is formed as
+        ``(x @ W + b) + h @ U``, the order ``SimpleRNNCell.call`` uses, so the two cells give
+        bit-identical values and gradients.
+
+        Args:
+            units: size of the hidden state.
+        """
+
+        def __init__(self, units: int, **kwargs):
+            super().__init__(**kwargs)
+            if not isinstance(units, (int, np.integer)) or units <= 0:
+                raise ValueError(
+                    f"Received an invalid value for argument `units`, expected a positive integer, got {units!r}"
+                )
+            self.units = int(units)
+            self.state_size = self.units
+            self.output_size = self.units
+            self.i2h = keras.layers.Dense(self.units, name="i2h")  # x @ W + b
+            self.h2h = keras.layers.Dense(self.units, use_bias=False, name="h2h",
+                                          kernel_initializer="orthogonal")  # h @ U
+
+        def build(self, input_shape):
+            self.i2h.build(input_shape)
+            self.h2h.build((input_shape[0], self.units))
+            self.built = True
+
+        def call(self, inputs, states, training=False):
+            h_prev = states[0] if isinstance(states, (list, tuple)) else states  # [B, H]
+            h = ops.tanh(self.i2h(inputs) + self.h2h(h_prev))  # [B, H]
+            return h, ([h] if isinstance(states, (list, tuple)) else h)
+
+        def get_config(self):
+            return {**super().get_config(), "units": self.units}
+
+    return RNNCell
+
+
+def _make_lstm_cell_class():
+    keras = _keras()
+    from keras import ops
+
+    @keras.saving.register_keras_serializable(package="kcourse")
+    class HandLSTMCell(keras.layers.Layer):
+        """An LSTM cell with the gates written out, for ``keras.layers.RNN``.
+
+        ``z = x @ W + h @ U + b`` (``[B, 4H]``, columns in Keras' gate order ``[i, f, c, o]``,
+        which is PyTorch's ``[i, f, g, o]`` with ``g`` called ``c``), then::
+
+            i = sigmoid(z_i)   f = sigmoid(z_f)   c~ = tanh(z_c)   o = sigmoid(z_o)
+            c_t = f * c_{t-1} + i * c~
+            h_t = o * tanh(c_t)
+
+        The bias is a separate weight added last because ``LSTMCell`` (implementation 2) adds it
+        after ``h @ U``: ``(x @ W + b) + h @ U`` would round differently, and after 200 Adam
+        steps the fitted values would drift apart.
+
+        Args:
+            units: size of the hidden and cell states.
+        """
+
+        def __init__(self, units: int, **kwargs):
+            super().__init__(**kwargs)
+            if not isinstance(units, (int, np.integer)) or units <= 0:
+                raise ValueError(
+                    f"Received an invalid value for argument `units`, expected a positive integer, got {units!r}"
+                )
+            self.units = int(units)
+            self.state_size = [self.units, self.units]  # h, c
+            self.output_size = self.units
+            self.i2h = keras.layers.Dense(4 * self.units, use_bias=False, name="i2h")  # x @ W
+            self.h2h = keras.layers.Dense(4 * self.units, use_bias=False, name="h2h",
+                                          kernel_initializer="orthogonal")  # h @ U
+
+        def build(self, input_shape):
+            self.i2h.build(input_shape)
+            self.h2h.build((input_shape[0], self.units))
+            units = self.units
+            # Keras' unit_forget_bias: forget-gate bias starts at 1, the others at 0.
+            self.bias = self.add_weight(
+                shape=(4 * units,), name="bias",
+                initializer=lambda shape, dtype=None: ops.concatenate(
+                    [ops.zeros((units,), dtype), ops.ones((units,), dtype), ops.zeros((2 * units,), dtype)]),
+            )
+            self.built = True
+
+        def call(self, inputs, states, training=False):
+            h_prev, c_prev = states[0], states[1]  # [B, H], [B, H]
+            z = self.i2h(inputs) + self.h2h(h_prev) + self.bias  # [B, 4H]
+            z_i, z_f, z_c, z_o = ops.split(z, 4, axis=1)
+            i = ops.sigmoid(z_i)  # input gate
+            f = ops.sigmoid(z_f)  # forget gate
+            c = f * c_prev + i * ops.tanh(z_c)  # new cell state
+            o = ops.sigmoid(z_o)  # output gate
+            h = o * ops.tanh(c)
+            return h, [h, c]
+
+        def get_config(self):
+            return {**super().get_config(), "units": self.units}
+
+    return HandLSTMCell
+
+
+# The cell classes subclass keras.layers.Layer, so defining them imports Keras (and TensorFlow,
+# ~5 s). They are made on first use so that `kcourse list`, which imports every exercise module,
+# stays fast; `keras_impl.hello.RNNCell` and `.HandLSTMCell` work as ordinary attributes.
+_CELL_FACTORIES = {"RNNCell": _make_rnn_cell_class, "HandLSTMCell": _make_lstm_cell_class}
+_CELL_CLASSES: dict[str, type] = {}
+
+
+def cell_class(name: str) -> type:
+    """The hand-written cell class ``"RNNCell"`` or ``"HandLSTMCell"`` (made on first use)."""
+    if name not in _CELL_CLASSES:
+        _CELL_CLASSES[name] = _CELL_FACTORIES[name]()
+    return _CELL_CLASSES[name]
+
+
+def __getattr__(name):  # PEP 562: module attributes RNNCell / HandLSTMCell
+    if name in _CELL_FACTORIES:
+        return cell_class(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Models
+# ----------------------------------------------------------------------------------------------
+
+
+def _check_variant(variant: str) -> None:
+    if variant not in VARIANTS:
+        raise ValueError(
+            f"Received an invalid value for argument `variant`, expected one of {', '.join(VARIANTS)}, got {variant!r}"
+        )
+
+
+def make_recurrent_layer(variant: str, units: int):
+    """The recurrent layer of ``variant``, returning the whole hidden sequence ``[B, T, H]``."""
+    _check_variant(variant)
+    keras = _keras()
+    layers = keras.layers
+    if variant == "simple_rnn":
+        return layers.SimpleRNN(units, return_sequences=True, name="rnn")
+    if variant == "rnn_cell":
+        return layers.RNN(layers.SimpleRNNCell(units), return_sequences=True, name="rnn")
+    if variant == "my_rnn_cell":
+        return layers.RNN(cell_class("RNNCell")(units), return_sequences=True, name="rnn")
+    if variant == "lstm":
+        return layers.LSTM(units, return_sequences=True, name="rnn")
+    if variant == "lstm_cell":
+        return layers.RNN(layers.LSTMCell(units), return_sequences=True, name="rnn")
+    return layers.RNN(cell_class("HandLSTMCell")(units), return_sequences=True, name="rnn")
+
+
+def build_model(variant: str, vocab_size: int, units: int):
+    """``Input [B, T, V] -> recurrent layer [B, T, H] -> Dense [B, T, V]`` (logits).
+
+    Args:
+        variant: one of :data:`VARIANTS`.
+        vocab_size: number of distinct characters ``V``.
+        units: hidden size ``H``.
+    """
+    _check_variant(variant)
+    for name, value in (("vocab_size", vocab_size), ("units", units)):
+        if not isinstance(value, (int, np.integer)) or value <= 0:
+            raise ValueError(
+                f"Received an invalid value for argument `{name}`, expected a positive integer, got {value!r}"
+            )
+    keras = _keras()
+    model = keras.Sequential(
+        [
+            keras.Input((None, vocab_size)),
+            make_recurrent_layer(variant, units),
+            keras.layers.Dense(vocab_size, name="head"),  # logits; softmax is in the loss
+        ],
+        name=variant,
+    )
+    return model
+
+
+def recurrent_cell(layer_or_cell):
+    """The cell of a recurrent layer (``SimpleRNN``, ``LSTM``, ``RNN(cell)``) or the cell itself."""
+    return getattr(layer_or_cell, "cell", layer_or_cell)
+
+
+def cell_variables(layer_or_cell) -> tuple:
+    """``(kernel [I, G*H], recurrent_kernel [H, G*H], bias [G*H] or None)`` variables of a cell.
+
+    ``G`` is 1 for an RNN cell and 4 for an LSTM cell (columns ``[i, f, c, o]``). Works for
+    Keras' ``SimpleRNNCell`` / ``LSTMCell`` and the hand-written :class:`RNNCell` /
+    :class:`HandLSTMCell`, so weights can be moved between them by position.
+
+    Raises:
+        ValueError: a cell this module does not know, or one that is not built yet.
+    """
+    cell = recurrent_cell(layer_or_cell)
+    if not cell.built:
+        raise ValueError(f"cell {cell.name!r} is not built yet: call the model on an input (or build it) first")
+    if hasattr(cell, "i2h"):  # hand-written cells
+        if getattr(cell, "i2h").use_bias:  # RNNCell: the bias sits in i2h
+            return cell.i2h.kernel, cell.h2h.kernel, cell.i2h.bias
+        return cell.i2h.kernel, cell.h2h.kernel, cell.bias
+    if hasattr(cell, "kernel") and hasattr(cell, "recurrent_kernel"):  # SimpleRNNCell, LSTMCell
+        return cell.kernel, cell.recurrent_kernel, cell.bias
+    raise ValueError(
+        f"Received an invalid value for argument `layer_or_cell`: expected a SimpleRNN/LSTM layer or cell "
+        f"or a hand-written RNNCell/HandLSTMCell, got {type(cell).__name__}"
+    )
+
+
+def copy_cell_weights(source, target) -> None:
+    """Copy a cell's weights into another cell (built-in -> hand-written, or any pair).
+
+    Both cells hold one bias in Keras' layout, so this is a straight copy; shapes are checked.
+
+    Raises:
+        ValueError: the two cells' weights do not have the same shapes.
+    """
+    for name, src, dst in zip(("kernel", "recurrent_kernel", "bias"), cell_variables(source), cell_variables(target)):
+        if (src is None) != (dst is None):
+            raise ValueError(f"cannot copy `{name}`: one cell has it and the other does not")
+        if src is None:
+            continue
+        if tuple(src.shape) != tuple(dst.shape):
+            raise ValueError(
+                f"cannot copy `{name}`: expected shape {tuple(dst.shape)} for the target cell, "
+                f"got {tuple(src.shape)} from the source"
+            )
+        dst.assign(src.value if hasattr(src, "value") else src)
+
+
+def copy_model_weights(source_model, target_model) -> None:
+    """Copy the recurrent cell and the Dense head of one ``build_model`` model into another."""
+    copy_cell_weights(source_model.get_layer("rnn"), target_model.get_layer("rnn"))
+    target_model.get_layer("head").set_weights(source_model.get_layer("head").get_weights())
+
+
+# ----------------------------------------------------------------------------------------------
+# Training
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class FitResult:
+    """One trained variant.
+
+    Attributes:
+        variant: the variant's name.
+        losses: training loss after each epoch.
+        probs: fitted next-character probabilities ``[T, V]`` after training.
+        accuracy: share of steps whose most probable character is the true next one.
+        model: the trained Keras model.
+    """
+
+    variant: str
+    losses: list
+    probs: np.ndarray
+    accuracy: float
+    model: object = dataclasses.field(repr=False, default=None)
+
+
+def accuracy(probs: np.ndarray, targets: np.ndarray) -> float:
+    """Share of rows whose arg-max is the target: ``[[.9, .1], [.4, .6]]`` vs ``[0, 0]`` -> 0.5."""
+    return float(np.mean(np.argmax(probs, axis=-1) == targets))
+
+
+def fitted_probs(model, data: CharData) -> np.ndarray:
+    """Softmax of the model's logits on the whole sequence, ``[T, V]``."""
+    keras = _keras()
+    logits = model(data.x[None], training=False)  # [1, T, V]
+    return keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))[0]
+
+
+def train(model, data: CharData, epochs: int = 200, learning_rate: float = 0.1) -> FitResult:
+    """Fit ``model`` on the whole sequence as one batch, one Adam step per epoch (the course's loop).
+
+    The step is a compiled ``tf.function`` called once per epoch. ``model.fit`` would do the same
+    maths, but here an epoch is a single step and fit's per-epoch bookkeeping (data adapter,
+    callbacks, metrics) cost about 30 ms each, several times the step itself on a short sequence.
+    ``jit_compile=False``: XLA was no faster for this small loop, and it would compile the
+    built-in and hand-written graphs separately, free to fuse them differently; without it both
+    twins run the same TensorFlow ops in the same order.
+
+    Returns:
+        The loss before each update (as the course's loop prints it), and the fitted
+        probabilities and accuracy of the trained model.
+    """
+    if not isinstance(epochs, (int, np.integer)) or epochs < 1:
+        raise ValueError(f"Received an invalid value for argument `epochs`, expected an integer >= 1, got {epochs!r}")
+    import tensorflow as tf
+
+    keras = _keras()
+    optimizer = keras.optimizers.Adam(learning_rate)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)  # softmax + cross-entropy
+    x = tf.constant(data.x[None])  # [1, T, V]: the whole sequence is one batch
+    y = tf.constant(data.y[None])  # [1, T]
+
+    @tf.function(jit_compile=False)
+    def train_step():
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply(grads, model.trainable_variables)
+        return loss
+
+    losses = [float(train_step()) for _ in range(epochs)]
+    probs = fitted_probs(model, data)
+    return FitResult(variant=model.name, losses=losses, probs=probs, accuracy=accuracy(probs, data.y), model=model)
+
+
+def family_source(variant: str) -> str:
+    """The built-in variant whose initial weights a family shares: ``simple_rnn`` or ``lstm``."""
+    _check_variant(variant)
+    return "simple_rnn" if variant in RNN_VARIANTS else "lstm"
+
+
+def train_variants(variants: Sequence[str], data: CharData, units: int, epochs: int = 200,
+                   learning_rate: float = 0.1, seed: int = 0) -> dict[str, FitResult]:
+    """Train ``variants`` (and nothing else) from shared initial weights.
+
+    In each family (RNN, LSTM) the seed is reset and the family's first built-in model
+    (``SimpleRNN`` / ``LSTM``) is initialised; every variant of that family starts from a copy of
+    its weights (:func:`copy_model_weights`: built-in -> hand-written). So a variant gets the same
+    initial weights, and the same fitted values, whether it is trained alone or with the others.
+    """
+    for variant in variants:
+        _check_variant(variant)
+    keras = _keras()
+    results: dict[str, FitResult] = {}
+    for family in (RNN_VARIANTS, LSTM_VARIANTS):
+        wanted = [v for v in family if v in variants]
+        if not wanted:
+            continue
+        keras.utils.set_random_seed(seed)
+        source = build_model(family[0], len(data.vocab), units)
+        for variant in wanted:
+            model = build_model(variant, len(data.vocab), units)
+            copy_model_weights(source, model)
+            results[variant] = train(model, data, epochs=epochs, learning_rate=learning_rate)
+    return results
+
+
+def twin_differences(results: dict[str, FitResult]) -> dict[str, float]:
+    """Max |difference| of fitted probabilities between each variant and its built-in twin."""
+    return {v: float(np.max(np.abs(r.probs - results[TWIN[v]].probs)))
+            for v, r in results.items() if TWIN[v] in results}
+
+
+# ----------------------------------------------------------------------------------------------
+# Report: table, probability rows, heatmap
+# ----------------------------------------------------------------------------------------------
+
+
+def format_table(results: dict[str, FitResult], diffs: dict[str, float], variants: Sequence[str]) -> str:
+    """The result table: variant, final loss, accuracy, max |difference| to its built-in twin."""
+    header = f"{'variant':<14} {'model':<27} {'final loss':>10} {'accuracy':>9}  {'max |dp| to twin':<28}"
+    lines = [header, "-" * len(header)]
+    for v in variants:
+        r = results[v]
+        diff = f"{diffs[v]:.1e} ({TWIN[v]})" if v in diffs else "-"
+        lines.append(f"{v:<14} {LABELS[v]:<27} {r.losses[-1]:>10.5f} {r.accuracy:>8.1%}  {diff:<28}")
+    return "\n".join(lines)
+
+
+def format_probs(result: FitResult, data: CharData, steps: int = 10) -> str:
+    """The first ``steps`` fitted softmax rows rounded to 2 decimals, as the course prints them."""
+    steps = min(steps, len(data.y))
+    lines = [f"{result.variant}: P(next | input), first {steps} steps", "  in -> " + " ".join(f"{c!s:>5}" for c in data.vocab)]
+    for t in range(steps):
+        row = " ".join(f"{p:5.2f}" for p in result.probs[t])
+        lines.append(f"  {data.vocab[data.input_ids[t]]!s:>2} -> {row}   (true next: {data.vocab[data.y[t]]})")
+    return "\n".join(lines)
+
+
+def save_heatmap(results: dict[str, FitResult], data: CharData, variants: Sequence[str], path: Path,
+                 steps: int = 10) -> Path:
+    """One panel per variant: predicted next-character probabilities for the first ``steps`` steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = min(steps, len(data.y))
+    cols = min(3, len(variants))
+    rows = -(-len(variants) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols + 0.8, 0.35 * steps * rows + 1.2 * rows), squeeze=False)
+    image = None
+    for ax, v in zip(axes.flat, variants):
+        probs = results[v].probs[:steps]  # [steps, V]
+        image = ax.imshow(probs, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        for t in range(steps):
+            for k in range(len(data.vocab)):
+                ax.text(k, t, f"{probs[t, k]:.2f}", ha="center", va="center", fontsize=7,
+                        color="black" if probs[t, k] > 0.5 else "white")
+        ax.set_xticks(range(len(data.vocab)), [str(c) for c in data.vocab])
+        ax.set_yticks(range(steps), [f"{data.vocab[data.input_ids[t]]}->{data.vocab[data.y[t]]}" for t in range(steps)])
+        ax.set_title(f"{LABELS[v]}\nacc {results[v].accuracy:.0%}", fontsize=8)
+        ax.set_xlabel("predicted next character", fontsize=7)
+    for ax in list(axes.flat)[len(variants):]:
+        ax.axis("off")
+    fig.colorbar(image, ax=axes, shrink=0.8, label="probability")
+    path = Path(path)
+    fig.savefig(path, dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+# ----------------------------------------------------------------------------------------------
+# Exercise
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class HelloConfig:
+    variant: str = arg("all", "which model to train (its built-in twin is trained too, for the comparison)",
+                       choices=("all",) + VARIANTS)
+    text: str = arg("hello", "the text that is repeated to make the sequence")
+    repeats: int = arg(100, "how often the text is repeated (the course: list('hello')*100)")
+    units: int = arg(4, "hidden size of the RNN/LSTM")
+    epochs: int = arg(200, "epochs; each is one Adam step on the whole sequence (the course: 200)")
+    learning_rate: float = arg(0.1, "Adam learning rate (the course: 0.1)")
+    heatmap_steps: int = arg(10, "steps shown in the heatmap and the printed probability rows")
+    seed: int = arg(0, "random seed (initial weights)")
+
+
+@exercise("hello", config=HelloConfig, section="supervised",
+          summary="next-character RNN/LSTM on 'hello': six Keras variants, hand-written cells, PyTorch import",
+          reference="100% next-character accuracy; hand-written cells give the built-ins' fitted values (course)",
+          quick={"repeats": 10, "epochs": 100})
+def run(cfg: HelloConfig, run_dir: Path) -> dict:
+    if cfg.repeats < 1:
+        raise ValueError(f"Received an invalid value for argument `repeats`, expected an integer >= 1, got {cfg.repeats}")
+    data = make_data(list(cfg.text) * cfg.repeats)
+    variants = list(VARIANTS) if cfg.variant == "all" else [cfg.variant]
+    to_train = [v for v in VARIANTS if v in variants or any(TWIN[w] == v for w in variants)]
+    print(f"[hello] text {cfg.text!r} x {cfg.repeats}: {len(data.y)} steps, vocabulary {''.join(data.vocab)!r}; "
+          f"training {', '.join(to_train)} ({cfg.epochs} epochs, Adam {cfg.learning_rate})", flush=True)
+
+    results = train_variants(to_train, data, units=cfg.units, epochs=cfg.epochs,
+                             learning_rate=cfg.learning_rate, seed=cfg.seed)
+    diffs = twin_differences(results)
+
+    train_writer, _ = runtime.summary_writers(run_dir)
+    for epoch in range(cfg.epochs):
+        runtime.log_scalars(train_writer, epoch + 1, {f"losses/{v}": r.losses[epoch] for v, r in results.items()})
+    print(format_table(results, diffs, variants))
+    # The course prints the fitted softmax rows of its answers: the hand-written cells (or the one asked for).
+    for v in (["my_rnn_cell", "my_lstm_cell"] if cfg.variant == "all" else variants):
+        print(format_probs(results[v], data, cfg.heatmap_steps))
+    save_heatmap(results, data, variants, run_dir / "heatmap.png", steps=cfg.heatmap_steps)
+    np.savez(run_dir / "probs.npz", vocab=np.array(data.vocab), **{v: r.probs for v, r in results.items()})
+
+    perfect = sum(results[v].accuracy == 1.0 for v in variants)
+    shown = [diffs[v] for v in variants if v in diffs]
+    max_diff = max(shown) if shown else float("nan")
+    metrics = {"max_twin_diff": max_diff, "variants_at_100pct": perfect}
+    for v in variants:
+        metrics[f"{v}/loss"] = results[v].losses[-1]
+        metrics[f"{v}/accuracy"] = results[v].accuracy
+        metrics[f"{v}/twin_diff"] = diffs.get(v, float("nan"))
+    return {
+        "headline": f"{perfect}/{len(variants)} variants at 100% accuracy; max |dp| to built-in twin {max_diff:.1e}",
+        "metrics": metrics,
+        "artifacts": ["heatmap.png", "probs.npz"],
+    }
