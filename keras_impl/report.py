@@ -24,6 +24,15 @@ def _artifacts(row: dict) -> list[Path]:
     return out
 
 
+def _embedded(path: Path) -> bool:
+    """Images that ``report.html`` embeds (PNG, GIF, JPEG up to 8 MiB)."""
+    return path.suffix in (".png", ".gif", ".jpg") and path.stat().st_size <= 8 * 1024 * 1024
+
+
+def _figure_id(row: int, artifact: int) -> str:
+    return f"fig-{row}-{artifact}"
+
+
 def _cell(text) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
@@ -56,22 +65,27 @@ def write_report(rows: list[dict], out_dir: str | os.PathLike, total_seconds: fl
              "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}td,th{border:1px solid #ccc;"
              "padding:4px 8px;vertical-align:top}table{border-collapse:collapse}img{max-width:480px}</style>",
              f"<h1>kcourse report ({html.escape(stamp)})</h1><p>Devices: {html.escape(devices)}</p>",
-             "<table><tr><th>exercise</th><th>reference</th><th>ours</th><th>time (s)</th><th>status</th></tr>"]
-    for row in rows:
+             "<table><tr><th>exercise</th><th>reference</th><th>ours</th><th>time (s)</th><th>status</th>"
+             "<th>plots and GIFs</th></tr>"]
+    for i, row in enumerate(rows):
+        # Images link to their copy embedded below (the HTML stays self-contained); other files by path.
+        links = " ".join(
+            f"<a href='#{_figure_id(i, j)}'>{html.escape(p.name)}</a>" if _embedded(p)
+            else f"<a href='{html.escape(os.path.relpath(p, out_dir))}'>{html.escape(p.name)}</a>"
+            for j, p in enumerate(_artifacts(row)))
         parts.append(f"<tr><td>{html.escape(row['exercise'])}</td><td>{html.escape(str(row.get('reference', '')))}</td>"
                      f"<td>{html.escape(str(row.get('headline', '')))}</td><td>{float(row.get('seconds', 0)):.1f}</td>"
-                     f"<td>{html.escape(str(row.get('status', '?')))}</td></tr>")
+                     f"<td>{html.escape(str(row.get('status', '?')))}</td><td>{links}</td></tr>")
     parts.append("</table>")
-    for row in rows:
-        images = [p for p in _artifacts(row) if p.suffix in (".png", ".gif", ".jpg")]
+    for i, row in enumerate(rows):
+        images = [(j, p) for j, p in enumerate(_artifacts(row)) if _embedded(p)]
         if not images:
             continue
         parts.append(f"<h2>{html.escape(row['exercise'])}</h2>")
-        for p in images:
-            if p.stat().st_size > 8 * 1024 * 1024:
-                continue
+        for j, p in images:
             mime = "image/png" if p.suffix == ".png" else "image/gif" if p.suffix == ".gif" else "image/jpeg"
             data = base64.b64encode(p.read_bytes()).decode()
-            parts.append(f"<figure><img src='data:{mime};base64,{data}'><figcaption>{html.escape(p.name)}</figcaption></figure>")
+            parts.append(f"<figure id='{_figure_id(i, j)}'><img src='data:{mime};base64,{data}'>"
+                         f"<figcaption>{html.escape(p.name)}</figcaption></figure>")
     html_path = runtime.atomic_write_bytes(out_dir / "report.html", "\n".join(parts).encode())
     return md_path, html_path
