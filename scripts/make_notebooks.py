@@ -451,22 +451,40 @@ FROZENLAKE = notebook(
     *own* `terminated` flag. Code: `agents/frozenlake.py`.
     """,
     """
-    from agents import frozenlake, render
+    from agents import evaluation, frozenlake, render
+    from agents.envs import make_env
     """,
     [
-        md("## Model\n\nThe Q-network: an embedding per state, then one Q-value per action."),
+        md("## Model\n\nThe lake (S start, F frozen, H hole, G goal) and the agent's q_net: an `Embedding` row per state, then one Q-value per action."),
         code("""
-        cfg = frozenlake.FrozenLakeConfig(**({**frozenlake.QUICK} if QUICK else {}))
-        print(cfg)
+        cfg = frozenlake.FrozenLakeConfig(episodes=300 if QUICK else 3000, eval_episodes=100 if QUICK else 1000,
+                                          log_every=100 if QUICK else 500, seed=0)
+        env = make_env(frozenlake.ENV_ID, render=True, **cfg.env_kwargs)
+        env.reset(seed=0)
+        plt.figure(figsize=(3, 3))
+        plt.imshow(env.render())
+        plt.axis("off")
+        plt.show()
+        frozenlake.FrozenLakeAgent(env, cfg).q_net.summary()
+        env.close()
         """),
-        md("## Train"),
+        md("## Train\n\nThe course's loop (`act` -> `env.step` -> `save_experience` -> `learn`) and its log line; it stops once cleared."),
         code("""
-        out = frozenlake.train(cfg, RUN_DIR / "frozenlake")
+        agent, cleared_at = frozenlake.train(cfg)
+        print("cleared after", cleared_at, "episodes (the course: 2,832)")
         """),
-        md("## Visualise"),
+        md("## Visualise\n\nScore per episode and its 100-episode mean, the greedy success rate, and the trained agent walking:"),
         code("""
-        display(Image(filename=str(out["learning_curve"])))
-        render.show(out["frames"])
+        path = frozenlake.plot_scores(agent.scores, RUN_DIR / "learning_curve.png", "FrozenLake 4x4", cfg.clear_score)
+        display(Image(filename=str(path)))
+        result = evaluation.evaluate(agent.greedy_policy, frozenlake.ENV_ID, episodes=cfg.eval_episodes,
+                                     seed=frozenlake.EVAL_SEED, env_kwargs=cfg.env_kwargs)
+        print(result.summary())
+        """),
+        code("""
+        frames = render.record_episode(agent.greedy_policy, frozenlake.ENV_ID, seed=frozenlake.EVAL_SEED,
+                                       max_steps=100, env_kwargs=cfg.env_kwargs)
+        render.show(frames, interval=300)
         """),
     ],
     expects=(IMAGE, ANIMATION),
