@@ -1,0 +1,244 @@
+"""Keras DQN agent vs the official PyTorch DQN tutorial loop on CartPole-v1 (CPU), side by side.
+
+For each implementation and seed it prints: env steps per second of training (evaluation time
+excluded), and the env steps and wall time needed to reach a 100-episode mean >= 475:
+
+* ``torch``: the PyTorch tutorial's loop as the course gives it (rl-lecture-dqn-cartpole-torch.txt:
+  128x128 MLP, BATCH_SIZE 128, GAMMA 0.99, EPS 0.9 -> 0.05 with EPS_DECAY 1000, TAU 0.005 soft
+  update through ``state_dict`` every step, AdamW lr 1e-4 amsgrad, memory 10,000, SmoothL1,
+  ``clip_grad_value_`` 100, one optimisation per env step). Its criterion: the 100-episode mean of
+  its *training* episode durations (what the tutorial plots) reaches 475.
+* ``keras``: ``agents.dqn`` with the config given by ``--variant`` and its defaults (SB3 zoo's
+  hyperparameters); its criterion: a greedy 100-episode evaluation mean >= 475 (stricter), and
+  also the training 100-episode mean for the like-for-like comparison.
+
+Both run on the CPU with the same number of threads (``--threads``, default 2). The machine's
+load matters: say whether it was shared when you quote the numbers.
+
+Usage::
+
+    python benchmarks/dqn_cartpole.py                    # both, seed 0
+    python benchmarks/dqn_cartpole.py --impl torch --seeds 0 1 2 --max-steps 100000
+    python benchmarks/dqn_cartpole.py --impl keras --variant dueling-double --seeds 0 1 2
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+from collections import deque, namedtuple
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+TARGET = 475.0
+
+
+# ----------------------------------------------------------------------------------------------
+# The PyTorch tutorial, as in the course (only the plotting removed and counters added)
+# ----------------------------------------------------------------------------------------------
+
+
+def run_torch(seed: int, max_steps: int, max_seconds: float, threads: int) -> dict:
+    import gymnasium as gym
+    import torch
+    import torch.nn as nn
+    import torch.optim as optim
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    random.seed(seed)
+    device = torch.device("cpu")
+    env = gym.make("CartPole-v1")
+    env.action_space.seed(seed)
+
+    Transition = namedtuple("Transition", ("state", "action", "next_state", "reward"))
+
+    class ReplayMemory:
+        def __init__(self, capacity):
+            self.memory = deque([], maxlen=capacity)
+
+        def push(self, *args):
+            self.memory.append(Transition(*args))
+
+        def sample(self, batch_size):
+            return random.sample(self.memory, batch_size)
+
+        def __len__(self):
+            return len(self.memory)
+
+    class DQN(nn.Module):
+        def __init__(self, n_observations, n_actions):
+            super().__init__()
+            self.layer1 = nn.Linear(n_observations, 128)
+            self.layer2 = nn.Linear(128, 128)
+            self.layer3 = nn.Linear(128, n_actions)
+
+        def forward(self, x):
+            x = torch.relu(self.layer1(x))
+            x = torch.relu(self.layer2(x))
+            return self.layer3(x)
+
+    BATCH_SIZE, GAMMA, EPS_START, EPS_END, EPS_DECAY, TAU, LR = 128, 0.99, 0.9, 0.05, 1000, 0.005, 1e-4
+    n_actions = env.action_space.n
+    state, info = env.reset(seed=seed)
+    policy_net = DQN(len(state), n_actions).to(device)
+    target_net = DQN(len(state), n_actions).to(device)
+    target_net.load_state_dict(policy_net.state_dict())
+    optimizer = optim.AdamW(policy_net.parameters(), lr=LR, amsgrad=True)
+    memory = ReplayMemory(10000)
+    steps_done = 0
+
+    def select_action(state):
+        nonlocal steps_done
+        sample = random.random()
+        eps_threshold = EPS_END + (EPS_START - EPS_END) * math.exp(-1. * steps_done / EPS_DECAY)
+        steps_done += 1
+        if sample > eps_threshold:
+            with torch.no_grad():
+                return policy_net(state).max(1)[1].view(1, 1)
+        return torch.tensor([[env.action_space.sample()]], device=device, dtype=torch.long)
+
+    def optimize_model():
+        if len(memory) < BATCH_SIZE:
+            return
+        transitions = memory.sample(BATCH_SIZE)
+        batch = Transition(*zip(*transitions))
+        non_final_mask = torch.tensor(tuple(map(lambda s: s is not None, batch.next_state)), device=device,
+                                      dtype=torch.bool)
+        non_final_next_states = torch.cat([s for s in batch.next_state if s is not None])
+        state_batch = torch.cat(batch.state)
+        action_batch = torch.cat(batch.action)
+        reward_batch = torch.cat(batch.reward)
+        state_action_values = policy_net(state_batch).gather(1, action_batch)
+        next_state_values = torch.zeros(BATCH_SIZE, device=device)
+        with torch.no_grad():
+            next_state_values[non_final_mask] = target_net(non_final_next_states).max(1)[0]
+        expected_state_action_values = (next_state_values * GAMMA) + reward_batch
+        criterion = nn.SmoothL1Loss()
+        loss = criterion(state_action_values, expected_state_action_values.unsqueeze(1))
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_value_(policy_net.parameters(), 100)
+        optimizer.step()
+
+    durations = []
+    solved_step = solved_seconds = None
+    start = time.perf_counter()
+    first = True
+    while steps_done < max_steps and time.perf_counter() - start < max_seconds:
+        state, info = env.reset() if not first else (state, info)
+        first = False
+        state = torch.tensor(state, dtype=torch.float32, device=device).unsqueeze(0)
+        t = 0
+        while True:
+            action = select_action(state)
+            observation, reward, terminated, truncated, _ = env.step(action.item())
+            reward = torch.tensor([reward], device=device)
+            done = terminated or truncated
+            next_state = None if terminated else torch.tensor(observation, dtype=torch.float32,
+                                                                device=device).unsqueeze(0)
+            memory.push(state, action, next_state, reward)
+            state = next_state
+            optimize_model()
+            target_net_state_dict = target_net.state_dict()
+            policy_net_state_dict = policy_net.state_dict()
+            for key in policy_net_state_dict:
+                target_net_state_dict[key] = policy_net_state_dict[key] * TAU + target_net_state_dict[key] * (1 - TAU)
+            target_net.load_state_dict(target_net_state_dict)
+            t += 1
+            if done:
+                durations.append(t)
+                break
+        if solved_step is None and len(durations) >= 100 and np.mean(durations[-100:]) >= TARGET:
+            solved_step, solved_seconds = steps_done, time.perf_counter() - start
+            break
+    seconds = time.perf_counter() - start
+    env.close()
+    return {"impl": "torch-tutorial", "seed": seed, "env_steps": steps_done, "episodes": len(durations),
+            "seconds": seconds, "steps_per_second": steps_done / seconds,
+            "train_mean100_solved_step": solved_step, "train_mean100_solved_seconds": solved_seconds,
+            "final_train_mean100": float(np.mean(durations[-100:])) if durations else None}
+
+
+# ----------------------------------------------------------------------------------------------
+# The Keras agent
+# ----------------------------------------------------------------------------------------------
+
+
+def run_keras(seed: int, max_steps: int, variant: str, threads: int, overrides: list[str]) -> dict:
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    from agents import dqn
+    from keras_impl import config as cfglib
+
+    cfg = dqn.DQNConfig(variant=variant, seed=seed, total_timesteps=max_steps, gif=False, checkpoint_every=0)
+    if overrides:
+        cfg = cfglib.apply_overrides(cfg, overrides)
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        agent, state = dqn.train(cfg, tmp, log=lambda line: None)
+        wall = time.perf_counter() - start
+    means = dqn.moving_mean(state.lengths)
+    hit = np.flatnonzero((means >= TARGET) & (np.arange(1, len(means) + 1) >= 100))
+    train_solved_step = int(np.cumsum(state.lengths)[hit[0]]) if hit.size else None
+    return {"impl": f"keras-{variant}", "seed": seed, "env_steps": state.global_step, "episodes": state.episode,
+            "seconds": wall, "train_seconds": state.train_seconds,
+            "steps_per_second": state.global_step / state.train_seconds,
+            "greedy_eval_solved_step": state.solved_step, "greedy_eval_solved_seconds": state.solved_seconds,
+            "train_mean100_solved_step": train_solved_step, "best_greedy_eval": state.best_eval}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--impl", choices=("both", "torch", "keras"), default="both")
+    parser.add_argument("--variant", default="dqn", choices=("dqn", "double", "dueling", "dueling-double"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--max-steps", type=int, default=50_000, help="env-step budget per run")
+    parser.add_argument("--max-seconds", type=float, default=600, help="wall-time cap for the torch loop")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a DQNConfig field of the Keras agent")
+    parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    args = parser.parse_args(argv)
+    rows = []
+    for seed in args.seeds:
+        if args.impl in ("both", "torch"):
+            rows.append(run_torch(seed, args.max_steps, args.max_seconds, args.threads))
+            print(json.dumps(rows[-1]), flush=True)
+        if args.impl in ("both", "keras"):
+            rows.append(run_keras(seed, args.max_steps, args.variant, args.threads, args.config))
+            print(json.dumps(rows[-1]), flush=True)
+    print(f"\n{'impl':<22}{'seed':>5}{'steps':>9}{'steps/s':>9}{'train-mean100>=475 at':>24}"
+          f"{'greedy-eval>=475 at':>22}{'wall s':>9}")
+    for r in rows:
+        def at(step, secs):
+            return "-" if step is None else f"{step:,} ({secs:.0f}s)" if secs is not None else f"{step:,}"
+        print(f"{r['impl']:<22}{r['seed']:>5}{r['env_steps']:>9,}{r['steps_per_second']:>9.0f}"
+              f"{at(r.get('train_mean100_solved_step'), r.get('train_mean100_solved_seconds')):>24}"
+              f"{at(r.get('greedy_eval_solved_step'), r.get('greedy_eval_solved_seconds')):>22}"
+              f"{r['seconds']:>9.0f}")
+    by_impl = {}
+    for r in rows:
+        by_impl.setdefault(r["impl"], []).append(r["steps_per_second"])
+    if len(by_impl) == 2:
+        (a, sa), (b, sb) = by_impl.items()
+        print(f"\nthroughput ratio {b} / {a}: {np.mean(sb) / np.mean(sa):.2f}x")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

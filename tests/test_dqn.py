@@ -1,0 +1,287 @@
+"""agents.dqn: the TD math by hand, every variant's loss by hand, terminal vs truncated, epsilon
+schedules, determinism, checkpoint/resume, Ctrl-C, corrupt checkpoints, and the CLI."""
+import dataclasses
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import agents  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow)
+import gymnasium as gym
+
+from agents import dqn
+from agents.replay import ReplayBuffer
+
+VARIANTS = dqn.VARIANTS
+
+
+# ----------------------------------------------------------------------------------------------
+# Pure functions
+# ----------------------------------------------------------------------------------------------
+
+
+def test_td_target_by_hand():
+    # r + gamma * (1 - terminated) * next_q with gamma 0.9:
+    #   1 + 0.9 * 10 = 10;  terminated: 0;  2 + 0.9 * 3 = 4.7
+    target = dqn.td_target(np.array([1.0, 0.0, 2.0]), np.array([10.0, 5.0, 3.0]), np.array([0.0, 1.0, 0.0]), 0.9)
+    np.testing.assert_allclose(np.asarray(target), [10.0, 0.0, 4.7], rtol=1e-6)
+
+
+def test_next_q_max_and_double_by_hand():
+    q_target = np.array([[1.0, 5.0], [4.0, 2.0]], "float32")
+    q_online = np.array([[3.0, 1.0], [0.0, 2.0]], "float32")
+    # DQN: max over the target net's row: [5, 4]
+    np.testing.assert_allclose(np.asarray(dqn.next_q_max(q_target, q_online)), [5.0, 4.0])
+    # Double: online argmax = [0, 1]; the target net's values there: [1, 2]
+    np.testing.assert_allclose(np.asarray(dqn.next_q_double(q_target, q_online)), [1.0, 2.0])
+
+
+@pytest.mark.parametrize("kind, expected", [
+    # errors t - q = [1, -4]: MSE (1 + 16) / 2 = 8.5; Huber (0.5 * 1^2 + (4 - 0.5)) / 2 = (0.5 + 3.5) / 2 = 2
+    ("mse", 8.5), ("huber", 2.0)])
+def test_td_loss_by_hand(kind, expected):
+    assert float(dqn.td_loss(np.array([1.0, 4.0]), np.array([2.0, 0.0]), kind)) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("schedule, step, episode, expected", [
+    ("linear", 0, 0, 1.0),
+    ("linear", 4_000, 0, 1.0 - 0.96 * 0.5),       # half of 0.16 * 50,000 = 8,000 steps: 0.52
+    ("linear", 20_000, 0, 0.04),                   # past the decay: the end value
+    ("linear-episode", 0, 250, 1.0 - 0.96 * 0.5),  # HOML's max(1 - episode / 500, end): half way
+    ("exponential", 1_000, 0, 0.04 + 0.96 * math.exp(-1)),  # PyTorch tutorial: end + (start-end) e^(-step/1000)
+    ("multiplicative", 0, 2, 0.995 ** 2),          # Keras tutorial: 1.0 * 0.995 ** episodes
+    ("multiplicative", 0, 10_000, 0.04),           # floored at the end value
+])
+def test_epsilon_schedules_by_hand(schedule, step, episode, expected):
+    cfg = dqn.DQNConfig(epsilon_schedule=schedule)
+    assert dqn.epsilon_at(cfg, step, episode) == pytest.approx(expected)
+
+
+# ----------------------------------------------------------------------------------------------
+# Every variant's loss on a linear Q-network with hand-set weights (TF-Agents' loss test)
+# ----------------------------------------------------------------------------------------------
+
+OBS_SPACE = gym.spaces.Box(-10, 10, (2,), np.float32)
+ACT_SPACE = gym.spaces.Discrete(2)
+
+
+def set_linear(net, kernel, dueling):
+    """Q(s) = s @ kernel. A dueling net gets V(s) = s @ mean_a(kernel) so that V + A - mean(A) = A."""
+    kernel = np.asarray(kernel, "float32")
+    if dueling:
+        net.get_layer("advantage").set_weights([kernel, np.zeros(2, "float32")])
+        net.get_layer("value").set_weights([kernel.mean(axis=1, keepdims=True), np.zeros(1, "float32")])
+    else:
+        net.get_layer("q_values").set_weights([kernel, np.zeros(2, "float32")])
+
+
+def linear_agent(variant, loss="mse", gamma=0.5):
+    cfg = dqn.DQNConfig(variant=variant, hidden=(), loss=loss, gamma=gamma)
+    agent = dqn.DQNAgent(cfg, OBS_SPACE, ACT_SPACE)
+    # online Q(s) = [s0 + 3 s1, 2 s0 + 4 s1];  target Q_t(s) = [s0, s1]
+    set_linear(agent.q_net, [[1.0, 2.0], [3.0, 4.0]], cfg.dueling)
+    set_linear(agent.target_net, [[1.0, 0.0], [0.0, 1.0]], cfg.dueling)
+    return agent
+
+
+# Two transitions: (s=[1,0], a=0, r=1, s'=[2,1], not terminal), (s=[0,1], a=1, r=0, s'=[1,3], terminal)
+BATCH = dict(obs=np.array([[1, 0], [0, 1]], "float32"), actions=np.array([0, 1]), rewards=np.array([1.0, 0.0], "float32"),
+             next_obs=np.array([[2, 1], [1, 3]], "float32"), terminated=np.array([0.0, 1.0], "float32"))
+# q_taken: Q([1,0])[0] = 1;  Q([0,1])[1] = 4
+# dqn / dueling:  next_q = max Q_t([2,1]) = 2 -> targets [1 + 0.5 * 2, 0] = [2, 0]; errors [1, -4]
+#                 MSE (1 + 16) / 2 = 8.5;  Huber (0.5 + 3.5) / 2 = 2.0
+# double:         online argmax Q([2,1]) = argmax [5, 8] = 1 -> Q_t([2,1])[1] = 1 -> targets [1.5, 0];
+#                 errors [0.5, -4]: MSE (0.25 + 16) / 2 = 8.125;  Huber (0.125 + 3.5) / 2 = 1.8125
+EXPECTED = {("dqn", "mse"): (8.5, [2.0, 0.0]), ("dqn", "huber"): (2.0, [2.0, 0.0]),
+            ("double", "mse"): (8.125, [1.5, 0.0]), ("double", "huber"): (1.8125, [1.5, 0.0])}
+
+
+@pytest.mark.parametrize("loss", ["mse", "huber"])
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_loss_by_hand_for_every_variant(variant, loss):
+    agent = linear_agent(variant, loss)
+    value, targets, q_taken = agent.compute_loss(**BATCH)
+    expected_loss, expected_targets = EXPECTED[("double" if "double" in variant else "dqn", loss)]
+    np.testing.assert_allclose(np.asarray(q_taken), [1.0, 4.0], rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(targets), expected_targets, rtol=1e-6)
+    assert float(value) == pytest.approx(expected_loss, rel=1e-6)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_terminal_not_bootstrapped_truncated_bootstrapped(variant):
+    agent = linear_agent(variant)
+    buf = ReplayBuffer(4, obs_shape=(2,), seed=0)
+    buf.add([1, 0], 0, 1.0, [2, 1], terminated=True, truncated=False)   # terminal: target = r = 1
+    buf.add([1, 0], 0, 1.0, [2, 1], terminated=False, truncated=True)   # time limit: r + gamma * next_q
+    batch = buf.sample(64)
+    _, targets, _ = agent.compute_loss(batch.obs, batch.actions, batch.rewards, batch.next_obs, batch.terminated)
+    next_q = 1.0 if "double" in variant else 2.0  # see BATCH's comments
+    expected = np.where(batch.terminated == 1.0, 1.0, 1.0 + 0.5 * next_q)
+    assert set(batch.truncated.tolist()) == {0.0, 1.0}
+    np.testing.assert_allclose(np.asarray(targets), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("variant", ["dqn", "dueling-double"])
+def test_gradient_steps_lower_the_loss_and_soft_update_moves_the_target(variant):
+    agent = linear_agent(variant)
+    buf = ReplayBuffer(4, obs_shape=(2,), seed=0)
+    for i in range(2):
+        buf.add(BATCH["obs"][i], BATCH["actions"][i], BATCH["rewards"][i], BATCH["next_obs"][i],
+                bool(BATCH["terminated"][i]), False)
+    before_loss = float(agent.compute_loss(**BATCH)[0])
+    losses, _ = agent.learn(buf, batch_size=8, gradient_steps=20)
+    assert losses.shape == (20,) and float(agent.compute_loss(**BATCH)[0]) < before_loss
+    before = [w.copy() for w in agent.target_net.get_weights()]
+    online = agent.q_net.get_weights()
+    agent.update_target(0.25)  # target <- 0.25 online + 0.75 target
+    for t, o, b in zip(agent.target_net.get_weights(), online, before):
+        np.testing.assert_allclose(t, 0.25 * o + 0.75 * b, rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------
+# Training: determinism, checkpoint / resume, Ctrl-C, corrupt checkpoints
+# ----------------------------------------------------------------------------------------------
+
+TINY = dict(env="CartPole-v1", hidden=(16, 16), learning_starts=100, train_frequency=1, gradient_steps=1,
+            batch_size=32, eval_interval=0, eval_episodes=3, gif=False, target_update_interval=50)
+
+
+def test_same_seed_same_first_1000_updates(tmp_path):
+    cfg = dqn.DQNConfig(total_timesteps=1100, checkpoint_every=0, seed=3, **TINY)
+    runs = []
+    for name in ("a", "b"):
+        losses = []
+        agent, state = dqn.train(cfg, tmp_path / name, log=lambda line: None,
+                                 on_update=lambda i, loss: losses.append(loss))
+        runs.append((losses, agent.target_net.get_weights(), state))
+    (la, wa, sa), (lb, wb, sb) = runs
+    assert len(la) == 1000 and la == lb
+    for x, y in zip(wa, wb):
+        np.testing.assert_array_equal(x, y)
+    assert sa.returns == sb.returns
+
+
+def test_checkpoint_resume_continues_episodes_and_epsilon(tmp_path):
+    base = dict(TINY, epsilon_schedule="multiplicative", epsilon_decay_rate=0.9, epsilon_end=0.01, seed=1)
+    cfg = dqn.DQNConfig(total_timesteps=400, checkpoint_every=5, **base)
+    agent, first = dqn.train(cfg, tmp_path, log=lambda line: None)
+    path, meta = dqn.latest_good_checkpoint(tmp_path)
+    assert meta["state"]["episode"] == first.episode and meta["state"]["global_step"] == 400
+    assert meta["state"]["epsilon"] == pytest.approx(first.epsilon) and first.epsilon < 0.5
+    # a fresh agent restores the saved weights, optimizer and counters
+    fresh = dqn.DQNAgent(cfg, OBS_SPACE_CP, ACT_SPACE)
+    buf = ReplayBuffer(cfg.buffer_size, (4,), seed=0)
+    restored, _ = dqn.load_checkpoint(path, meta, fresh, buf)
+    for x, y in zip(fresh.target_net.get_weights(), agent.target_net.get_weights()):
+        np.testing.assert_array_equal(x, y)
+    assert len(buf) == 400 and int(fresh.optimizer.iterations) == int(agent.optimizer.iterations) > 0
+    # resume with a larger budget: the episode counter, returns and epsilon carry on
+    lines = []
+    resumed_cfg = dataclasses.replace(cfg, total_timesteps=700, resume=str(tmp_path))
+    _, second = dqn.train(resumed_cfg, tmp_path, log=lines.append)
+    assert any(f"episode {first.episode}, step 400" in line for line in lines)
+    assert second.global_step == 700 and second.episode > first.episode
+    assert second.returns[:first.episode] == first.returns
+    # epsilon follows the episode counter across the resume (multiplicative schedule), never restarting at 1.0:
+    # the last step used 0.9 ** (episodes finished before it), floored at 0.01
+    expected = [max(0.01, 0.9 ** e) for e in (second.episode, second.episode - 1)]
+    assert any(second.epsilon == pytest.approx(e) for e in expected)
+    assert second.epsilon <= first.epsilon
+
+
+OBS_SPACE_CP = gym.make("CartPole-v1").observation_space
+
+
+def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path):
+    cfg = dqn.DQNConfig(total_timesteps=2000, checkpoint_every=0, seed=2, **TINY)
+
+    def interrupt(i, loss):
+        if i == 50:
+            raise KeyboardInterrupt
+
+    lines = []
+    with pytest.raises(KeyboardInterrupt):
+        dqn.train(cfg, tmp_path, log=lines.append, on_update=interrupt)
+    assert any("interrupted" in line and "--resume" in line for line in lines)
+    path, meta = dqn.latest_good_checkpoint(tmp_path)
+    assert meta["state"]["global_step"] == 150  # 100 learning_starts + 50 steps with one update each
+    _, state = dqn.train(dataclasses.replace(cfg, total_timesteps=300, resume=str(tmp_path)), tmp_path,
+                         log=lambda line: None)
+    assert state.global_step == 300
+
+
+def test_corrupt_checkpoint_is_refused_and_the_previous_good_one_used(tmp_path):
+    cfg = dqn.DQNConfig(total_timesteps=300, checkpoint_every=3, keep_checkpoints=2, seed=0, **TINY)
+    dqn.train(cfg, tmp_path, log=lambda line: None)
+    newest, older = dqn.list_checkpoints(tmp_path)[:2]
+    weights = newest / "q_net.weights.h5"
+    weights.write_bytes(weights.read_bytes()[:100])  # a truncated file
+    lines = []
+    path, _ = dqn.latest_good_checkpoint(tmp_path, log=lines.append)
+    assert path == older and newest.exists()
+    assert "corrupt" in lines[0] and "q_net.weights.h5" in lines[0] and "SHA-256" in lines[0]
+    (older / "COMPLETE").unlink()
+    with pytest.raises(dqn.CorruptCheckpointError, match="no usable checkpoint.*incomplete"):
+        dqn.latest_good_checkpoint(tmp_path, log=lambda line: None)
+
+
+def test_merge_resume_config_keeps_the_saved_run_and_explicit_changes():
+    saved = dataclasses.asdict(dqn.DQNConfig(variant="dueling", hidden=(64, 64), total_timesteps=1000))
+    merged = dqn.merge_resume_config(dqn.DQNConfig(total_timesteps=5000, resume="x"), saved)
+    assert (merged.variant, merged.hidden, merged.total_timesteps, merged.resume) == ("dueling", (64, 64), 5000, "x")
+
+
+def test_invalid_config_values_name_the_argument():
+    with pytest.raises(ValueError, match="`gamma`"):
+        dqn.DQNConfig(gamma=1.5).validate()
+    with pytest.raises(ValueError, match="`batch_size`"):
+        dqn.DQNConfig(batch_size=0).validate()
+
+
+# ----------------------------------------------------------------------------------------------
+# The real CLI
+# ----------------------------------------------------------------------------------------------
+
+
+def test_cli_quick_run_writes_curve_gif_policy_and_resumes(tmp_path):
+    cmd = [sys.executable, "-m", "keras_impl.cli", "run", "dqn", "--quick", "--variant", "dueling-double",
+           "--out", str(tmp_path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["metrics"]["variant"] == "dueling-double" and result["metrics"]["env_steps"] > 0
+    for name in ("learning_curve.png", "agent.gif", "returns.csv", "policy/policy.json", "policy/model.keras"):
+        assert (run_dir / name).is_file(), name
+    assert list((run_dir / "train").glob("events.out.tfevents.*"))
+    # corrupt every checkpoint: --resume is refused with a one-line error, exit code 2
+    for ckpt in dqn.list_checkpoints(run_dir):
+        (ckpt / "COMPLETE").unlink()
+    proc = subprocess.run([sys.executable, "-m", "keras_impl.cli", "run", "dqn", "--resume", str(run_dir)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2
+    assert "kcourse: error:" in proc.stderr and "no usable checkpoint" in proc.stderr and "incomplete" in proc.stderr
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("activation", ["relu", "elu"])
+def test_numpy_acting_matches_the_keras_network(variant, activation):
+    cfg = dqn.DQNConfig(variant=variant, hidden=(8, 8), activation=activation)
+    agent = dqn.DQNAgent(cfg, OBS_SPACE_CP, ACT_SPACE)
+    obs = np.random.default_rng(0).normal(size=(6, 4)).astype("float32")
+    np.testing.assert_allclose(np.stack([agent._numpy_q(o) for o in obs]), agent.q_values(obs), rtol=1e-4, atol=1e-5)
+    agent.q_net.set_weights([w * 2 for w in agent.q_net.get_weights()])
+    agent.weights_changed()
+    np.testing.assert_allclose(agent._numpy_q(obs[0]), agent.q_values(obs[:1])[0], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", ["dqn", "dueling"])
+def test_numpy_acting_matches_the_embedding_network(variant):
+    cfg = dqn.DQNConfig(env="FrozenLake-v1", variant=variant, hidden=(8,))
+    agent = dqn.DQNAgent(cfg, gym.spaces.Discrete(16), gym.spaces.Discrete(4), embedding_dim=4)
+    states = np.arange(16, dtype=np.int32)
+    np.testing.assert_allclose(np.stack([agent._numpy_q(s) for s in states]), agent.q_values(states),
+                               rtol=1e-4, atol=1e-5)
