@@ -467,6 +467,9 @@ def prepare(cfg: MovieLensRLConfig, run_dir: Path | None = None, log=print):
         data = movielens.load_course_data(folder, n_users=cfg.users)
     log(f"data: {folder} -> {len(data.frame):,} ratings, {data.n_users} users, {data.n_movies} films "
         f"({t_data.seconds:.1f}s)")
+    if not 1 <= cfg.eval_users < data.n_users:  # checked before the recommender trains
+        raise ValueError(f"Received an invalid value for argument `eval_users`, expected 1 <= eval_users < "
+                         f"{data.n_users} (users in the data), got {cfg.eval_users}")
     with runtime.Timer() as t_rec:
         if cfg.recommender:
             model = rec.load(cfg.recommender)
@@ -478,9 +481,6 @@ def prepare(cfg: MovieLensRLConfig, run_dir: Path | None = None, log=print):
     log(f"recommender: {'loaded ' + cfg.recommender if cfg.recommender else f'trained {cfg.rec_epochs} epoch(s), batch {cfg.rec_batch_size}'}"
         f", val MSE {val_mse:.4f} ({t_rec.seconds:.0f}s)")
     tables = build_tables(data, model, candidates=cfg.candidates, observed=cfg.observed)
-    if not 1 <= cfg.eval_users < tables.n_users:
-        raise ValueError(f"Received an invalid value for argument `eval_users`, expected 1 <= eval_users < "
-                         f"{tables.n_users} (users in the data), got {cfg.eval_users}")
     order = np.random.default_rng(cfg.seed).permutation(tables.n_users)
     eval_users = np.sort(order[: cfg.eval_users])
     train_users = order[cfg.eval_users:]

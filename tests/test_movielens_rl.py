@@ -152,9 +152,14 @@ def test_quick_cli_run(tmp_path, monkeypatch):
     assert (run_dir / "checkpoints" / "recommender.keras").is_file()
 
 
-def test_cli_rejects_bad_values(cli, tmp_path):
-    code, _, err = cli("run", "movielens-rl", "--quick", "--out", tmp_path, "--agent", "bogus")
-    assert code == 2 and "agent" in err
+def test_cli_rejects_bad_values(tmp_path, capsys):
+    from keras_impl import cli
+
+    with pytest.raises(SystemExit) as exit_info:  # argparse's choices check
+        cli.main(["run", "movielens-rl", "--quick", "--out", str(tmp_path), "--agent", "bogus"])
+    assert exit_info.value.code == 2 and "--agent" in capsys.readouterr().err
+    assert cli.main(["run", "movielens-rl", "--quick", "--out", str(tmp_path), "--eval-users", "500"]) == 2
+    assert "`eval_users`" in capsys.readouterr().err  # small synthetic: 500 users, all would be held out
 
 
 @pytest.mark.slow
