@@ -505,11 +505,18 @@ TFA = notebook(
     this is a smoke run of 200 iterations. Code: `agents/tfa/`.
     """,
     """
+    from absl import logging as absl_logging
+
     from agents import render
     from agents import tfa
     from keras_impl import runtime
 
     print(runtime.device_summary())
+    runtime.require_legacy_keras()  # TF-Agents needs tf.keras = Keras 2: stops with the fix if it is not
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")  # TF-Agents 0.19 on TF 2.21: deprecation warnings we cannot act on
+    absl_logging.set_verbosity(absl_logging.ERROR)
     """,
     [
         md("## Model\n\nThe preprocessed environment: what the agent sees is a stack of 4 grayscale 84x84 frames."),
@@ -575,10 +582,13 @@ MOVIELENS_RL = notebook(
     [
         md("## Model\n\nData, the recommender that fills in unseen ratings, and the environment's tables:"),
         code("""
+        # data="synthetic" (MovieLens CSV layout, generated); set data= to a MovieLens folder for real
+        # ratings, e.g. str(movielens.download("ml-latest-small", "data")) from keras_impl.movielens.
         cfg = mrl.MovieLensRLConfig(
             synthetic_size="small" if QUICK else "course", candidates=10 if QUICK else 100, k=3 if QUICK else 10,
             eval_users=100 if QUICK else 500, rec_epochs=3 if QUICK else 2, rec_batch_size=256 if QUICK else 512,
             dqn_episodes=400 if QUICK else 6000, q_episodes=1000 if QUICK else 20_000, seed=0)
+        (RUN_DIR / "checkpoints").mkdir(exist_ok=True)  # prepare() saves the recommender there
         tables, train_users, eval_users, info = mrl.prepare(cfg, RUN_DIR)
         """),
         md("One episode with the greedy-by-recommender policy, rendered as text:"),
