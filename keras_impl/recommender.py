@@ -60,7 +60,7 @@ class RecommenderConfig:
     optimizer: str = arg("sparse-adam", "Adam updating only the rows a batch uses (= torch.optim.SparseAdam), "
                                         "or dense Adam as in the course", choices=("sparse-adam", "adam"))
     embedding_dim: int = arg(32, "size of the user and film embeddings")
-    l2: float = arg(0.02, "L2 penalty on the embedding rows and biases used in a batch")
+    l2: float = arg(3.0, "L2 per row and epoch (each row's penalty divided by its count; ~noise/prior variance)")
     init_std: float = arg(0.05, "standard deviation of the embedding initialisation")
     steps_per_execution: int = arg(256, "training steps per compiled call (speed; results unchanged)")
     jit_compile: bool = arg(True, "compile the train step with XLA")
@@ -120,7 +120,12 @@ class DotRecommender(keras.Model):
     Args:
         n_users, n_movies: table sizes (course indices run from 0).
         embedding_dim: size of ``p_u`` and ``q_m``.
-        l2: penalty ``l2 * mean_batch(|p_u|^2 + |q_m|^2 + b_u^2 + b_m^2)`` added to the loss.
+        l2: L2 strength per row and epoch. A batch adds ``l2 * mean_batch(|p_u|^2 / n_u +
+            |q_m|^2 / n_m + b_u^2 / n_u + b_m^2 / n_m)`` with ``n_u``, ``n_m`` the rows' training
+            counts, so over one epoch each row is penalised ``l2 * |row|^2 / batch`` once, whatever
+            its popularity: the MAP estimate under a Gaussian prior (``l2 ~ noise var / prior var``).
+            A plain per-lookup penalty would shrink popular films hardest and rare ones least.
+        user_counts, movie_counts: ``[n_users]``, ``[n_movies]`` training counts (default 1).
         global_mean: the mean training rating; the output starts there.
         init_std: std of the N(0, std) embedding initialisation (small: no saturation at start).
         mappings: an :class:`IdMappings` (ids, titles, seen films) kept with the model.
@@ -128,8 +133,9 @@ class DotRecommender(keras.Model):
     Call: ``x [B, 2]`` int (user index, movie index) -> ``[B, 1]`` ratings in 0.5..5.0.
     """
 
-    def __init__(self, n_users: int, n_movies: int, embedding_dim: int = 32, l2: float = 0.02,
-                 global_mean: float = 3.5, init_std: float = 0.05, mappings: IdMappings | None = None, **kwargs):
+    def __init__(self, n_users: int, n_movies: int, embedding_dim: int = 32, l2: float = 3.0,
+                 global_mean: float = 3.5, init_std: float = 0.05, mappings: IdMappings | None = None,
+                 user_counts=None, movie_counts=None, **kwargs):
         super().__init__(**kwargs)
         for name, value in (("n_users", n_users), ("n_movies", n_movies), ("embedding_dim", embedding_dim)):
             if int(value) < 1:
@@ -147,6 +153,15 @@ class DotRecommender(keras.Model):
         # logit of the mean on the squashed scale: the untrained model predicts the global mean.
         start = np.log((global_mean - RATING_MIN) / (RATING_MAX - global_mean))
         self.offset = self.add_weight(shape=(), initializer=keras.initializers.Constant(start), name="offset")
+        # 1 / training count of each row (non-trainable, saved with the weights).
+        inverse = lambda counts, n: (1.0 / np.maximum(np.asarray(counts, "float32"), 1.0)) if counts is not None \
+            else np.ones(n, "float32")  # noqa: E731
+        self.user_weight = self.add_weight(shape=(n_users,), initializer=keras.initializers.Constant(0.0),
+                                           trainable=False, name="user_inverse_count")
+        self.movie_weight = self.add_weight(shape=(n_movies,), initializer=keras.initializers.Constant(0.0),
+                                            trainable=False, name="movie_inverse_count")
+        self.user_weight.assign(inverse(user_counts, n_users))
+        self.movie_weight.assign(inverse(movie_counts, n_movies))
         self.mappings = mappings if mappings is not None else IdMappings(name="mappings")
 
     def call(self, x, training=False):
@@ -157,8 +172,11 @@ class DotRecommender(keras.Model):
         b_m = self.movie_bias(movies)  # [B, 1]
         dot = ops.sum(p * q, axis=1, keepdims=True)  # [B, 1]: one dot product per row
         if training and self.l2 > 0:
-            squares = ops.sum(p * p, axis=1) + ops.sum(q * q, axis=1) + ops.squeeze(b_u * b_u + b_m * b_m, 1)
-            self.add_loss(self.l2 * ops.mean(squares))
+            w_u = ops.take(self.user_weight, users, axis=0)  # [B] 1 / n_u
+            w_m = ops.take(self.movie_weight, movies, axis=0)  # [B] 1 / n_m
+            user_sq = ops.sum(p * p, axis=1) + ops.squeeze(b_u * b_u, 1)  # [B]
+            movie_sq = ops.sum(q * q, axis=1) + ops.squeeze(b_m * b_m, 1)  # [B]
+            self.add_loss(self.l2 * ops.mean(w_u * user_sq + w_m * movie_sq))
         logit = self.offset + b_u + b_m + dot
         return RATING_MIN + (RATING_MAX - RATING_MIN) * ops.sigmoid(logit)  # [B, 1] in (0.5, 5)
 
@@ -179,7 +197,9 @@ def build_model(data: movielens.CourseData, cfg: RecommenderConfig) -> DotRecomm
     mappings = IdMappings(user_ids=data.user_ids, movie_ids=data.movie_ids, titles=data.titles,
                           seen_indptr=indptr, seen_indices=indices, name="mappings")
     model = DotRecommender(data.n_users, data.n_movies, cfg.embedding_dim, cfg.l2,
-                           global_mean=float(np.mean(data.y_train)), init_std=cfg.init_std, mappings=mappings)
+                           global_mean=float(np.mean(data.y_train)), init_std=cfg.init_std, mappings=mappings,
+                           user_counts=np.bincount(data.x_train[:, 0], minlength=data.n_users),
+                           movie_counts=np.bincount(data.x_train[:, 1], minlength=data.n_movies))
     model.build((None, 2))
     return model
 
@@ -220,7 +240,8 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, s
         return tf.data.Dataset.range(n_batches).map(batch)
 
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
-    return seeds.flat_map(one_epoch).prefetch(tf.data.AUTOTUNE)
+    ds = seeds.flat_map(one_epoch).apply(tf.data.experimental.assert_cardinality(n_batches))
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 @keras.saving.register_keras_serializable(package="kcourse")
@@ -301,7 +322,8 @@ def train(data: movielens.CourseData, cfg: RecommenderConfig, run_dir: Path | No
     callbacks = [log]
     if run_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(Path(run_dir) / "tensorboard"), write_graph=False))
-    history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, verbose=0, callbacks=callbacks)
+    history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, verbose=0, callbacks=callbacks,
+                        shuffle=False)  # the dataset reshuffles itself every epoch
     return model, history, log
 
 
@@ -375,7 +397,7 @@ def recommend(model: DotRecommender, user, n: int = 10, by: str = "index") -> li
     u = _user_index(model, user, by)
     movies = np.arange(model.n_movies, dtype="int32")
     x = np.stack([np.full_like(movies, u), movies], axis=1)  # [M, 2]
-    scores = np.asarray(model(x)).reshape(-1)  # one call for all films, not a per-film loop
+    scores = np.array(model(x)).reshape(-1)  # one call for all films, not a per-film loop
     scores[model.mappings.seen(u)] = -np.inf
     n = min(n, int(np.isfinite(scores).sum()))
     best = np.argsort(-scores, kind="stable")[:n]
@@ -460,7 +482,10 @@ def run(cfg: RecommenderConfig, run_dir: Path) -> dict:
           f"(merge order {cfg.merge_order}, {load_timer.seconds:.1f}s); train {len(data.x_train):,}, val {len(data.x_val):,}",
           flush=True)
     with runtime.Timer() as fit_timer:
-        model, history, log = train(data, cfg, run_dir)
+        if cfg.strategy == "multi-worker":  # one process per worker, cluster from TF_CONFIG
+            model, log = train_multi_worker(data, cfg, runtime.strategy("multi-worker"))
+        else:
+            model, _, log = train(data, cfg, run_dir)
     samples_per_s = len(data.x_train) * cfg.epochs / fit_timer.seconds
     y_pred = predict_batch(model, data.x_val)
     val_mse = float(np.mean((y_pred - data.y_val.reshape(-1)) ** 2))
@@ -494,16 +519,81 @@ def run(cfg: RecommenderConfig, run_dir: Path) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------
-# Multi-worker entry point: python -m keras_impl.recommender worker --data DIR --out result.json
+# Multi-worker training: python -m keras_impl.recommender worker --data DIR --out result.json
 # ----------------------------------------------------------------------------------------------
 
 
+def train_multi_worker(data: movielens.CourseData, cfg: RecommenderConfig, strategy, printer=print):
+    """Train under a ``tf.distribute`` strategy with an explicit loop (``strategy.run``).
+
+    Keras 3.15's ``fit`` cannot take a dataset distributed by ``MultiWorkerMirroredStrategy``
+    (its symbolic build reduces the first ``PerReplica`` batch and fails), so multi-worker runs use
+    the loop TensorFlow's multi-worker tutorial uses. Every worker builds the same seeded stream of
+    global batches and keeps its slice of each (``distribute_datasets_from_function``), gradients
+    are all-reduced by the optimizer, so all workers hold identical weights. The last partial global
+    batch of an epoch is dropped (every replica needs a share). Returns ``(model, CourseLog)``.
+    """
+    import tensorflow as tf
+
+    global_batch = cfg.batch_size
+    replicas = strategy.num_replicas_in_sync
+    if global_batch % replicas:
+        raise ValueError(f"Received an invalid value for argument `batch_size`: the global batch {global_batch} must "
+                         f"divide evenly over {replicas} replicas")
+    per_replica = global_batch // replicas
+    n = len(data.x_train)
+    steps = n // global_batch
+    x_all = tf.constant(np.asarray(data.x_train, "int32"))
+    y_all = tf.constant(np.asarray(data.y_train, "float32").reshape(-1, 1))
+
+    def dataset_fn(context):
+        index = context.input_pipeline_id * (replicas // context.num_input_pipelines)
+
+        def epoch(epoch_seed):
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(n, dtype=tf.int64), seed=tf.stack([epoch_seed, tf.constant(cfg.seed, tf.int64)]))
+
+            def batch(i):
+                start = i * global_batch + index * per_replica  # this replica's slice of global batch i
+                idx = order[start: start + per_replica]
+                return tf.gather(x_all, idx), tf.gather(y_all, idx)
+
+            return tf.data.Dataset.range(steps).map(batch)
+
+        # the same seed on every worker: all see the same permutation, each takes its own slice
+        return tf.data.Dataset.random(seed=cfg.seed, rerandomize_each_iteration=True).take(1).flat_map(epoch)
+
+    with strategy.scope():
+        model = build_model(data, cfg)
+        optimizer = SparseAdam(cfg.learning_rate) if cfg.optimizer == "sparse-adam" else keras.optimizers.Adam(cfg.learning_rate)
+        optimizer.build(model.trainable_variables)
+
+    @tf.function
+    def train_step(x, y):
+        with tf.GradientTape() as tape:
+            pred = model(x, training=True)  # [b, 1]
+            # mean over the *global* batch, penalty split over replicas: the all-reduced gradient
+            # equals the single-process gradient of the same global batch.
+            loss = tf.reduce_sum(tf.square(pred - y)) / global_batch + tf.add_n(model.losses) / replicas
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply(grads, model.trainable_variables)
+        return loss
+
+    log = CourseLog(printer=printer)
+    dist = strategy.distribute_datasets_from_function(dataset_fn)
+    for epoch in range(cfg.epochs):
+        for x, y in dist:
+            strategy.run(train_step, args=(x, y))
+        val = float(np.mean((predict_batch(model, data.x_val) - data.y_val.reshape(-1)) ** 2))
+        log.on_epoch_end(epoch, {"val_mse": val})
+    return model, log
+
+
 def worker_main(argv: list[str] | None = None) -> int:
-    """Train under ``MultiWorkerMirroredStrategy`` (cluster from ``TF_CONFIG``) and write the val MSE.
+    """One worker of a multi-worker run (cluster from ``TF_CONFIG``); writes its val MSE as JSON.
 
     Every worker reads the same folder and computes the same split (the preprocessing is
-    deterministic); tf.data shards the batches across workers and gradients are all-reduced, so
-    the workers end with identical weights. Only the chief (task 0) saves the model.
+    deterministic). ``--strategy cpu`` runs the same loop in one process, as the reference.
     """
     parser = argparse.ArgumentParser(prog="python -m keras_impl.recommender worker")
     parser.add_argument("--data", required=True)
@@ -515,14 +605,13 @@ def worker_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strategy", default="multi-worker", choices=runtime.STRATEGY_KINDS)
     args = parser.parse_args(argv)
     cfg = RecommenderConfig(data=args.data, epochs=args.epochs, batch_size=args.batch_size, users=args.users,
-                            seed=args.seed, strategy=args.strategy, jit_compile=False, steps_per_execution=1)
-    strategy = runtime.strategy(cfg.strategy)  # must exist before any other TF op in the process
+                            seed=args.seed, strategy=args.strategy)
+    strategy = runtime.strategy(cfg.strategy)  # before any other TF op: collectives are set up here
     runtime.seed_everything(cfg.seed)
     data, _, _ = load_data(cfg)
-    model, _, log = train(data, cfg, run_dir=None, strategy=strategy, verbose_lines=False)
-    val_mse = float(np.mean((predict_batch(model, data.x_val) - data.y_val.reshape(-1)) ** 2))
+    model, log = train_multi_worker(data, cfg, strategy, printer=lambda line: print(line, flush=True))
     task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {}).get("index", 0)
-    runtime.atomic_write_json(args.out, {"val_mse": val_mse, "val_mse_per_epoch": log.val_mse,
+    runtime.atomic_write_json(args.out, {"val_mse": log.val_mse[-1], "val_mse_per_epoch": log.val_mse,
                                          "workers": strategy.num_replicas_in_sync, "task": task})
     return 0
 

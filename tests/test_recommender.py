@@ -1,0 +1,307 @@
+"""Recommender: per-row dot, init, sparse Adam, tf.data pipeline, predict/recommend, save/load, CLI."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import keras_impl  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow)
+import numpy as np
+import pytest
+
+from keras_impl import cli, movielens as ml, recommender as rec, runtime
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A tiny synthetic folder (60 users, 80 films, 1,500 ratings) and its course data."""
+    folder = tmp_path_factory.mktemp("ml") / "tiny"
+    ml.generate_synthetic(folder, ml.SyntheticSpec(n_users=60, n_movies=80, n_ratings=1500, seed=1))
+    return folder, ml.load_course_data(folder)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny):
+    folder, data = tiny
+    runtime.seed_everything(0)
+    cfg = rec.RecommenderConfig(epochs=3, batch_size=32, learning_rate=0.01, jit_compile=False, steps_per_execution=8)
+    model, history, log = rec.train(data, cfg, run_dir=None, verbose_lines=False)
+    return model, log
+
+
+def make_model(p, q, b_u=None, b_m=None, global_mean=2.75):
+    """A DotRecommender with hand-set weights."""
+    p, q = np.asarray(p, "float32"), np.asarray(q, "float32")
+    model = rec.DotRecommender(len(p), len(q), p.shape[1], l2=0.0, global_mean=global_mean)
+    model.build((None, 2))
+    model.user_embedding.embeddings.assign(p)
+    model.movie_embedding.embeddings.assign(q)
+    model.user_bias.embeddings.assign(np.zeros((len(p), 1), "float32") if b_u is None else np.reshape(b_u, (-1, 1)))
+    model.movie_bias.embeddings.assign(np.zeros((len(q), 1), "float32") if b_m is None else np.reshape(b_m, (-1, 1)))
+    return model
+
+
+# ----------------------------------------------------------------------------------------------
+# The model's math
+# ----------------------------------------------------------------------------------------------
+
+
+def test_output_by_hand():
+    # global_mean 2.75 is the middle of 0.5..5, so the offset is logit(0.5) = 0.
+    # user 0 p=[1, 0], user 1 p=[0, 1]; film 0 q=[1, 1], film 1 q=[2, 0]; b_u=[0, 0.5], b_m=[-1, 0]
+    # (0, 1): dot 2,   logit 2 + 0 + 0      = 2   -> 0.5 + 4.5 * sigmoid(2)   = 0.5 + 4.5 * 0.880797 = 4.463587
+    # (1, 0): dot 1,   logit 1 + 0.5 - 1    = 0.5 -> 0.5 + 4.5 * sigmoid(0.5) = 0.5 + 4.5 * 0.622459 = 3.301067
+    # (1, 1): dot 0,   logit 0 + 0.5 + 0    = 0.5 -> 3.301067
+    model = make_model([[1, 0], [0, 1]], [[1, 1], [2, 0]], b_u=[0, 0.5], b_m=[-1, 0])
+    out = np.asarray(model(np.array([[0, 1], [1, 0], [1, 1]], "int32")))
+    assert out.shape == (3, 1)
+    np.testing.assert_allclose(out[:, 0], [4.463587, 3.301067, 3.301067], atol=1e-5)
+
+
+def test_dot_is_per_row():
+    # A batch-summing dot (tensordot(u, m, 2)) gives every row the same sum: here rows differ.
+    rng = np.random.default_rng(0)
+    model = make_model(rng.normal(size=(5, 4)), rng.normal(size=(7, 4)))
+    x = np.array([[0, 0], [1, 3], [4, 6], [2, 2]], "int32")
+    full = np.asarray(model(x))
+    np.testing.assert_allclose(np.asarray(model(x[:1])), full[:1], rtol=1e-6)
+    for i in range(len(x)):  # every row on its own equals its row in the batch
+        np.testing.assert_allclose(np.asarray(model(x[i:i + 1])), full[i:i + 1], rtol=1e-6)
+    assert len(np.unique(np.round(full, 5))) == len(x)
+
+
+def test_untrained_model_predicts_the_global_mean():
+    model = rec.DotRecommender(10, 20, 16, global_mean=3.6, init_std=0.0)
+    model.build((None, 2))
+    np.testing.assert_allclose(np.asarray(model(np.array([[0, 0], [9, 19]], "int32"))), 3.6, rtol=1e-5)
+
+
+def test_output_stays_in_rating_range():
+    model = make_model([[50.0, 50.0], [-50.0, 50.0]], [[50.0, 50.0]])
+    out = np.asarray(model(np.array([[0, 0], [1, 0]], "int32")))
+    assert out.min() >= 0.5 and out.max() <= 5.0
+
+
+def test_invalid_arguments():
+    with pytest.raises(ValueError, match="n_users"):
+        rec.DotRecommender(0, 5)
+    with pytest.raises(ValueError, match="global_mean"):
+        rec.DotRecommender(3, 5, global_mean=5.5)
+
+
+def test_sparse_adam_first_step_by_hand():
+    # Step 1 of Adam from zero moments: m = (1-b1) g, v = (1-b2) g^2, and with bias correction the
+    # update is lr * g / (|g| + eps) ~ lr * sign(g). Rows absent from the batch do not move.
+    # Row 2 appears twice with gradient 0.3 each: summed to 0.6 first, like a dense gradient.
+    import tensorflow as tf
+
+    var = keras_variable = __import__("keras").Variable(np.ones((4, 1), "float32"))
+    opt = rec.SparseAdam(learning_rate=0.1)
+    grad = tf.IndexedSlices(tf.constant([[0.5], [0.3], [0.3]]), tf.constant([0, 2, 2]), tf.constant([4, 1]))
+    opt.apply([grad], [keras_variable])
+    np.testing.assert_allclose(np.asarray(var.value)[:, 0], [1 - 0.1, 1, 1 - 0.1, 1], atol=1e-5)
+    m = np.asarray(opt._momentums[0].value)[:, 0]
+    np.testing.assert_allclose(m, [0.1 * 0.5, 0, 0.1 * 0.6, 0], atol=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------
+# Data pipeline
+# ----------------------------------------------------------------------------------------------
+
+
+def test_dataset_covers_each_example_once_per_epoch_and_reshuffles():
+    x = np.stack([np.arange(10), np.arange(10)], 1).astype("int32")
+    y = np.arange(10, dtype="float32")
+    ds = rec.make_dataset(x, y, 4, shuffle=True, seed=1)
+    epochs = [[b[0].numpy()[:, 0] for b in ds] for _ in range(2)]
+    assert [len(b) for b in epochs[0]] == [4, 4, 2]  # last batch smaller, as DataLoader
+    flat = [np.concatenate(e) for e in epochs]
+    assert sorted(flat[0]) == list(range(10)) and sorted(flat[1]) == list(range(10))
+    assert not np.array_equal(flat[0], flat[1])  # a new order each pass
+    again = np.concatenate([b[0].numpy()[:, 0] for b in rec.make_dataset(x, y, 4, shuffle=True, seed=1)])
+    assert np.array_equal(again, flat[0])  # same seed, same first epoch
+    pairs = [(int(a[0, 0]), float(b[0, 0])) for a, b in rec.make_dataset(x, y, 1, shuffle=True, seed=2)]
+    assert all(u == yv for u, yv in pairs)  # features stay with their labels
+
+
+# ----------------------------------------------------------------------------------------------
+# Training, predict, recommend, save/load
+# ----------------------------------------------------------------------------------------------
+
+
+def test_training_beats_the_mean(tiny, trained):
+    _, data = tiny
+    model, log = trained
+    mean_mse = float(np.mean((data.y_val - data.y_train.mean()) ** 2))
+    assert len(log.val_mse) == 3
+    assert log.val_mse[-1] < 0.97 * mean_mse
+
+
+def test_course_log_line(capsys):
+    log = rec.CourseLog()
+    log.on_epoch_end(0, {"val_mse": 0.79951, "val_loss": 1.5})
+    assert capsys.readouterr().out == "epoch: 1\t val_loss: 0.7995\n"  # the MSE, not the L2-penalised loss
+
+
+def test_predict_by_index_and_id(tiny, trained):
+    _, data = tiny
+    model, _ = trained
+    by_index = rec.predict(model, 3, 5, by="index")
+    by_id = rec.predict(model, int(data.user_ids[3]), int(data.movie_ids[5]), by="id")
+    assert by_index == by_id
+    assert by_index["title"] == data.titles[5]
+    assert by_index["rating"] == pytest.approx(float(model(np.array([[3, 5]], "int32"))[0, 0]))
+
+
+@pytest.mark.parametrize("user, movie, by, message", [
+    (10_000, 0, "index", r"user index 10000 is out of range"),
+    (0, 10_000, "index", r"movie index 10000 is out of range"),
+    (999_999, 0, "id", r"userId 999999 is not in the training data"),
+    ("first", 0, "id", None),
+    (0, 0, "title", r"argument `by`"),
+])
+def test_unknown_ids_give_clear_errors(tiny, trained, user, movie, by, message):
+    model, _ = trained
+    if message is None:  # a known user id with an unknown film id
+        _, data = tiny
+        with pytest.raises(ValueError, match=r"movieId 999999 is not in the training data"):
+            rec.predict(model, int(data.user_ids[0]), 999_999, by="id")
+        return
+    with pytest.raises(ValueError, match=message):
+        rec.predict(model, user, movie, by=by)
+
+
+def test_recommend_never_returns_a_seen_film(tiny, trained):
+    _, data = tiny
+    model, _ = trained
+    for user in range(data.n_users):
+        seen = set(data.frame.loc[data.frame.userId == user, "movieId"])
+        top = rec.recommend(model, user, n=15)
+        assert len(top) == 15 and not seen & {t["movie_index"] for t in top}
+        ratings = [t["rating"] for t in top]
+        assert ratings == sorted(ratings, reverse=True)
+    # asking for more than the unseen films returns just the unseen ones
+    user = 0
+    unseen = data.n_movies - len(set(data.frame.loc[data.frame.userId == user, "movieId"]))
+    assert len(rec.recommend(model, user, n=10_000)) == unseen
+
+
+def test_save_load_round_trip(tmp_path, tiny, trained):
+    _, data = tiny
+    model, _ = trained
+    path = rec.save(model, tmp_path / "model.keras")
+    loaded = rec.load(path)
+    np.testing.assert_allclose(rec.predict_batch(loaded, data.x_val), rec.predict_batch(model, data.x_val), rtol=1e-6)
+    assert loaded.mappings.user_ids.tolist() == data.user_ids.tolist()
+    assert loaded.mappings.titles.tolist() == data.titles.tolist()
+    assert rec.recommend(loaded, 2, 5) == rec.recommend(model, 2, 5)
+    assert rec.predict(loaded, int(data.user_ids[1]), int(data.movie_ids[2]), by="id") == \
+        rec.predict(model, int(data.user_ids[1]), int(data.movie_ids[2]), by="id")
+    with pytest.raises(ValueError, match=r"\.keras"):
+        rec.save(model, tmp_path / "model.h5")
+
+
+def test_scatter_plot(tmp_path):
+    path = rec.scatter_plot(np.array([1.0, 3.0, 5.0]), np.array([1.5, 3.0, 4.0]), tmp_path / "s.png")
+    assert path.stat().st_size > 1000
+
+
+# ----------------------------------------------------------------------------------------------
+# The CLI
+# ----------------------------------------------------------------------------------------------
+
+
+def test_cli_quick_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KCOURSE_CACHE", str(tmp_path / "cache"))
+    code = cli.main(["run", "recommender", "--quick", "--out", str(tmp_path / "runs")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert re.search(r"^epoch: 1\t val_loss: \d\.\d{4}$", out, re.M)
+    assert re.search(r"^epoch: 3\t val_loss: \d\.\d{4}$", out, re.M)
+    run_dir = next((tmp_path / "runs").iterdir())
+    result = json.loads((run_dir / "result.json").read_text())
+    metrics = result["metrics"]
+    assert metrics["val_mse"] < 1.1 * metrics["val_mse_per_epoch"][0]
+    assert metrics["oracle_val_mse"] < metrics["val_mse"]
+    for artifact in result["artifacts"]:
+        assert (run_dir / artifact).is_file()
+    assert list((run_dir / "eval").iterdir()), "TensorBoard eval log missing"
+    model = rec.load(run_dir / "checkpoints" / "recommender.keras")
+    top = json.loads((run_dir / "recommendations.json").read_text())
+    assert [t["title"] for t in top["top"]] == [t["title"] for t in rec.recommend(model, top["user_index"], 10)]
+
+
+def test_cli_missing_folder(tmp_path, capsys):
+    code = cli.main(["run", "recommender", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "runs")])
+    assert code == 2 and "does not exist" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------
+# Multi-worker: two processes on 127.0.0.1 reach the single-worker validation MSE
+# ----------------------------------------------------------------------------------------------
+
+
+def _free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_multi_worker_matches_single_worker(tmp_path):
+    folder = tmp_path / "small"
+    ml.generate_synthetic(folder, ml.SyntheticSpec(n_users=300, n_movies=400, n_ratings=20_000, seed=2))
+    args = ["--data", str(folder), "--epochs", "4", "--batch-size", "128"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    env.pop("TF_CONFIG", None)
+    single = tmp_path / "single.json"
+    subprocess.run([sys.executable, "-m", "keras_impl.recommender", "worker", *args, "--strategy", "cpu",
+                    "--out", str(single)], cwd=REPO, env=env, check=True, timeout=600)
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    procs = []
+    for index in range(2):
+        worker_env = dict(env, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        procs.append(subprocess.Popen([sys.executable, "-m", "keras_impl.recommender", "worker", *args,
+                                       "--out", str(tmp_path / f"worker{index}.json")], cwd=REPO, env=worker_env))
+    try:
+        for proc in procs:
+            assert proc.wait(timeout=600) == 0
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    reference = json.loads(single.read_text())["val_mse"]
+    results = [json.loads((tmp_path / f"worker{i}.json").read_text()) for i in range(2)]
+    assert all(r["workers"] == 2 for r in results)
+    assert results[0]["val_mse"] == pytest.approx(results[1]["val_mse"], rel=1e-5)  # replicas in sync
+    assert abs(results[0]["val_mse"] / reference - 1) < 0.02
+
+
+# ----------------------------------------------------------------------------------------------
+# Learning regression at the course's size (slow)
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_course_size_learning(tmp_path, monkeypatch):
+    monkeypatch.setenv("KCOURSE_CACHE", str(tmp_path / "cache"))
+    folder = ml.synthetic_folder("course", seed=0)
+    data = ml.load_course_data(folder)
+    assert (data.n_users, len(data.frame)) == (5000, 721_484)
+    assert (len(data.x_train), len(data.x_val)) == (649_335, 72_149)
+    runtime.seed_everything(0)
+    model, _, log = rec.train(data, rec.RecommenderConfig(epochs=5, batch_size=64), run_dir=None, verbose_lines=False)
+    oracle = ml.oracle_mse(folder, data.rows_val, data.y_val)
+    assert log.val_mse[-1] < 1.10 * oracle
+    assert all(b < a for a, b in zip(log.val_mse, log.val_mse[1:3]))
