@@ -18,12 +18,12 @@ variant            recurrent layer                              built-in twin
 A variant and its twin start from the same weights (:func:`copy_cell_weights` copies a built-in
 cell into the hand-written one) and are trained with the same optimiser, so their fitted values
 must agree after training, not only at initialisation. The hand-written cells compute in the same
-op order as Keras' cells (``x @ W + h @ U + b``, one bias, LSTM gates split ``[i, f, c, o]``) so
-that the gradients agree as well as the forward pass.
+op order as Keras' cells (RNN: ``(x @ W + b) + h @ U``; LSTM: ``x @ W + h @ U + b`` split into
+gates ``[i, f, c, o]``; one bias) so that the gradients agree as well as the forward pass.
 
 PyTorch weights (``nn.RNN``, ``nn.RNNCell``, ``nn.LSTM``, ``nn.LSTMCell``, ``nn.Linear``) load
-into these layers with :func:`load_torch_rnn` / :func:`load_torch_linear` (see
-:mod:`keras_impl.torch_import`).
+into these layers with :func:`keras_impl.torch_import.load_torch_rnn` and
+:func:`keras_impl.torch_import.load_torch_linear`.
 
     kcourse run hello                   # all six variants, the table and the heatmap
     kcourse run hello --variant my_lstm_cell
@@ -391,6 +391,7 @@ class FitResult:
         losses: training loss after each epoch.
         probs: fitted next-character probabilities ``[T, V]`` after training.
         accuracy: share of steps whose most probable character is the true next one.
+        seconds: wall-clock training time (tracing included).
         model: the trained Keras model.
     """
 
@@ -398,6 +399,7 @@ class FitResult:
     losses: list
     probs: np.ndarray
     accuracy: float
+    seconds: float = 0.0
     model: object = dataclasses.field(repr=False, default=None)
 
 
@@ -445,15 +447,11 @@ def train(model, data: CharData, epochs: int = 200, learning_rate: float = 0.1) 
         optimizer.apply(grads, model.trainable_variables)
         return loss
 
-    losses = [float(train_step()) for _ in range(epochs)]
+    with runtime.Timer() as timer:
+        losses = [float(train_step()) for _ in range(epochs)]
     probs = fitted_probs(model, data)
-    return FitResult(variant=model.name, losses=losses, probs=probs, accuracy=accuracy(probs, data.y), model=model)
-
-
-def family_source(variant: str) -> str:
-    """The built-in variant whose initial weights a family shares: ``simple_rnn`` or ``lstm``."""
-    _check_variant(variant)
-    return "simple_rnn" if variant in RNN_VARIANTS else "lstm"
+    return FitResult(variant=model.name, losses=losses, probs=probs, accuracy=accuracy(probs, data.y),
+                     seconds=timer.seconds, model=model)
 
 
 def train_variants(variants: Sequence[str], data: CharData, units: int, epochs: int = 200,
@@ -494,13 +492,16 @@ def twin_differences(results: dict[str, FitResult]) -> dict[str, float]:
 
 
 def format_table(results: dict[str, FitResult], diffs: dict[str, float], variants: Sequence[str]) -> str:
-    """The result table: variant, final loss, accuracy, max |difference| to its built-in twin."""
-    header = f"{'variant':<14} {'model':<27} {'final loss':>10} {'accuracy':>9}  {'max |dp| to twin':<28}"
+    """The result table: variant, final loss, accuracy, max |difference| to its built-in twin, time.
+
+    "final loss" is the loss before the last Adam step, as the course's loop reports it.
+    """
+    header = f"{'variant':<14} {'model':<27} {'final loss':>10} {'accuracy':>9}  {'max |dp| to twin':<24} {'train s':>7}"
     lines = [header, "-" * len(header)]
     for v in variants:
         r = results[v]
         diff = f"{diffs[v]:.1e} ({TWIN[v]})" if v in diffs else "-"
-        lines.append(f"{v:<14} {LABELS[v]:<27} {r.losses[-1]:>10.5f} {r.accuracy:>8.1%}  {diff:<28}")
+        lines.append(f"{v:<14} {LABELS[v]:<27} {r.losses[-1]:>10.5f} {r.accuracy:>8.1%}  {diff:<24} {r.seconds:>7.1f}")
     return "\n".join(lines)
 
 
@@ -525,9 +526,10 @@ def save_heatmap(results: dict[str, FitResult], data: CharData, variants: Sequen
     steps = min(steps, len(data.y))
     cols = min(3, len(variants))
     rows = -(-len(variants) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols + 0.8, 0.35 * steps * rows + 1.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols + 1.6, 0.28 * steps * rows + 1.0 * rows),
+                             squeeze=False, layout="constrained")
     image = None
-    for ax, v in zip(axes.flat, variants):
+    for n, (ax, v) in enumerate(zip(axes.flat, variants)):
         probs = results[v].probs[:steps]  # [steps, V]
         image = ax.imshow(probs, vmin=0, vmax=1, cmap="viridis", aspect="auto")
         for t in range(steps):
@@ -535,9 +537,16 @@ def save_heatmap(results: dict[str, FitResult], data: CharData, variants: Sequen
                 ax.text(k, t, f"{probs[t, k]:.2f}", ha="center", va="center", fontsize=7,
                         color="black" if probs[t, k] > 0.5 else "white")
         ax.set_xticks(range(len(data.vocab)), [str(c) for c in data.vocab])
-        ax.set_yticks(range(steps), [f"{data.vocab[data.input_ids[t]]}->{data.vocab[data.y[t]]}" for t in range(steps)])
-        ax.set_title(f"{LABELS[v]}\nacc {results[v].accuracy:.0%}", fontsize=8)
-        ax.set_xlabel("predicted next character", fontsize=7)
+        ax.set_yticks(range(steps))
+        if n % cols == 0:  # rows are the same steps in every panel: label them once per row
+            ax.set_yticklabels([f"{data.vocab[data.input_ids[t]]} -> {data.vocab[data.y[t]]}" for t in range(steps)],
+                               fontsize=8)
+            ax.set_ylabel("input -> true next", fontsize=8)
+        else:
+            ax.set_yticklabels([])
+        ax.set_title(f"{LABELS[v]}, acc {results[v].accuracy:.0%}", fontsize=8)
+    for ax in axes[-1]:
+        ax.set_xlabel("predicted next character", fontsize=8)
     for ax in list(axes.flat)[len(variants):]:
         ax.axis("off")
     fig.colorbar(image, ax=axes, shrink=0.8, label="probability")
@@ -600,6 +609,7 @@ def run(cfg: HelloConfig, run_dir: Path) -> dict:
         metrics[f"{v}/loss"] = results[v].losses[-1]
         metrics[f"{v}/accuracy"] = results[v].accuracy
         metrics[f"{v}/twin_diff"] = diffs.get(v, float("nan"))
+        metrics[f"{v}/train_seconds"] = results[v].seconds
     return {
         "headline": f"{perfect}/{len(variants)} variants at 100% accuracy; max |dp| to built-in twin {max_diff:.1e}",
         "metrics": metrics,
