@@ -99,10 +99,15 @@ def test_quick_run_writes_the_run_directory(cartpole_run):
     assert list((run_dir / "train").glob("events.out.tfevents.*")), "no TensorBoard train log"
     assert list((run_dir / "eval").glob("events.out.tfevents.*")), "no TensorBoard eval log"
     metrics = result["metrics"]
-    assert metrics["train_step"] == QUICK["cartpole"]["iterations"]
-    # initial random collect + 1 collect step per iteration, all in the buffer (capacity 50,000)
-    assert metrics["replay_buffer_frames"] == QUICK["cartpole"]["initial_collect_steps"] + metrics["train_step"]
-    assert metrics["env_steps"] == metrics["train_step"]  # the EnvironmentSteps metric (collect policy only)
+    p = json.loads((run_dir / "tfa_config.json").read_text())  # the resolved quick config
+    assert metrics["iterations"] == p["iterations"] == QUICK["cartpole"]["iterations"]
+    assert metrics["train_step"] == p["iterations"] * p["train_steps"]  # agent updates
+    assert metrics["env_steps"] == p["iterations"] * p["collect_steps"]  # EnvironmentSteps (collect policy only)
+    # The buffer (capacity 100,000) holds the random initial steps, every collected step, and one
+    # boundary transition (LAST -> FIRST) per finished episode, which the driver and the
+    # EnvironmentSteps metric do not count as steps; CartPole episodes last >= 8 steps.
+    steps = p["initial_collect_steps"] + metrics["env_steps"]
+    assert 0 < metrics["replay_buffer_frames"] - steps <= steps // 8
     meta = json.loads((run_dir / "policy" / "policy.json").read_text())
     assert meta["kind"] == "tf-agents-saved-policy" and meta["env_id"] == "CartPole-v1"
     assert meta["format"] == "kcourse-policy/1" and meta["observation_space"]["shape"] == [4]
@@ -132,19 +137,24 @@ def test_resume_continues_train_step_metrics_and_replay_buffer(cartpole_run, tmp
     shutil.copytree(run_dir, resumed_dir)
     from conftest import run_cli
 
-    extra = 200
-    total = first["metrics"]["train_step"] + extra
+    p = json.loads((run_dir / "tfa_config.json").read_text())
+    extra = 2  # iterations
+    total = first["metrics"]["iterations"] + extra
     code, out, err = run_cli("run", "tfa-dqn", "--resume", resumed_dir, "--iterations", total, timeout=300)
     assert code == 0, err[-3000:]
     second = json.loads((resumed_dir / "result.json").read_text())["metrics"]
     assert second["env"] == "CartPole-v1"  # taken from the resumed run, not the CLI default
     assert second["resumed_from"] == first["metrics"]["train_step"]
-    assert second["train_step"] == total
+    assert second["iterations"] == total
+    assert second["train_step"] == total * p["train_steps"]  # the train step counter continues
     assert second["initial_collect_steps_this_run"] == 0  # the restored buffer already held data
-    assert second["replay_buffer_frames"] == first["metrics"]["replay_buffer_frames"] + extra
-    assert second["env_steps"] == first["metrics"]["env_steps"] + extra  # metrics restored, not restarted
+    assert second["env_steps"] == first["metrics"]["env_steps"] + extra * p["collect_steps"]  # metrics restored
+    assert second["episodes"] > first["metrics"]["episodes"]
+    # buffer: the restored content + the new steps + one boundary per episode ended since (+/- 1 at the cut)
+    boundaries = second["replay_buffer_frames"] - first["metrics"]["replay_buffer_frames"] - extra * p["collect_steps"]
+    assert abs(boundaries - (second["episodes"] - first["metrics"]["episodes"])) <= 1
     history = json.loads((resumed_dir / "eval_history.json").read_text())
-    assert [h["train_step"] for h in history][-1] == total
+    assert [h["iteration"] for h in history] == [2, 4, 6]  # the first run's evaluations, then the new one
 
 
 # ----------------------------------------------------------------------------------------------
@@ -158,7 +168,7 @@ def test_breakout_quick_smoke_run(cli, tmp_path):
     code, out, err = cli("run", "tfa-dqn", "--quick", "--env", "breakout", "--run-dir", run_dir, timeout=400)
     assert code == 0, err[-3000:]
     metrics = json.loads((run_dir / "result.json").read_text())["metrics"]
-    assert metrics["train_step"] == QUICK["breakout"]["iterations"]
+    assert metrics["train_step"] == metrics["iterations"] == QUICK["breakout"]["iterations"]
     assert metrics["env_steps"] == 4 * metrics["train_step"]  # a train step every 4 collect steps
     assert metrics["ale_frames"] == 4 * (metrics["env_steps"] + QUICK["breakout"]["initial_collect_steps"])
     meta = json.loads((run_dir / "policy" / "policy.json").read_text())

@@ -14,6 +14,7 @@ import functools
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,11 @@ from agents.tfa import saved_policy  # noqa: E402
 from agents.tfa.atari import FRAME_SKIP  # noqa: E402
 from agents.tfa.config import BREAKOUT_CONV_LAYERS, RESOLVED_FILE, Resolved, TfaDqnConfig, read_resolved, resolve  # noqa: E402
 from agents.tfa.envs import make_gym_env, make_py_env  # noqa: E402
+
+# Noise from TF-Agents internals on TF 2.21: autograph's code for `policy_state is ()` and
+# PolicySaver encoding TFP distribution specs. Neither is actionable here.
+warnings.filterwarnings("ignore", category=SyntaxWarning, message=r'"is( not)?" with a literal')
+warnings.filterwarnings("ignore", category=UserWarning, message="Encoding a StructuredValue with type tfp")
 
 POLICY_DIR = "policy"
 HISTORY_FILE = "eval_history.json"
@@ -158,7 +164,7 @@ def plot_history(history: list[dict], p: Resolved, path: Path) -> None:
         steps = [h["train_step"] for h in history]
         ax.plot(steps, [h["eval_mean"] for h in history], "o-", label="greedy eval mean")
         ax.plot(steps, [h["train_avg_return"] for h in history], ".--", alpha=0.6, label="collect avg return")
-    ax.set_xlabel("training iterations (agent updates)")
+    ax.set_xlabel("agent updates (train steps)")
     ax.set_ylabel("return")
     ax.set_title(f"TF-Agents DQN on {p.env_id}{' (slippery)' if p.slippery else ''}")
     ax.legend()
@@ -188,10 +194,11 @@ def build(p: Resolved) -> Components:
     train_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="train_step")
     epsilon_fn = tf.keras.optimizers.schedules.PolynomialDecay(
         initial_learning_rate=p.epsilon_start, decay_steps=p.epsilon_decay_updates, end_learning_rate=p.epsilon_end)
-    agent = dqn_agent.DqnAgent(
+    agent_class = dqn_agent.DdqnAgent if p.agent == "ddqn" else dqn_agent.DqnAgent
+    agent = agent_class(
         tf_env.time_step_spec(), tf_env.action_spec(), q_network=q_net, optimizer=make_optimizer(p),
         target_update_period=p.target_update_period, target_update_tau=p.target_update_tau,
-        td_errors_loss_fn=common.element_wise_huber_loss,
+        td_errors_loss_fn=common.element_wise_huber_loss, gradient_clipping=p.gradient_clipping or None,
         gamma=p.gamma, train_step_counter=train_step, epsilon_greedy=lambda: epsilon_fn(train_step))
     agent.initialize()
 
@@ -275,20 +282,24 @@ def train_eval(cfg: TfaDqnConfig, run_dir: str | os.PathLike, verbose: bool = Tr
     best = max((h["eval_mean"] for h in history), default=-np.inf)
     time_step, policy_state = None, agent.collect_policy.get_initial_state(tf_env.batch_size)
     loss = float("nan")
-    timer, window_start, window_steps = runtime.Timer(), time.perf_counter(), int(train_step.numpy())
+    timer, window_start = runtime.Timer(), time.perf_counter()
+    window_steps = int(train_step.numpy()) // p.train_steps
     reached_target = False
-    step = int(train_step.numpy())
-    while step < p.iterations:
+    iteration = int(train_step.numpy()) // p.train_steps
+    while iteration < p.iterations:
         with train_writer.as_default():
             time_step, policy_state = collect(time_step=time_step, policy_state=policy_state)
-            experience, _ = next(iterator)
-            loss = float(train(experience).loss)
-        step = int(train_step.numpy())
+            for _ in range(p.train_steps):
+                experience, _ = next(iterator)
+                loss_tensor = train(experience).loss
+        loss = float(loss_tensor)
+        iteration += 1
+        step = int(train_step.numpy())  # agent updates
 
-        if step % p.log_interval == 0:
+        if iteration % p.log_interval == 0:
             seconds = time.perf_counter() - window_start
-            its_per_s = (step - window_steps) / max(seconds, 1e-9)
-            window_start, window_steps = time.perf_counter(), step
+            its_per_s = (iteration - window_steps) / max(seconds, 1e-9)
+            window_start, window_steps = time.perf_counter(), iteration
             with train_writer.as_default(step=step):
                 for metric in train_metrics:
                     metric.tf_summaries(train_step=train_step, step_metrics=train_metrics[:2])
@@ -298,29 +309,29 @@ def train_eval(cfg: TfaDqnConfig, run_dir: str | os.PathLike, verbose: bool = Tr
                 "charts/agent_steps_per_s": its_per_s * p.collect_steps,
             })
             if verbose:
-                print(f"[tfa-dqn] iter {step:>7} | loss {loss:8.4f} | eps {float(epsilon_fn(train_step)):.3f} | "
-                      f"episodes {int(train_metrics[0].result())} | avg return {float(train_metrics[2].result()):7.2f} | "
-                      f"{its_per_s:6.1f} it/s", flush=True)
+                print(f"[tfa-dqn] iter {iteration:>7} | updates {step:>7} | loss {loss:8.4f} | "
+                      f"eps {float(epsilon_fn(train_step)):.3f} | episodes {int(train_metrics[0].result())} | "
+                      f"avg return {float(train_metrics[2].result()):7.2f} | {its_per_s:6.1f} it/s", flush=True)
 
-        if step % p.eval_interval == 0 or step == p.iterations:
-            result = evaluate_policy(greedy, p, p.eval_episodes, seed=10_000 + step)
+        if iteration % p.eval_interval == 0 or iteration == p.iterations:
+            result = evaluate_policy(greedy, p, p.eval_episodes, seed=10_000 + iteration)
             runtime.log_scalars(eval_writer, step, {"eval/mean_return": result.mean, "eval/std_return": result.std})
-            history.append({"train_step": step, "eval_mean": result.mean, "eval_std": result.std,
-                            "train_avg_return": float(train_metrics[2].result()),
+            history.append({"iteration": iteration, "train_step": step, "eval_mean": result.mean,
+                            "eval_std": result.std, "train_avg_return": float(train_metrics[2].result()),
                             "env_steps": int(train_metrics[1].result()), "seconds": round(timer.seconds, 2)})
             runtime.atomic_write_json(history_path, history)
             if verbose:
-                print(f"[tfa-dqn] eval at iter {step}: {result.summary()}", flush=True)
+                print(f"[tfa-dqn] eval at iter {iteration}: {result.summary()}", flush=True)
             if result.mean > best or not (run_dir / POLICY_DIR).is_dir():
                 best = max(best, result.mean)
                 export_policy(agent, train_step, p, run_dir, result)
             if p.target_return and result.mean >= p.target_return:
                 reached_target = True
                 if verbose:
-                    print(f"[tfa-dqn] target return {p.target_return:g} reached at iteration {step}", flush=True)
+                    print(f"[tfa-dqn] target return {p.target_return:g} reached at iteration {iteration}", flush=True)
                 break
 
-        if step % p.checkpoint_interval == 0:
+        if iteration % p.checkpoint_interval == 0:
             checkpointer.save(global_step=train_step)
 
     checkpointer.save(global_step=train_step)
@@ -349,8 +360,9 @@ def train_eval(cfg: TfaDqnConfig, run_dir: str | os.PathLike, verbose: bool = Tr
     env_steps = int(train_metrics[1].result())
     metrics = {
         "env": p.env_id, "slippery": p.slippery if p.env == "frozenlake" else None,
-        "train_step": steps_done, "resumed_from": resumed_from, "iterations_this_run": steps_done - resumed_from,
-        "env_steps": env_steps, "initial_collect_steps_this_run": initial_frames,
+        "train_step": steps_done, "iterations": steps_done // p.train_steps, "resumed_from": resumed_from, "updates_this_run": steps_done - resumed_from,
+        "env_steps": env_steps, "episodes": int(train_metrics[0].result()),
+        "initial_collect_steps_this_run": initial_frames,
         "replay_buffer_frames": int(replay_buffer.num_frames()), "last_loss": loss,
         "train_seconds": round(train_seconds, 2), "reached_target": reached_target,
         "final_eval_mean": final.mean, "final_eval_std": final.std, "final_eval_episodes": len(final.returns),
@@ -363,7 +375,7 @@ def train_eval(cfg: TfaDqnConfig, run_dir: str | os.PathLike, verbose: bool = Tr
         metrics["final_success_rate"] = final.mean
     what = "success rate" if p.env == "frozenlake" else "mean return"
     headline = (f"{p.env_id}{' slippery' if p.slippery else ''}: greedy {what} {final.mean:.3f} over "
-                f"{len(final.returns)} episodes after {meta.get('train_step')} iterations "
+                f"{len(final.returns)} episodes; policy from update {meta.get('train_step')} "
                 f"({train_seconds:.0f}s training)")
     return {"headline": headline, "metrics": metrics, "artifacts": artifacts}
 
