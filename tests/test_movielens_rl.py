@@ -127,6 +127,7 @@ def test_q_learning_is_deterministic():
     assert curves[0] == curves[1]
 
 
+@pytest.mark.slow
 def test_dqn_learns_hand_tables():
     tables = make_tables()
     users = np.arange(tables.n_users)
