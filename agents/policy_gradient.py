@@ -201,7 +201,7 @@ def sample_actions(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 
 
-def play_episodes(envs, probabilities, rng: np.random.Generator, max_steps: int = 0):
+def play_episodes(envs, probabilities, rng: np.random.Generator, max_steps: int = 0, seeds=None):
     """Play one episode in each env, all in lockstep, sampling from the policy.
 
     Args:
@@ -209,13 +209,15 @@ def play_episodes(envs, probabilities, rng: np.random.Generator, max_steps: int 
         probabilities: ``[B, obs] float32 -> [B, A]`` action probabilities (one call per step).
         rng: the generator actions are sampled with.
         max_steps: optional cap on an episode's steps (0: the env's own limit).
+        seeds: reset seeds, one per env, for the *first* call only (Gymnasium seeds once).
 
     Returns:
         ``(observations, actions, rewards)``: per-episode lists of arrays ``[T_i, obs]``,
         ``[T_i]``, ``[T_i]``.
     """
     n = len(envs)
-    obs = [env.reset()[0] for env in envs]
+    seeds = [None] * len(envs) if seeds is None else list(seeds)
+    obs = [env.reset(seed=s)[0] for env, s in zip(envs, seeds)]
     observations = [[] for _ in range(n)]
     actions = [[] for _ in range(n)]
     rewards = [[] for _ in range(n)]
@@ -260,8 +262,6 @@ def train(cfg: PolicyGradientConfig, run_dir: Path | None = None, log=print) -> 
         from agents.render import record_video
 
         envs[0] = record_video(make_env(cfg.env, seed=cfg.seed, render=True), Path(run_dir) / "videos")
-    for i, env in enumerate(envs):  # seed once, through the first reset; later resets take no seed
-        env.reset(seed=cfg.seed + i)
     agent = Reinforce(int(envs[0].observation_space.shape[0]), int(envs[0].action_space.n), cfg.hidden_units,
                       cfg.learning_rate)
     train_writer, eval_writer = runtime.summary_writers(run_dir) if run_dir is not None else (None, None)
@@ -271,7 +271,8 @@ def train(cfg: PolicyGradientConfig, run_dir: Path | None = None, log=print) -> 
     start = time.perf_counter()
     final = None
     for iteration in range(1, cfg.iterations + 1):
-        observations, actions, rewards = play_episodes(envs, agent.probabilities, rng, cfg.max_steps)
+        seeds = [cfg.seed + i for i in range(len(envs))] if iteration == 1 else None  # seed the first reset only
+        observations, actions, rewards = play_episodes(envs, agent.probabilities, rng, cfg.max_steps, seeds)
         weights = discount_and_normalize_rewards(rewards, cfg.gamma)
         loss, entropy = agent.train_step(np.concatenate(observations), np.concatenate(actions),
                                          np.concatenate(weights).astype(np.float32))

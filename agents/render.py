@@ -240,4 +240,15 @@ def record_video(env, video_folder: str | os.PathLike, episode_trigger: Callable
         raise ValueError("Received an invalid value for argument `env`: expected an env made with "
                          f"render_mode='rgb_array' (make_env(..., render=True)), got {getattr(env, 'render_mode', None)!r}")
     wrapper = _record_video_class()
-    return wrapper(env, str(video_folder), episode_trigger=episode_trigger, name_prefix=name_prefix)
+    return wrapper(env, str(video_folder), episode_trigger=episode_trigger or capped_cubic_schedule,
+                   name_prefix=name_prefix)
+
+
+def capped_cubic_schedule(episode: int) -> bool:
+    """Record episodes 0, 1, 8, 27, ... (cubes) below 1000, then every 1000th.
+
+    Gymnasium's ``capped_cubic_video_schedule``, restated because its module imports MoviePy.
+    """
+    if episode < 1000:
+        return int(round(episode ** (1.0 / 3))) ** 3 == episode
+    return episode % 1000 == 0

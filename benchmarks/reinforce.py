@@ -25,6 +25,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--iterations", type=int, default=None, help="maximum iterations (default: the env's preset)")
     args = parser.parse_args(argv)
+    import keras  # noqa: F401  (import TensorFlow/Keras before the clock starts)
     print(f"REINFORCE on {args.env}, {os.cpu_count()} CPU cores visible, load average {os.getloadavg()[0]:.1f}")
     rows = []
     for seed in args.seeds:

@@ -65,10 +65,11 @@ def test_play_episodes_lockstep_shapes():
     from agents.envs import make_env
 
     envs = [make_env("CartPole-v1", seed=i) for i in range(3)]
-    for i, env in enumerate(envs):
-        env.reset(seed=i)
     uniform = lambda obs: np.full((len(obs), 2), 0.5, np.float32)  # noqa: E731
-    observations, actions, rewards = pg.play_episodes(envs, uniform, np.random.default_rng(0))
+    observations, actions, rewards = pg.play_episodes(envs, uniform, np.random.default_rng(0), seeds=[0, 1, 2])
+    again = pg.play_episodes([make_env("CartPole-v1") for _ in range(3)], uniform, np.random.default_rng(0),
+                             seeds=[0, 1, 2])
+    assert all(np.array_equal(x, y) for x, y in zip(observations, again[0]))  # seeded: same episodes
     for o, a, r in zip(observations, actions, rewards):
         assert o.shape == (len(r), 4) and a.shape == (len(r),) and len(r) >= 8
         assert set(np.unique(a)) <= {0, 1}
@@ -91,6 +92,20 @@ def test_training_is_deterministic_for_a_seed():
     assert a["history"] == b["history"]
     for wa, wb in zip(a["agent"].model.get_weights(), b["agent"].model.get_weights()):
         np.testing.assert_array_equal(wa, wb)
+
+
+def test_capture_video_records_env0(tmp_path):
+    cfg = pg.PolicyGradientConfig(iterations=1, episodes_per_update=2, eval_episodes=1, capture_video=True, seed=0)
+    pg.train(cfg, run_dir=tmp_path, log=None)
+    assert sorted(p.name for p in (tmp_path / "videos").iterdir()) == ["train-episode-0.mp4"]
+
+
+def test_lunarlander_iteration_runs():
+    pytest.importorskip("Box2D")
+    cfg = pg.PolicyGradientConfig(env="lunarlander", iterations=1, episodes_per_update=2, max_steps=40,
+                                  eval_episodes=1, seed=0)
+    out = pg.train(cfg, log=None)
+    assert out["steps"] <= 80 and out["agent"].model.output_shape == (None, 4)
 
 
 def test_cli_quick_run_saves_an_evaluable_policy(tmp_path, capsys):

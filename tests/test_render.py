@@ -91,6 +91,8 @@ def test_record_video_wraps_env0(tmp_path):
             done = terminated or truncated
     env.close()
     assert sorted(os.listdir(tmp_path / "videos")) == ["train-episode-0.mp4", "train-episode-2.mp4"]
+    assert [k for k in range(2001) if render.capped_cubic_schedule(k)] == [0, 1, 8, 27, 64, 125, 216, 343, 512,
+                                                                          729, 1000, 2000]
     with pytest.raises(ValueError, match="rgb_array"):
         render.record_video(make_env("CartPole-v1"), tmp_path / "nope")
 
