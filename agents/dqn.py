@@ -398,6 +398,7 @@ class TrainState:
     updates: int = 0
     epsilon: float = 1.0
     train_seconds: float = 0.0
+    cpu_seconds: float = 0.0  # process CPU time of training (evaluation excluded): wall time on an idle core
     returns: list = dataclasses.field(default_factory=list)
     lengths: list = dataclasses.field(default_factory=list)
     evals: list = dataclasses.field(default_factory=list)  # [step, episode, mean, std]
@@ -618,6 +619,7 @@ def train(cfg: DQNConfig, run_dir, log: Callable[[str], None] = print,
     obs, _ = env.reset(seed=cfg.seed + state.episode)
     episode_return, episode_length = 0.0, 0
     t_start, t_eval = time.perf_counter(), 0.0
+    c_start, c_eval = time.process_time(), 0.0
     last_loss = float("nan")
     try:
         while state.global_step < cfg.total_timesteps:
@@ -665,9 +667,10 @@ def train(cfg: DQNConfig, run_dir, log: Callable[[str], None] = print,
 
             # -- periodic greedy evaluation (its time is not training time)
             if cfg.eval_interval and state.global_step % cfg.eval_interval == 0 and state.global_step > cfg.learning_starts:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 solved = evaluate_now()
                 t_eval += time.perf_counter() - t0
+                c_eval += time.process_time() - c0
                 if solved and cfg.early_stop:
                     log(f"[dqn] solved: greedy mean >= {target_return:g} at step {state.global_step}")
                     break
@@ -677,6 +680,7 @@ def train(cfg: DQNConfig, run_dir, log: Callable[[str], None] = print,
             f"`kcourse run dqn --resume {run_dir}`")
         raise
     state.train_seconds += time.perf_counter() - t_start - t_eval
+    state.cpu_seconds += time.process_time() - c_start - c_eval
     if state.solved_step is None:
         if not state.evals or state.evals[-1][0] != state.global_step:
             evaluate_now()
@@ -738,27 +742,18 @@ def plot_learning_curve(returns, evals, path, title: str, target: Optional[float
 
 
 def record_gif(policy, env_id: str, path, seed: int = 0, env_kwargs: dict | None = None, max_steps: int = 500,
-               every: int = 2, scale: int = 2, fps: int = 25) -> tuple[Path, float]:
-    """Play one greedy episode and write it as a GIF (every ``every``-th frame, downscaled ``scale``x).
+               every: int = 2, scale: int = 2, fps: int = 25) -> tuple[Path, int]:
+    """Play one greedy episode (:func:`agents.render.record_episode`) and write it as a GIF.
 
-    Returns ``(path, episode return)``.
+    Keeps every ``every``-th frame (and the last), downscaled ``scale`` times, so a 500-step
+    CartPole episode stays a few hundred KB. Returns ``(path, number of steps played)``.
     """
-    import imageio.v2 as imageio
+    from agents import render
 
-    env = make_env(env_id, seed=seed, render=True, **(env_kwargs or {}))
-    obs, _ = env.reset(seed=seed)
-    frames, total = [env.render()[::scale, ::scale]], 0.0
-    for t in range(max_steps):
-        action = int(np.asarray(policy(np.asarray(obs)[None]))[0])
-        obs, reward, terminated, truncated, _ = env.step(action)
-        total += float(reward)
-        if t % every == 0 or terminated or truncated:
-            frames.append(env.render()[::scale, ::scale])
-        if terminated or truncated:
-            break
-    env.close()
-    imageio.mimsave(path, frames, duration=1000 / fps, loop=0)
-    return Path(path), total
+    frames = render.record_episode(policy, env_id, seed=seed, max_steps=max_steps, env_kwargs=env_kwargs)
+    kept = frames[::every] + ([frames[-1]] if (len(frames) - 1) % every else [])
+    render.write_gif([f[::scale, ::scale] for f in kept], path, fps=fps)
+    return Path(path), len(frames) - 1
 
 
 def write_returns_csv(state: TrainState, path) -> Path:
@@ -813,7 +808,7 @@ def run(cfg: DQNConfig, run_dir: Path) -> dict:
                     f"{state.global_step:,} env steps (target {target} not reached; {sps:.0f} steps/s)")
     metrics = {"variant": cfg.variant, "env_steps": state.global_step, "episodes": state.episode,
                "updates": state.updates, "solved_step": state.solved_step, "solved_seconds": state.solved_seconds,
-               "train_seconds": state.train_seconds, "steps_per_second": sps, "eval_mean": final.mean,
+               "train_seconds": state.train_seconds, "train_cpu_seconds": state.cpu_seconds, "steps_per_second": sps, "eval_mean": final.mean,
                "eval_std": final.std, "best_eval": state.best_eval,
                "mean_return_100": float(np.mean(state.returns[-100:])) if state.returns else None}
     return {"headline": headline, "metrics": metrics, "artifacts": artifacts}

@@ -44,6 +44,12 @@ from keras_impl.registry import exercise  # noqa: E402
 ENV_ID = "FrozenLake-v1"
 EVAL_SEED = 10_000
 
+# The slippery lake needs a longer horizon (the safe route is long: gamma 0.99), slower
+# exploration decay and more episodes. ``--slippery`` switches these defaults (fields given
+# explicitly on the command line keep their value).
+SLIPPERY_SETTINGS = {"gamma": 0.99, "episodes": 2500, "epsilon_decay": 0.998, "epsilon_end": 0.05,
+                     "train_frequency": 2}
+
 
 @dataclasses.dataclass
 class FrozenLakeConfig:
@@ -74,6 +80,14 @@ class FrozenLakeConfig:
     @property
     def env_kwargs(self) -> dict:
         return {"map_name": self.map_name, "is_slippery": self.slippery}
+
+    def with_slippery_defaults(self) -> "FrozenLakeConfig":
+        """For the slippery lake: :data:`SLIPPERY_SETTINGS` for every field still at its default."""
+        if not self.slippery:
+            return self
+        defaults = FrozenLakeConfig()
+        changes = {k: v for k, v in SLIPPERY_SETTINGS.items() if getattr(self, k) == getattr(defaults, k)}
+        return dataclasses.replace(self, **changes)
 
 
 class FrozenLakeAgent:
@@ -223,6 +237,8 @@ def run(cfg: FrozenLakeConfig, run_dir: Path) -> dict:
     from agents.evaluation import evaluate, save_policy
 
     run_dir = Path(run_dir)
+    cfg = cfg.with_slippery_defaults()
+    runtime.atomic_write_json(run_dir / "config.json", cfg)
     train_writer, eval_writer = runtime.summary_writers(run_dir)
     timer = runtime.Timer()
     agent, cleared_at = train(cfg, writer=train_writer)

@@ -133,7 +133,7 @@ def run_torch(seed: int, max_steps: int, max_seconds: float, threads: int) -> di
 
     durations = []
     solved_step = solved_seconds = None
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     first = True
     while steps_done < max_steps and time.perf_counter() - start < max_seconds:
         state, info = env.reset() if not first else (state, info)
@@ -165,7 +165,7 @@ def run_torch(seed: int, max_steps: int, max_seconds: float, threads: int) -> di
     seconds = time.perf_counter() - start
     env.close()
     return {"impl": "torch-tutorial", "seed": seed, "env_steps": steps_done, "episodes": len(durations),
-            "seconds": seconds, "steps_per_second": steps_done / seconds,
+            "seconds": seconds, "cpu_seconds": time.process_time() - cpu_start, "steps_per_second": steps_done / seconds,
             "train_mean100_solved_step": solved_step, "train_mean100_solved_seconds": solved_seconds,
             "final_train_mean100": float(np.mean(durations[-100:])) if durations else None}
 
@@ -194,7 +194,7 @@ def run_keras(seed: int, max_steps: int, variant: str, threads: int, overrides: 
     hit = np.flatnonzero((means >= TARGET) & (np.arange(1, len(means) + 1) >= 100))
     train_solved_step = int(np.cumsum(state.lengths)[hit[0]]) if hit.size else None
     return {"impl": f"keras-{variant}", "seed": seed, "env_steps": state.global_step, "episodes": state.episode,
-            "seconds": wall, "train_seconds": state.train_seconds,
+            "seconds": wall, "train_seconds": state.train_seconds, "train_cpu_seconds": state.cpu_seconds,
             "steps_per_second": state.global_step / state.train_seconds,
             "greedy_eval_solved_step": state.solved_step, "greedy_eval_solved_seconds": state.solved_seconds,
             "train_mean100_solved_step": train_solved_step, "best_greedy_eval": state.best_eval}

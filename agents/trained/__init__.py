@@ -1,0 +1,33 @@
+"""Small trained policies committed with the package, for policy-regression tests.
+
+Each sub-folder was written by :func:`agents.evaluation.save_policy` (``policy.json`` with the env,
+the training config and its evaluation, plus ``model.keras``) and loads with
+:func:`agents.evaluation.load_policy`::
+
+    from agents.evaluation import load_policy, assert_policy_return
+    from agents.trained import policy_path
+
+    policy, meta = load_policy(policy_path("cartpole-v1-dqn"))
+    assert_policy_return(policy, meta["env_id"], min_mean=475, episodes=100, seed=0)
+
+How each one was trained (the exact command) is in ``docs/dqn.md``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def available() -> list[str]:
+    """Names of the committed policies."""
+    return sorted(p.name for p in HERE.iterdir() if (p / "policy.json").is_file())
+
+
+def policy_path(name: str) -> Path:
+    """The folder of committed policy ``name`` (see :func:`available`)."""
+    path = HERE / name
+    if not (path / "policy.json").is_file():
+        raise ValueError(f"Received an invalid value for argument `name`: no committed policy {name!r}; "
+                         f"available: {', '.join(available())}")
+    return path

@@ -1,0 +1,36 @@
+"""Policy regression: the small trained policies committed under agents/trained/ still pass their
+thresholds in seeded evaluations with the evaluation helpers (what users copy into their CI)."""
+import pytest
+
+import agents  # noqa: F401
+from agents.evaluation import assert_policy_return, load_policy
+from agents.trained import available, policy_path
+
+# name -> (min mean return, episodes, env kwargs check)
+THRESHOLDS = {
+    "cartpole-v1-dqn": (475.0, 100),
+    "frozenlake-4x4": (1.0, 20),            # deterministic lake: the greedy path always reaches the goal
+    "frozenlake-4x4-slippery": (0.70, 1000),  # optimum about 0.74
+}
+
+
+def test_every_committed_policy_has_a_threshold_and_is_small():
+    assert set(available()) == set(THRESHOLDS)
+    for name in available():
+        size = sum(f.stat().st_size for f in policy_path(name).iterdir())
+        assert size < 100_000, (name, size)
+
+
+@pytest.mark.parametrize("name", sorted(THRESHOLDS))
+def test_committed_policy_passes_its_threshold(name):
+    min_mean, episodes = THRESHOLDS[name]
+    policy, meta = load_policy(policy_path(name))
+    assert meta["evaluation"]["mean"] >= min_mean  # what it scored when it was saved
+    # seeds 0..episodes-1: not the evaluation seeds used in training (10,000+)
+    assert_policy_return(policy, meta["env_id"], min_mean=min_mean, episodes=episodes, seed=0,
+                         env_kwargs=meta["env_kwargs"])
+
+
+def test_unknown_policy_name_is_a_clear_error():
+    with pytest.raises(ValueError, match="no committed policy 'nope'"):
+        policy_path("nope")
