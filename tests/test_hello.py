@@ -343,9 +343,14 @@ def test_cli_single_variant_and_bad_input(tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "\nmy_rnn_cell " in out and "\nrnn_cell " not in out  # the twin is trained, not shown
-    assert cli.main(["run", "hello", "--variant", "gru", "--out", str(tmp_path)]) == 2
+    with pytest.raises(SystemExit) as exit_info:  # argparse rejects a choice outside --variant's list
+        cli.main(["run", "hello", "--variant", "gru", "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "my_lstm_cell" in capsys.readouterr().err  # the message lists the valid variants
     assert cli.main(["run", "hello", "--text", "", "--out", str(tmp_path)]) == 2
     assert "argument `text`" in capsys.readouterr().err
+    assert cli.main(["run", "hello", "--text", "h", "--repeats", "1", "--out", str(tmp_path)]) == 2
+    assert "at least 2 characters" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------------------------
