@@ -505,6 +505,8 @@ TFA = notebook(
     this is a smoke run of 200 iterations. Code: `agents/tfa/`.
     """,
     """
+    import dataclasses
+
     from absl import logging as absl_logging
 
     from agents import render
@@ -537,6 +539,8 @@ TFA = notebook(
         md("The configuration: HOML's hyperparameters (`full`) or the smoke-test budget (`quick`)."),
         code("""
         cfg = tfa.TfaDqnConfig(env="breakout", budget="quick" if QUICK else "full", seed=0)
+        if QUICK:  # half of `kcourse run tfa-dqn --env breakout --quick`: the notebook test's budget
+            cfg = dataclasses.replace(cfg, iterations=100, eval_interval=100, checkpoint_interval=100)
         resolved = tfa.resolve(cfg)
         print(resolved)
         """),
@@ -607,9 +611,14 @@ MOVIELENS_RL = notebook(
         kwargs = {"k": cfg.k, "reward": cfg.reward, "unrated_reward": cfg.unrated_reward, "repeat": "raise"}
         for name in ("random", "popular", "greedy", "q-learning", "dqn"):
             policy, facts = mrl.run_agent(name, cfg, tables, train_users, seed=cfg.seed)
-            rows[name] = [mrl.evaluate(tables, policy, eval_users, kwargs, seed=cfg.seed)]
+            metrics = mrl.evaluate(tables, policy, eval_users, kwargs, seed=cfg.seed)
+            metrics.update({key: facts[key] for key in ("train_seconds", "states") if key in facts})
+            rows[name] = [metrics]
             if "curve" in facts:
                 curves[name] = facts["curve"]
+        # Not an agent: the top-k of the environment's own reward table, an upper bound for any policy.
+        oracle = mrl.oracle_agent(tables, cfg.reward, cfg.unrated_reward)
+        rows["oracle (upper bound)"] = [mrl.evaluate(tables, oracle, eval_users, kwargs, seed=cfg.seed)]
         """),
         md("## Visualise\n\nEvery agent on the same held-out users:"),
         code("""
