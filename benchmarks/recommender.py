@@ -85,7 +85,7 @@ def run_keras(args) -> dict:
     strategy = runtime.strategy("auto")
     with strategy.scope():
         model = rec.build_model(data, cfg)
-        rec.compile_model(model, cfg)
+        rec.compile_model(model, cfg, len(data.x_train))
     train_ds = rec.make_dataset(data.x_train, data.y_train, cfg.batch_size, shuffle=True, seed=cfg.seed)
     val_ds = rec.make_dataset(data.x_val, data.y_val, 8192, shuffle=False)
     timer, log = TrainTimer(), rec.CourseLog(printer=lambda line: print("  keras " + line, flush=True))
@@ -102,7 +102,7 @@ def run_keras(args) -> dict:
         for batch in args.batch_sizes:
             cfg_b = rec.RecommenderConfig(epochs=1, batch_size=batch, seed=args.seed, optimizer=args.keras_optimizer)
             model_b = rec.build_model(data, cfg_b)
-            rec.compile_model(model_b, cfg_b)
+            rec.compile_model(model_b, cfg_b, n)
             ds = rec.make_dataset(data.x_train, data.y_train, batch, shuffle=True, seed=args.seed)
             model_b.fit(ds.take(max(1, min(cfg_b.steps_per_execution * 2, n // batch // 4))), verbose=0)  # compile
             start = time.perf_counter()

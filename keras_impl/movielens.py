@@ -408,12 +408,12 @@ class SyntheticSpec:
     n_movies: int
     n_ratings: int
     rank: int = 4
-    factor_std: float = 0.44  # std of each entry of p_u and q_m: var(p.q) = rank * std**4 ~ 0.15
+    factor_std: float = 0.40  # std of each entry of p_u and q_m: var(p.q) = rank * std**4 ~ 0.10
     user_bias_std: float = 0.4
     movie_bias_std: float = 0.5
     mean: float = 3.5
     noise: float = 0.85
-    popularity_exponent: float = 0.9  # film popularity ~ rank ** -exponent (Zipf)
+    popularity_exponent: float = 0.8  # film popularity ~ rank ** -exponent (Zipf)
     activity_sigma: float = 1.1  # user activity: 20 + lognormal, heavy right tail
     min_user_ratings: int = 20  # as in ml-20m: every user rated at least 20 films
     seed: int = 0
