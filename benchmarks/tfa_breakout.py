@@ -134,8 +134,13 @@ def main(argv=None) -> int:
         from agents.tfa.pipeline import train_eval
 
         out = Path(args.out)
-        result = train_eval(TfaDqnConfig(env="breakout", iterations=args.learn,
-                                         eval_interval=max(1, args.learn // 5),
+        # HOML's preset, with a smaller buffer/initial collect and short evaluations so that a
+        # CPU run of a few thousand iterations shows a curve.
+        result = train_eval(TfaDqnConfig(env="breakout", iterations=args.learn, replay_capacity=20_000,
+                                         initial_collect_steps=min(20_000, 5 * args.learn),
+                                         eval_interval=max(1, args.learn // 5), eval_episodes=2,
+                                         eval_max_steps=2_000, final_eval_episodes=3, gif_steps=300,
+                                         log_interval=max(1, args.learn // 10),
                                          checkpoint_interval=max(1, args.learn // 5)), out)
         history = json.loads((out / "eval_history.json").read_text())
         print("[bench] learning curve (train_step, agent steps, greedy eval mean, collect avg return):")

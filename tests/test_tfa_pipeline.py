@@ -69,8 +69,11 @@ def test_breakout_without_ale_py_is_a_clear_value_error(monkeypatch):
         resolve(TfaDqnConfig(env="breakout"))
 
 
-def test_cli_reports_a_bad_value_in_one_line(cli, tmp_path):
-    code, _, err = cli("run", "tfa-dqn", "--quick", "--iterations", "0", "--out", tmp_path)
+def test_cli_reports_a_bad_value_in_one_line(tmp_path, capsys):
+    from keras_impl import cli
+
+    code = cli.main(["run", "tfa-dqn", "--quick", "--iterations", "0", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
     assert code == 2
     assert "kcourse: error:" in err and "`iterations`" in err
 

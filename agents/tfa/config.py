@@ -83,7 +83,7 @@ PRESETS: dict[str, dict] = {
     # updates); Dense 256x256, Adam 2.3e-3, gradients clipped to norm 10, epsilon 1.0 -> 0.04 over
     # 8,000 steps. Stops once 20 greedy episodes average >= 495 and exports that policy.
     "cartpole": dict(
-        _COMMON, iterations=200, collect_steps=256, train_steps=128, initial_collect_steps=1_000,
+        _COMMON, iterations=300, collect_steps=256, train_steps=128, initial_collect_steps=1_000,
         batch_size=64, replay_capacity=100_000, learning_rate=2.3e-3, optimizer="adam", gamma=0.99,
         target_update_period=128, gradient_clipping=10.0, epsilon_end=0.04, epsilon_decay_steps=8_000,
         fc_layers=(256, 256), eval_interval=2, eval_episodes=20, final_eval_episodes=100, target_return=495.0,

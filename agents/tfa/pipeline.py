@@ -282,7 +282,7 @@ def train_eval(cfg: TfaDqnConfig, run_dir: str | os.PathLike, verbose: bool = Tr
     best = max((h["eval_mean"] for h in history), default=-np.inf)
     time_step, policy_state = None, agent.collect_policy.get_initial_state(tf_env.batch_size)
     loss = float("nan")
-    timer, window_start = runtime.Timer(), time.perf_counter()
+    timer, window_start, cpu_start = runtime.Timer(), time.perf_counter(), time.process_time()
     window_steps = int(train_step.numpy()) // p.train_steps
     reached_target = False
     iteration = int(train_step.numpy()) // p.train_steps
@@ -335,7 +335,7 @@ def train_eval(cfg: TfaDqnConfig, run_dir: str | os.PathLike, verbose: bool = Tr
             checkpointer.save(global_step=train_step)
 
     checkpointer.save(global_step=train_step)
-    train_seconds = timer.seconds
+    train_seconds, train_cpu_seconds = timer.seconds, time.process_time() - cpu_start
     if not (run_dir / POLICY_DIR).is_dir():  # resumed at/after the end, or never evaluated
         export_policy(agent, train_step, p, run_dir, None)
     if hasattr(tf_env, "close"):
@@ -364,7 +364,8 @@ def train_eval(cfg: TfaDqnConfig, run_dir: str | os.PathLike, verbose: bool = Tr
         "env_steps": env_steps, "episodes": int(train_metrics[0].result()),
         "initial_collect_steps_this_run": initial_frames,
         "replay_buffer_frames": int(replay_buffer.num_frames()), "last_loss": loss,
-        "train_seconds": round(train_seconds, 2), "reached_target": reached_target,
+        "train_seconds": round(train_seconds, 2), "train_cpu_seconds": round(train_cpu_seconds, 2),
+        "load_average_1min": round(os.getloadavg()[0], 1), "reached_target": reached_target,
         "final_eval_mean": final.mean, "final_eval_std": final.std, "final_eval_episodes": len(final.returns),
         "final_eval_min": final.min, "best_periodic_eval": best if np.isfinite(best) else None,
         "policy_train_step": meta.get("train_step"),
