@@ -339,7 +339,7 @@ def cell_variables(layer_or_cell) -> tuple:
     if not cell.built:
         raise ValueError(f"cell {cell.name!r} is not built yet: call the model on an input (or build it) first")
     if hasattr(cell, "i2h"):  # hand-written cells
-        if getattr(cell, "i2h").use_bias:  # RNNCell: the bias sits in i2h
+        if cell.i2h.use_bias:  # RNNCell: the bias sits in i2h
             return cell.i2h.kernel, cell.h2h.kernel, cell.i2h.bias
         return cell.i2h.kernel, cell.h2h.kernel, cell.bias
     if hasattr(cell, "kernel") and hasattr(cell, "recurrent_kernel"):  # SimpleRNNCell, LSTMCell
