@@ -69,6 +69,12 @@ def test_breakout_passes_validate_py_environment():
     env.close()
 
 
+def test_adapter_wraps_any_gymnasium_env():
+    env = GymnasiumPyEnvironment(gym.make("MountainCar-v0"), seed=0)  # an env the presets do not use
+    assert env.observation_spec().shape == (2,) and env.gym.spec.id == "MountainCar-v0"
+    utils.validate_py_environment(env, episodes=1)
+
+
 def test_batched_environment_passes_validate_py_environment():
     env = batched_py_environment.BatchedPyEnvironment(
         [make_py_env("cartpole", seed=s) for s in (0, 1)])

@@ -120,8 +120,6 @@ def evaluate_policy(policy: evaluation.Policy, p: Resolved, episodes: int, seed:
 
 def export_policy(agent, train_step, p: Resolved, run_dir: Path, result: evaluation.EvalResult) -> Path:
     """``PolicySaver`` export of the greedy policy + ``policy.json`` (written atomically)."""
-    import gymnasium  # noqa: F401  (spaces for the metadata)
-
     env = make_gym_env(p.env_id, **p.env_kwargs)
     extra = {"train_step": int(train_step.numpy()), "framework": "tf-agents 0.19 PolicySaver"}
     if p.env == "breakout":
