@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -27,8 +28,8 @@ pytest.importorskip("ipykernel")
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-# Seconds per notebook, kernel start included. QUICK notebooks take 20-60 s on 2 idle cores; the
-# margin is for a machine shared with other jobs.
+# Seconds per notebook, kernel start included. QUICK notebooks use 2-45 kernel-CPU seconds each
+# (docs/notebooks.md); the margin is for a machine shared with other jobs.
 NOTEBOOK_TIMEOUT = float(os.environ.get("KCOURSE_NOTEBOOK_TIMEOUT", "600"))
 KERNEL_NAME = "kcourse-test"
 
@@ -98,6 +99,29 @@ def _kernel_cpu_seconds(km) -> float | None:
         return times.user + times.system + times.children_user + times.children_system
     except Exception:  # no psutil, or the kernel is gone: the figure is informative only
         return None
+
+
+def test_failing_cell_fails_the_test_with_its_error(kernel_dir: Path, tmp_path: Path):
+    """The machinery itself: the kernel is this interpreter with the course's variables, and a
+    raising cell turns into a test failure that quotes the cell and its error."""
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    nb = new_notebook(cells=[
+        new_code_cell(f"import os, sys\nassert sys.executable == {sys.executable!r}, sys.executable\n"
+                      "assert os.environ['TF_USE_LEGACY_KERAS'] == '1' and os.environ['KCOURSE_QUICK'] == '1'\n"
+                      f"assert os.path.samefile(os.getcwd(), {str(workdir)!r}), os.getcwd()"),
+        new_code_cell("raise ValueError('boom from the second cell')"),
+    ])
+    path = tmp_path / "failing.ipynb"
+    nbformat.write(nb, path)
+    with pytest.raises(pytest.fail.Exception) as info:
+        _execute(path, kernel_dir, workdir)
+    message = re.sub(r"\x1b\[[0-9;]*m", "", str(info.value))  # tracebacks come with terminal colours
+    assert "raise ValueError('boom from the second cell')" in message  # the cell's source
+    assert "ValueError: boom from the second cell" in message  # and its error
+    assert "AssertionError" not in message  # the first cell (interpreter, variables) passed
 
 
 def test_notebooks_exist():
