@@ -651,8 +651,10 @@ NOTEBOOKS = {
 
 
 def render_notebook(nb: nbformat.NotebookNode) -> str:
+    """The notebook's file text (validated against the nbformat 4 schema), ending in a newline."""
     nbformat.validate(nb)
-    return nbformat.writes(nb, version=4) + ("" if nbformat.writes(nb, version=4).endswith("\n") else "\n")
+    text = nbformat.writes(nb, version=4)
+    return text if text.endswith("\n") else text + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
