@@ -773,7 +773,7 @@ def write_returns_csv(state: TrainState, path) -> Path:
 @exercise("dqn", config=DQNConfig, section="reinforcement learning",
           summary="DQN / Double / Dueling / Dueling-Double DQN (Keras 3, hand-written) on CartPole-v1",
           reference="HOML: CartPole balanced after ~600 episodes; PyTorch tutorial: 600 episodes on GPU",
-          quick={"total_timesteps": 3000, "learning_starts": 500, "eval_interval": 1000, "eval_episodes": 10,
+          quick={"total_timesteps": 2000, "learning_starts": 500, "eval_interval": 1000, "eval_episodes": 10,
                  "checkpoint_every": 20, "hidden": (64, 64)})
 def run(cfg: DQNConfig, run_dir: Path) -> dict:
     """Train, evaluate greedily, write the learning curve, GIF, saved policy and metrics."""

@@ -145,12 +145,14 @@ def test_gradient_steps_lower_the_loss_and_soft_update_moves_the_target(variant)
 # Training: determinism, checkpoint / resume, Ctrl-C, corrupt checkpoints
 # ----------------------------------------------------------------------------------------------
 
-TINY = dict(env="CartPole-v1", hidden=(16, 16), learning_starts=100, train_frequency=1, gradient_steps=1,
+# Rounds of 5 compiled gradient steps every 10 env steps after step 100: round k at step 100 + 10 k.
+TINY = dict(env="CartPole-v1", hidden=(16, 16), learning_starts=100, train_frequency=10, gradient_steps=5,
             batch_size=32, eval_interval=0, eval_episodes=3, gif=False, target_update_interval=50)
 
 
 def test_same_seed_same_first_1000_updates(tmp_path):
-    cfg = dqn.DQNConfig(total_timesteps=1100, checkpoint_every=0, seed=3, **TINY)
+    # 10 rounds of 100 gradient steps (steps 110, 120, ..., 200): the first 1,000 updates
+    cfg = dqn.DQNConfig(total_timesteps=200, checkpoint_every=0, seed=3, **dict(TINY, gradient_steps=100))
     runs = []
     for name in ("a", "b"):
         losses = []
@@ -207,7 +209,7 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path):
         dqn.train(cfg, tmp_path, log=lines.append, on_update=interrupt)
     assert any("interrupted" in line and "--resume" in line for line in lines)
     path, meta = dqn.latest_good_checkpoint(tmp_path)
-    assert meta["state"]["global_step"] == 150  # 100 learning_starts + 50 steps with one update each
+    assert meta["state"]["global_step"] == 200  # update 50 is in the 10th round, at step 100 + 10 * 10
     _, state = dqn.train(dataclasses.replace(cfg, total_timesteps=300, resume=str(tmp_path)), tmp_path,
                          log=lambda line: None)
     assert state.global_step == 300
