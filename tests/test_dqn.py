@@ -287,3 +287,22 @@ def test_numpy_acting_matches_the_embedding_network(variant):
     states = np.arange(16, dtype=np.int32)
     np.testing.assert_allclose(np.stack([agent._numpy_q(s) for s in states]), agent.q_values(states),
                                rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant, budget", [("double", 50_000), ("dqn", 150_000), ("dueling", 150_000),
+                                             ("dueling-double", 150_000)])
+def test_cartpole_learning_regression(tmp_path, variant, budget):
+    """Seed 0, SB3 zoo settings with a 64x64 net, 1 TF thread (as measured in docs/dqn.md): a greedy
+    100-episode mean >= 475 within the budget (double: 12,500 steps measured; dueling-double 67,500)."""
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "dqn_cartpole.py"
+    out = tmp_path / "rows.json"
+    proc = subprocess.run([sys.executable, str(script), "--impl", "keras", "--threads", "1", "--variant", variant,
+                           "--seeds", "0", "--max-steps", str(budget), "--config", "hidden=64,64",
+                           "--config", "eval_interval=2500", "--json", str(out)],
+                          capture_output=True, text=True, timeout=3600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (row,) = json.loads(out.read_text())
+    assert row["greedy_eval_solved_step"] is not None and row["greedy_eval_solved_step"] <= budget, row
