@@ -564,7 +564,8 @@ def train(cfg: DQNConfig, run_dir, log: Callable[[str], None] = print,
         cfg: the config; ``cfg.resume`` set means continue the run in ``run_dir``.
         run_dir: the run directory (created if needed).
         log: where progress lines go.
-        on_update: called after every gradient step with ``(update_index, loss)`` (tests).
+        on_update: called with ``(update_index, loss)`` for every gradient step, after its training
+            round (tests use it to record losses or to simulate Ctrl-C).
 
     Returns:
         ``(agent, state)``; the agent holds the best evaluated weights when the target was not reached.
@@ -613,7 +614,7 @@ def train(cfg: DQNConfig, run_dir, log: Callable[[str], None] = print,
         solved = (target_return is not None and n >= cfg.eval_episodes and result.mean >= target_return)
         if solved and state.solved_step is None:
             state.solved_step = state.global_step
-            state.solved_seconds = state.train_seconds + (time.perf_counter() - t_start)
+            state.solved_seconds = state.train_seconds + (time.perf_counter() - t_start - t_eval)
         return solved
 
     obs, _ = env.reset(seed=cfg.seed + state.episode)
