@@ -92,12 +92,12 @@ def discount_and_normalize_rewards(all_rewards, discount_rate: float) -> list[np
 # one, gamma 0.99 (500-step episodes need a longer horizon than HOML's 0.95 at 200 steps).
 ENV_PRESETS = {
     "CartPole-v1": dict(learning_rate=0.01, gamma=0.99, episodes_per_update=16, hidden_units=32,
-                        iterations=200, target=475.0),
+                        iterations=200, target=475.0, eval_policy="greedy"),
     "LunarLander-v3": dict(learning_rate=0.005, gamma=0.99, episodes_per_update=16, hidden_units=64,
-                           iterations=150, target=200.0),
+                           iterations=150, target=200.0, eval_policy="sample"),
 }
 _FALLBACK = dict(learning_rate=0.01, gamma=0.99, episodes_per_update=16, hidden_units=32, iterations=200,
-                 target=float("inf"))
+                 target=float("inf"), eval_policy="greedy")
 
 
 @dataclasses.dataclass
@@ -111,6 +111,9 @@ class PolicyGradientConfig:
     max_steps: int = arg(0, "cap on steps per training episode (0: the env's own time limit)")
     target: float | None = arg(None, "stop when the greedy evaluation mean reaches this; default per env "
                                      "(CartPole 475, LunarLander 200)")
+    eval_policy: str | None = arg(None, "evaluate the greedy (argmax) or the sampled softmax policy; default per "
+                                        "env (CartPole greedy; LunarLander sample, as HOML)",
+                                  choices=("greedy", "sample", None))
     eval_every: int = arg(5, "iterations between greedy checks (only once training returns are near target)")
     eval_episodes: int = arg(100, "episodes of the final greedy evaluation")
     capture_video: bool = arg(False, "record env 0's training episodes to videos/ (Gymnasium RecordVideo)")
@@ -179,6 +182,14 @@ class Reinforce:
 
         self.probabilities = probabilities
         self.train_step = train_step
+
+    def policy(self, mode: str = "greedy", seed: int = 0):
+        """The batched policy to evaluate: ``greedy`` (argmax) or ``sample`` (seeded softmax draws)."""
+        if mode == "sample":
+            from agents.evaluation import stochastic
+
+            return stochastic(self.model, "softmax", seed)
+        return self.greedy_policy()
 
     def greedy_policy(self):
         """Batched greedy policy ``[N, obs] -> [N]`` for :func:`agents.evaluation.evaluate`."""
@@ -295,19 +306,21 @@ def train(cfg: PolicyGradientConfig, run_dir: Path | None = None, log=print) -> 
         near = mean_return >= cfg.target - 0.1 * abs(cfg.target)  # within 10%: worth a greedy check
         if near and iteration - last_check >= cfg.eval_every:
             last_check = iteration
-            quick = evaluation.evaluate(agent.greedy_policy(), cfg.env, episodes=20, seed=CHECK_SEED + cfg.seed)
+            quick = evaluation.evaluate(agent.policy(cfg.eval_policy, CHECK_SEED + cfg.seed), cfg.env, episodes=20,
+                                        seed=CHECK_SEED + cfg.seed)
             if quick.mean >= cfg.target:
-                full = evaluation.evaluate(agent.greedy_policy(), cfg.env, episodes=cfg.eval_episodes,
-                                           seed=CHECK_SEED + cfg.seed)
+                full = evaluation.evaluate(agent.policy(cfg.eval_policy, CHECK_SEED + cfg.seed), cfg.env,
+                                           episodes=cfg.eval_episodes, seed=CHECK_SEED + cfg.seed)
                 evals.append((episodes, full.mean))
                 if eval_writer is not None:
-                    runtime.log_scalars(eval_writer, episodes, {"eval/greedy_mean_return": full.mean})
+                    runtime.log_scalars(eval_writer, episodes, {f"eval/{cfg.eval_policy}_mean_return": full.mean})
                 if log:
-                    log(f"greedy check after {episodes} episodes: {full.summary()}")
+                    log(f"{cfg.eval_policy} check after {episodes} episodes: {full.summary()}")
                 if full.mean >= cfg.target:
                     # Confirm on episodes the stopping rule never saw: the first set to cross the
                     # target is a biased pick, so the reported result comes from a fresh one.
-                    held_out = evaluation.evaluate(agent.greedy_policy(), cfg.env, episodes=cfg.eval_episodes,
+                    held_out = evaluation.evaluate(agent.policy(cfg.eval_policy, HELD_OUT_SEED + cfg.seed),
+                                                   cfg.env, episodes=cfg.eval_episodes,
                                                    seed=HELD_OUT_SEED + cfg.seed)
                     if log:
                         log(f"held-out check: {held_out.summary()}")
@@ -318,8 +331,8 @@ def train(cfg: PolicyGradientConfig, run_dir: Path | None = None, log=print) -> 
     for env in envs:
         env.close()
     if final is None:
-        final = evaluation.evaluate(agent.greedy_policy(), cfg.env, episodes=cfg.eval_episodes,
-                                    seed=HELD_OUT_SEED + cfg.seed)
+        final = evaluation.evaluate(agent.policy(cfg.eval_policy, HELD_OUT_SEED + cfg.seed), cfg.env,
+                                    episodes=cfg.eval_episodes, seed=HELD_OUT_SEED + cfg.seed)
     return {"agent": agent, "config": cfg, "history": history, "evals": evals, "episodes": episodes,
             "steps": steps, "seconds": seconds, "reached": reached, "evaluation": final}
 
@@ -365,14 +378,16 @@ def run(cfg: PolicyGradientConfig, run_dir: Path) -> dict:
     if cfg.gif:
         from agents import render
 
-        frames = render.record_episode(agent.greedy_policy(), cfg.env, seed=HELD_OUT_SEED + cfg.seed, max_steps=1000)
+        frames = render.record_episode(agent.policy(cfg.eval_policy, HELD_OUT_SEED + cfg.seed), cfg.env,
+                                       seed=HELD_OUT_SEED + cfg.seed, max_steps=1000)
         render.write_gif(frames, run_dir / "agent.gif", fps=30)
         artifacts.append("agent.gif")
     status = "reached" if out["reached"] else "did not reach"
-    headline = (f"{cfg.env}: greedy mean {result.mean:.1f} over {len(result.returns)} episodes ({status} "
+    headline = (f"{cfg.env}: {cfg.eval_policy} mean {result.mean:.1f} over {len(result.returns)} episodes ({status} "
                 f"{cfg.target:g}) after {out['episodes']} episodes, {out['seconds']:.0f}s")
     return {"headline": headline,
-            "metrics": {"greedy_mean": result.mean, "greedy_std": result.std, "greedy_min": result.min,
+            "metrics": {"eval_policy": cfg.eval_policy, "eval_mean": result.mean, "eval_std": result.std,
+                        "eval_min": result.min,
                         "episodes": out["episodes"], "steps": out["steps"], "train_seconds": out["seconds"],
                         "reached_target": out["reached"],
                         "last_training_mean": out["history"][-1] if out["history"] else None},

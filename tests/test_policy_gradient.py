@@ -81,6 +81,7 @@ def test_config_presets_and_validation():
     cfg = pg.resolved(pg.PolicyGradientConfig(env="lunarlander"))
     assert cfg.env == "LunarLander-v3" and cfg.learning_rate == pg.ENV_PRESETS["LunarLander-v3"]["learning_rate"]
     assert pg.resolved(pg.PolicyGradientConfig(learning_rate=0.5)).learning_rate == 0.5  # a flag wins
+    assert cfg.eval_policy == "sample" and pg.resolved(pg.PolicyGradientConfig()).eval_policy == "greedy"
     with pytest.raises(ValueError, match="episodes_per_update"):
         pg.resolved(pg.PolicyGradientConfig(episodes_per_update=0))
 
@@ -106,6 +107,8 @@ def test_lunarlander_iteration_runs():
                                   eval_episodes=1, seed=0)
     out = pg.train(cfg, log=None)
     assert out["steps"] <= 80 and out["agent"].model.output_shape == (None, 4)
+    sampled = out["agent"].policy("sample", seed=0)(np.zeros((5, 8), np.float32))
+    assert sampled.shape == (5,) and set(sampled.tolist()) <= {0, 1, 2, 3}
 
 
 def test_cli_quick_run_saves_an_evaluable_policy(tmp_path, capsys):
@@ -118,7 +121,7 @@ def test_cli_quick_run_saves_an_evaluable_policy(tmp_path, capsys):
     assert result["metrics"]["episodes"] > 0 and (run_dir / "learning_curve.png").is_file()
     policy, meta = load_policy(run_dir / "policy")
     assert meta["kind"] == "softmax" and meta["env_id"] == "CartPole-v1"
-    assert meta["config"]["iterations"] == 8 and meta["evaluation"]["mean"] == result["metrics"]["greedy_mean"]
+    assert meta["config"]["iterations"] == 8 and meta["evaluation"]["mean"] == result["metrics"]["eval_mean"]
     assert cli.main(["eval", str(run_dir), "--episodes", "3", "--seed", "5"]) == 0
     assert "over 3 episodes, seed 5" in capsys.readouterr().out
 
