@@ -171,6 +171,64 @@ def run_torch(args) -> dict:
 # ----------------------------------------------------------------------------------------------
 
 
+def run_throughput(args) -> dict:
+    """Training throughput only: ``--steps`` batches of ``--batch-size``, wall and CPU time.
+
+    CPU time (``time.process_time``: all threads of the process) makes a fair comparison on a
+    shared machine, where wall-clock samples/s mostly measure the other jobs.
+    """
+    data, _ = course_data(args.size, args.seed)
+    n = args.steps * args.batch_size
+    x, y = data.x_train[:n], data.y_train[:n]
+    if args.framework == "torch":
+        import torch
+
+        net = _torch_net(data.n_users, data.n_movies)
+        loss_fn, optimizr = torch.nn.MSELoss(), torch.optim.Adam(net.parameters())
+        dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.tensor(x, dtype=torch.int64),
+                                                                        torch.tensor(y)),
+                                         batch_size=args.batch_size, shuffle=True)
+        wall, cpu = time.perf_counter(), time.process_time()
+        for xi, yi in dl:
+            loss = loss_fn(net(xi), yi)
+            loss.backward()
+            optimizr.step()
+            optimizr.zero_grad()
+    else:
+        from keras_impl import recommender as rec
+
+        cfg = rec.RecommenderConfig(epochs=1, batch_size=args.batch_size, seed=args.seed, optimizer=args.keras_optimizer)
+        model = rec.build_model(data, cfg)
+        rec.compile_model(model, cfg, n)
+        ds = rec.make_dataset(x, y, args.batch_size, shuffle=True, seed=args.seed)
+        model.fit(ds.take(cfg.steps_per_execution), verbose=0)  # trace and compile first
+        wall, cpu = time.perf_counter(), time.process_time()
+        model.fit(ds, epochs=1, verbose=0)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return {"impl": args.framework, "samples": n, "wall_s": wall, "cpu_s": cpu, "samples_per_s": n / wall,
+            "samples_per_cpu_s": n / cpu, "peak_rss_mib": peak_rss_mib()}
+
+
+def _torch_net(n_users: int, n_movies: int):
+    import torch
+
+    class Net(torch.nn.Module):
+        """The course's MLP recommender: embeddings concatenated -> MLP -> sigmoid * 5."""
+
+        def __init__(self):
+            super().__init__()
+            self.ebdd1 = torch.nn.Embedding(n_users, 20)
+            self.ebdd2 = torch.nn.Embedding(n_movies, 20)
+            self.mlp = torch.nn.Sequential(torch.nn.Linear(40, 15), torch.nn.ReLU(), torch.nn.Linear(15, 1),
+                                           torch.nn.Sigmoid())
+
+        def forward(self, X):
+            features = torch.concat([self.ebdd1(X[:, 0]), self.ebdd2(X[:, 1])], axis=1)
+            return self.mlp(features) * 5
+
+    return Net()
+
+
 def run_scale(args) -> dict:
     from keras_impl import movielens
 
@@ -211,13 +269,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keras-optimizer", default="sparse-adam", choices=("sparse-adam", "adam"))
     parser.add_argument("--skip-torch", action="store_true")
     parser.add_argument("--scale", choices=("20m",), default=None, help="time load+preprocess+sample of 20M ratings")
-    parser.add_argument("--impl", choices=("keras", "torch", "scale"), default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--throughput", action="store_true",
+                        help="only time --steps training batches of each framework (wall and CPU seconds)")
+    parser.add_argument("--steps", type=int, default=2000, help="batches timed with --throughput")
+    parser.add_argument("--framework", default="keras", help=argparse.SUPPRESS)
+    parser.add_argument("--impl", choices=("keras", "torch", "scale", "throughput"), default=None, help=argparse.SUPPRESS)
     parser.add_argument("--json", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--folder", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
     if args.impl:  # child process
-        result = {"keras": run_keras, "torch": run_torch, "scale": run_scale}[args.impl](args)
+        result = {"keras": run_keras, "torch": run_torch, "scale": run_scale,
+                  "throughput": run_throughput}[args.impl](args)
         Path(args.json).write_text(json.dumps(result))
         return 0
 
@@ -234,6 +297,20 @@ def main(argv: list[str] | None = None) -> int:
               f"peak memory {r['peak_rss_mib'] / 1024:.2f} GiB; {r['ratings']:,} ratings -> {r['course_rows']:,} rows, "
               f"{r['users']} users, {r['films']} films; train {r['train']:,} / val {r['val']:,}")
         print(f"target: < 120 s and < 6 GiB -> {'met' if r['total_s'] < 120 and r['peak_rss_mib'] < 6 * 1024 else 'MISSED'}")
+        return 0
+
+    if args.throughput:
+        rows = {}
+        for framework in ("keras", "torch"):
+            rows[framework] = child("throughput", ["--framework", framework, "--size", args.size, "--steps",
+                                                   str(args.steps), "--batch-size", str(args.batch_size),
+                                                   "--keras-optimizer", args.keras_optimizer])
+            r = rows[framework]
+            print(f"{framework:>6} batch {args.batch_size}: {r['samples']:,} samples, wall {r['wall_s']:.1f}s "
+                  f"({r['samples_per_s']:,.0f}/s), CPU {r['cpu_s']:.1f}s ({r['samples_per_cpu_s']:,.0f} per CPU-s), "
+                  f"peak {r['peak_rss_mib']:,.0f} MiB", flush=True)
+        print(f"keras / torch: {rows['keras']['samples_per_s'] / rows['torch']['samples_per_s']:.1f}x wall, "
+              f"{rows['keras']['samples_per_cpu_s'] / rows['torch']['samples_per_cpu_s']:.1f}x per CPU-second")
         return 0
 
     common = ["--size", args.size, "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
