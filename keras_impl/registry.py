@@ -127,10 +127,23 @@ def load_all() -> None:
     _loaded = True
 
 
+def _module_rank(module: str) -> int:
+    """Position of ``module`` (or its parent package) in :data:`EXERCISE_MODULES`."""
+    for rank, name in enumerate(EXERCISE_MODULES):
+        if module == name or module.startswith(name + "."):
+            return rank
+    return len(EXERCISE_MODULES)
+
+
 def exercises() -> dict[str, Exercise]:
-    """All registered exercises, in registration order."""
+    """All registered exercises, in :data:`EXERCISE_MODULES` order (then registration order).
+
+    Modules import each other, so registration order alone depends on import side effects.
+    """
     load_all()
-    return dict(_EXERCISES)
+    order = {name: i for i, name in enumerate(_EXERCISES)}
+    ranked = sorted(_EXERCISES.values(), key=lambda ex: (_module_rank(ex.module), order[ex.name]))
+    return {ex.name: ex for ex in ranked}
 
 
 def commands() -> dict[str, Command]:

@@ -112,6 +112,9 @@ def test_atomic_write_leaves_no_partial_file(tmp_path):
     runtime.atomic_write_json(target, {"x": 1})
     assert json.loads(target.read_text()) == {"x": 1}
     assert [p.name for p in target.parent.iterdir()] == ["f.json"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # readable like any other file, not 0600
 
 
 def test_atomic_directory_keeps_previous_checkpoint_on_failure(tmp_path):
