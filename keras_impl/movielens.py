@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -377,6 +378,8 @@ def load_course_data(folder: str | os.PathLike, **kwargs) -> CourseData:
 
 TRUTH_FILE = "synthetic_truth.npz"
 INFO_FILE = "SYNTHETIC.json"
+# Bump when generate_synthetic's output changes for the same spec, so cached folders are remade.
+GENERATOR_VERSION = 2
 GENRES = ("Action", "Adventure", "Animation", "Children", "Comedy", "Crime", "Documentary", "Drama",
           "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
           "War", "Western")
@@ -591,7 +594,7 @@ def generate_synthetic(folder: str | os.PathLike, spec: SyntheticSpec | str = "s
     ratings = pd.DataFrame({"userId": (users + 1).astype("int64"), "movieId": movie_ids[films],
                             "rating": observed.astype("float64"), "timestamp": timestamps})
     movies = pd.DataFrame({"movieId": movie_ids, "title": _titles(spec.n_movies, years, rng), "genres": genre_names})
-    info = {"spec": dataclasses.asdict(spec), "n_users": int(spec.n_users), "n_movies": int(spec.n_movies),
+    info = {"spec": dataclasses.asdict(spec), "generator_version": GENERATOR_VERSION, "n_users": int(spec.n_users), "n_movies": int(spec.n_movies),
             "n_ratings": int(n), "oracle_mse": oracle,
             "note": "oracle_mse = mean squared error of the true expected rating over all rows; "
                     "keras_impl.movielens.oracle_mse gives it on a validation split"}
@@ -632,9 +635,26 @@ def synthetic_folder(size: str = "course", seed: int = 0, root: str | os.PathLik
         raise ValueError(f"Received an invalid value for argument `synthetic_size`: expected one of "
                          f"{', '.join(SYNTHETIC_SIZES)}, got {size!r}")
     folder = Path(root or cache_root()) / "movielens-synthetic" / f"{size}__seed{seed}"
-    if not runtime.is_complete(folder) or not (folder / INFO_FILE).is_file():
+    if not _cache_is_current(folder, size, seed):
         generate_synthetic(folder, size, seed=seed)
     return folder
+
+
+def _cache_is_current(folder: Path, size: str, seed: int) -> bool:
+    """True when ``folder`` is complete and was written by this generator for this spec.
+
+    A folder left by an older generator (other spec defaults or GENERATOR_VERSION) would silently
+    give other data and another oracle MSE, so it is regenerated instead of reused.
+    """
+    if not runtime.is_complete(folder) or not (folder / INFO_FILE).is_file():
+        return False
+    try:
+        info = json.loads((folder / INFO_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    users, films, n = SYNTHETIC_SIZES[size]
+    wanted = dataclasses.asdict(SyntheticSpec(users, films, n, seed=seed))
+    return info.get("spec") == wanted and info.get("generator_version") == GENERATOR_VERSION
 
 
 # ----------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
+import json
 import threading
 import zipfile
 from pathlib import Path
@@ -315,3 +316,17 @@ def test_download_missing_files_in_archive(tmp_path, server):
     with pytest.raises(ValueError, match="no ratings.csv"):
         ml.download("ml-25m", tmp_path / "data", base_url=url, md5=hashlib.md5(buffer.getvalue()).hexdigest())
     assert not (tmp_path / "data" / "ml-25m").exists()
+
+
+def test_synthetic_cache_is_regenerated_when_the_generator_changed(tmp_path):
+    folder = ml.synthetic_folder("tiny", seed=0, root=tmp_path)
+    info_file = folder / ml.INFO_FILE
+    first = info_file.stat().st_mtime_ns
+    assert ml.synthetic_folder("tiny", seed=0, root=tmp_path) == folder
+    assert info_file.stat().st_mtime_ns == first  # current cache: reused, not rewritten
+    stale = json.loads(info_file.read_text())
+    stale["spec"]["noise"] = 0.123  # as if written by an older generator with other defaults
+    info_file.write_text(json.dumps(stale))
+    ml.synthetic_folder("tiny", seed=0, root=tmp_path)
+    remade = json.loads(info_file.read_text())
+    assert remade["spec"]["noise"] != 0.123 and remade["generator_version"] == ml.GENERATOR_VERSION
