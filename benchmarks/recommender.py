@@ -126,23 +126,7 @@ def run_torch(args) -> dict:
     data, oracle = course_data(args.size, args.seed)
     X_train, X_val = torch.tensor(data.x_train, dtype=torch.int64), torch.tensor(data.x_val, dtype=torch.int64)
     y_train, y_val = torch.tensor(data.y_train), torch.tensor(data.y_val)
-    n_users, n_movies = data.n_users, data.n_movies
-
-    class Net(torch.nn.Module):
-        """The course's MLP recommender: embeddings concatenated -> MLP -> sigmoid * 5."""
-
-        def __init__(self):
-            super().__init__()
-            self.ebdd1 = torch.nn.Embedding(n_users, 20)
-            self.ebdd2 = torch.nn.Embedding(n_movies, 20)
-            self.mlp = torch.nn.Sequential(torch.nn.Linear(40, 15), torch.nn.ReLU(), torch.nn.Linear(15, 1),
-                                           torch.nn.Sigmoid())
-
-        def forward(self, X):
-            features = torch.concat([self.ebdd1(X[:, 0]), self.ebdd2(X[:, 1])], axis=1)
-            return self.mlp(features) * 5
-
-    net = Net()
+    net = _torch_net(data.n_users, data.n_movies)  # the course's MLP net
     loss_fn = torch.nn.MSELoss()
     optimizr = torch.optim.Adam(net.parameters())
     ds = torch.utils.data.TensorDataset(X_train, y_train)

@@ -100,7 +100,6 @@ def run_exercise(name: str, cfg, out: str = "runs", run_dir: str | None = None, 
         path = Path(resume)
         if not path.is_dir():
             raise UsageError(f"--resume {resume!r}: no such run directory")
-        path = path
         runtime.atomic_write_json(path / "config.json", cfg)
     elif run_dir:
         path = Path(run_dir)
