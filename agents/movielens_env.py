@@ -178,9 +178,8 @@ def reward_table(predicted: np.ndarray, observed: np.ndarray, mode: str = "hybri
 
 def user_features(model) -> np.ndarray:
     """``[U, D + 1]``: a :class:`keras_impl.recommender.DotRecommender`'s user embedding and bias."""
-    embedding = np.asarray(model.user_embedding.embeddings)  # [U, D]
-    bias = np.asarray(model.user_bias.embeddings)  # [U, 1]
-    return np.concatenate([embedding, bias], axis=1).astype("float32")
+    tables = model.factors()
+    return np.concatenate([tables["user"], tables["user_bias"][:, None]], axis=1).astype("float32")  # [U, D + 1]
 
 
 def _check_model_matches(data: movielens.CourseData, model) -> None:

@@ -62,10 +62,11 @@ def run_keras(args) -> dict:
 
     from keras_impl import recommender as rec, runtime
 
-    runtime.seed_everything(args.seed)
-    data, oracle = course_data(args.size, args.seed)
     cfg = rec.RecommenderConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                                 optimizer=args.keras_optimizer)
+    runtime.set_intra_op_threads(cfg.intra_op_threads)  # as rec.train does, before the first TF op
+    runtime.seed_everything(args.seed)
+    data, oracle = course_data(args.size, args.seed)
 
     class TrainTimer(keras.callbacks.Callback):
         """Seconds spent in training steps (from epoch start to the validation pass)."""
@@ -122,6 +123,8 @@ def run_keras(args) -> dict:
 def run_torch(args) -> dict:
     import torch
 
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     torch.manual_seed(args.seed)
     data, oracle = course_data(args.size, args.seed)
     X_train, X_val = torch.tensor(data.x_train, dtype=torch.int64), torch.tensor(data.x_val, dtype=torch.int64)
@@ -167,6 +170,8 @@ def run_throughput(args) -> dict:
     if args.framework == "torch":
         import torch
 
+        if args.torch_threads:
+            torch.set_num_threads(args.torch_threads)
         net = _torch_net(data.n_users, data.n_movies)
         loss_fn, optimizr = torch.nn.MSELoss(), torch.optim.Adam(net.parameters())
         dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.tensor(x, dtype=torch.int64),
@@ -179,9 +184,10 @@ def run_throughput(args) -> dict:
             optimizr.step()
             optimizr.zero_grad()
     else:
-        from keras_impl import recommender as rec
+        from keras_impl import recommender as rec, runtime
 
         cfg = rec.RecommenderConfig(epochs=1, batch_size=args.batch_size, seed=args.seed, optimizer=args.keras_optimizer)
+        runtime.set_intra_op_threads(cfg.intra_op_threads)
         model = rec.build_model(data, cfg)
         rec.compile_model(model, cfg, n)
         ds = rec.make_dataset(x, y, args.batch_size, shuffle=True, seed=args.seed)
@@ -189,7 +195,8 @@ def run_throughput(args) -> dict:
         wall, cpu = time.perf_counter(), time.process_time()
         model.fit(ds, epochs=1, verbose=0)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return {"impl": args.framework, "samples": n, "wall_s": wall, "cpu_s": cpu, "samples_per_s": n / wall,
+    threads = __import__("torch").get_num_threads() if args.framework == "torch" else cfg.intra_op_threads
+    return {"impl": args.framework, "samples": n, "wall_s": wall, "cpu_s": cpu, "samples_per_s": n / wall, "threads": threads,
             "samples_per_cpu_s": n / cpu, "peak_rss_mib": peak_rss_mib()}
 
 
@@ -252,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="Keras throughput sweep (one epoch each); empty to skip")
     parser.add_argument("--keras-optimizer", default="sparse-adam", choices=("sparse-adam", "adam"))
     parser.add_argument("--skip-torch", action="store_true")
+    parser.add_argument("--torch-threads", type=int, default=0,
+                        help="torch.set_num_threads for the PyTorch loop (0: PyTorch's default, one per core)")
     parser.add_argument("--scale", choices=("20m",), default=None, help="time load+preprocess+sample of 20M ratings")
     parser.add_argument("--throughput", action="store_true",
                         help="only time --steps training batches of each framework (wall and CPU seconds)")
@@ -288,9 +297,10 @@ def main(argv: list[str] | None = None) -> int:
         for framework in ("keras", "torch"):
             rows[framework] = child("throughput", ["--framework", framework, "--size", args.size, "--steps",
                                                    str(args.steps), "--batch-size", str(args.batch_size),
-                                                   "--keras-optimizer", args.keras_optimizer])
+                                                   "--keras-optimizer", args.keras_optimizer,
+                                                   "--torch-threads", str(args.torch_threads)])
             r = rows[framework]
-            print(f"{framework:>6} batch {args.batch_size}: {r['samples']:,} samples, wall {r['wall_s']:.1f}s "
+            print(f"{framework:>6} batch {args.batch_size} ({r['threads']} intra-op threads): {r['samples']:,} samples, wall {r['wall_s']:.1f}s "
                   f"({r['samples_per_s']:,.0f}/s), CPU {r['cpu_s']:.1f}s ({r['samples_per_cpu_s']:,.0f} per CPU-s), "
                   f"peak {r['peak_rss_mib']:,.0f} MiB", flush=True)
         print(f"keras / torch: {rows['keras']['samples_per_s'] / rows['torch']['samples_per_s']:.1f}x wall, "
@@ -298,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     common = ["--size", args.size, "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
-              "--seed", str(args.seed), "--keras-optimizer", args.keras_optimizer]
+              "--seed", str(args.seed), "--keras-optimizer", args.keras_optimizer, "--torch-threads", str(args.torch_threads)]
     print(f"== Keras ({args.keras_optimizer}), synthetic {args.size}, batch {args.batch_size}", flush=True)
     k = child("keras", common + ["--batch-sizes", ",".join(map(str, args.batch_sizes))])
     t = None

@@ -129,7 +129,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls, skip: Iterable[st
         flag = "--" + f.name.replace("_", "-")
         tp, _ = _base_type(hints[f.name])
         default = f.default if f.default is not dataclasses.MISSING else "(computed)"
-        help_text = f"{f.metadata.get('help', '')} (default: {default})"
+        help_text = f"{f.metadata.get('help', '')} (default: {default})".replace("%", "%%")  # argparse formats help
         kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
         if tp is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)

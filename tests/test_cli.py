@@ -17,6 +17,16 @@ def test_list_shows_every_exercise_with_its_reference(capsys):
     assert all("| reference: " in line for line in out)
 
 
+@pytest.mark.parametrize("name", list(registry.exercises()))
+def test_every_exercise_prints_its_help(name, capsys):
+    # argparse formats help strings with %: a literal "10%" in a config help once broke --help
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["run", name, "--help"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: kcourse run {name}") and "(default: " in out
+
+
 def test_doctor_prints_one_status_line_per_check_and_exits_0(capsys):
     code = cli.main(["doctor"])
     lines = capsys.readouterr().out.splitlines()

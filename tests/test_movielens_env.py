@@ -41,10 +41,9 @@ def hand(tmp_path_factory):
     model.offset.assign(0.0)
     # user index i gets the embedding [i + 1, -(i + 1)]: visible in the observation, no effect on
     # predictions because every film's embedding is zero.
-    model.user_embedding.embeddings.assign(np.array([[i + 1, -(i + 1)] for i in range(data.n_users)], "float32"))
-    model.movie_embedding.embeddings.assign(np.zeros((data.n_movies, 2), "float32"))
-    model.user_bias.embeddings.assign(np.zeros((data.n_users, 1), "float32"))
-    model.movie_bias.embeddings.assign(np.array([[MOVIE_BIAS[int(m)]] for m in data.movie_ids], "float32"))
+    model.set_factors(np.array([[i + 1, -(i + 1)] for i in range(data.n_users)], "float32"),
+                      np.zeros((data.n_movies, 2), "float32"), np.zeros(data.n_users, "float32"),
+                      np.array([MOVIE_BIAS[int(m)] for m in data.movie_ids], "float32"))
     tables = me.build_tables(data, model, candidate_ids=CANDIDATE_IDS, observed="all")
     return data, model, tables
 
