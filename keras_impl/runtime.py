@@ -250,6 +250,8 @@ def set_intra_op_threads(threads: int) -> bool:
         raise ValueError(f"Received an invalid value for argument `threads`: expected an integer >= 0, got {threads!r}")
     import tensorflow as tf
 
+    if tf.config.threading.get_intra_op_parallelism_threads() == threads:
+        return True
     try:
         tf.config.threading.set_intra_op_parallelism_threads(int(threads))
     except RuntimeError:  # the runtime has started with another count

@@ -90,6 +90,8 @@ def test_invalid_arguments():
         rec.DotRecommender(0, 5)
     with pytest.raises(ValueError, match="global_mean"):
         rec.DotRecommender(3, 5, global_mean=5.5)
+    with pytest.raises(ValueError, match=r"`l2_bias`, expected >= 0, got -1"):
+        rec.DotRecommender(3, 5, l2_bias=-1)
 
 
 def test_sparse_adam_first_step_by_hand():

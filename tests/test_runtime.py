@@ -60,6 +60,18 @@ def test_strategy_selection_on_this_machine():
     assert mirrored.num_replicas_in_sync >= 1
 
 
+def test_intra_op_threads():
+    import tensorflow as tf
+
+    tf.constant(1.0) + 1.0  # the runtime runs now: its thread count is fixed
+    current = tf.config.threading.get_intra_op_parallelism_threads()
+    assert runtime.set_intra_op_threads(current) is True  # unchanged: fine
+    assert runtime.set_intra_op_threads(current + 3) is False  # kept as it is, no exception
+    assert tf.config.threading.get_intra_op_parallelism_threads() == current
+    with pytest.raises(ValueError, match=r"`threads`: expected an integer >= 0, got -1"):
+        runtime.set_intra_op_threads(-1)
+
+
 def test_strategy_errors(monkeypatch):
     with pytest.raises(ValueError, match="expected one of auto, cpu, gpu, mirrored, multi-worker, got 'tpu'"):
         runtime.strategy("tpu")
