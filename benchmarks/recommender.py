@@ -123,8 +123,7 @@ def run_keras(args) -> dict:
 def run_torch(args) -> dict:
     import torch
 
-    if args.torch_threads:
-        torch.set_num_threads(args.torch_threads)
+    threads = _torch_threads(args)
     torch.manual_seed(args.seed)
     data, oracle = course_data(args.size, args.seed)
     X_train, X_val = torch.tensor(data.x_train, dtype=torch.int64), torch.tensor(data.x_val, dtype=torch.int64)
@@ -150,7 +149,7 @@ def run_torch(args) -> dict:
     n = len(X_train)
     return {"impl": "torch", "val_mse": val_mse, "oracle_val_mse": oracle,
             "samples_per_s": n * len(seconds) / sum(seconds), "epoch_seconds": seconds,
-            "threads": torch.get_num_threads(), "peak_rss_mib": peak_rss_mib()}
+            "threads": threads, "peak_rss_mib": peak_rss_mib()}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -170,8 +169,7 @@ def run_throughput(args) -> dict:
     if args.framework == "torch":
         import torch
 
-        if args.torch_threads:
-            torch.set_num_threads(args.torch_threads)
+        threads = _torch_threads(args)
         net = _torch_net(data.n_users, data.n_movies)
         loss_fn, optimizr = torch.nn.MSELoss(), torch.optim.Adam(net.parameters())
         dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.tensor(x, dtype=torch.int64),
@@ -188,6 +186,7 @@ def run_throughput(args) -> dict:
 
         cfg = rec.RecommenderConfig(epochs=1, batch_size=args.batch_size, seed=args.seed, optimizer=args.keras_optimizer)
         runtime.set_intra_op_threads(cfg.intra_op_threads)
+        threads = cfg.intra_op_threads
         model = rec.build_model(data, cfg)
         rec.compile_model(model, cfg, n)
         ds = rec.make_dataset(x, y, args.batch_size, shuffle=True, seed=args.seed)
@@ -195,9 +194,17 @@ def run_throughput(args) -> dict:
         wall, cpu = time.perf_counter(), time.process_time()
         model.fit(ds, epochs=1, verbose=0)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    threads = __import__("torch").get_num_threads() if args.framework == "torch" else cfg.intra_op_threads
     return {"impl": args.framework, "samples": n, "wall_s": wall, "cpu_s": cpu, "samples_per_s": n / wall, "threads": threads,
             "samples_per_cpu_s": n / cpu, "peak_rss_mib": peak_rss_mib()}
+
+
+def _torch_threads(args) -> int:
+    """Apply ``--torch-threads`` (0 keeps PyTorch's default) and return the thread count in use."""
+    import torch
+
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
+    return torch.get_num_threads()
 
 
 def _torch_net(n_users: int, n_movies: int):
