@@ -264,6 +264,7 @@ class CourseData:
         user_ids: ``[n_users]`` original userId of each user index.
         movie_ids: ``[n_movies]`` original movieId of each movie index.
         titles: ``[n_movies]`` title of each movie index.
+        genres: ``[n_movies]`` each movie index's ``genres`` field (``"Crime|Thriller"``).
         x_train, x_val: ``[N, 2]`` int32 (user index, movie index).
         y_train, y_val: ``[N, 1]`` float32 ratings.
         rows_train, rows_val: ``[N]`` row number in ``ratings.csv`` of each example (to look up
@@ -282,6 +283,12 @@ class CourseData:
     rows_train: np.ndarray
     rows_val: np.ndarray
     merge_order: str = "pre-2.2"
+    genres: np.ndarray | None = None
+
+    def genre_matrix(self) -> tuple[np.ndarray, list[str]]:
+        """``(matrix [n_movies, G], names)``: :func:`genre_matrix` of :attr:`genres`."""
+        genres = self.genres if self.genres is not None else np.full(self.n_movies, NO_GENRES, dtype=object)
+        return genre_matrix(genres)
 
     @property
     def n_users(self) -> int:
@@ -298,6 +305,27 @@ class CourseData:
         indptr = np.zeros(self.n_users + 1, dtype="int64")
         np.cumsum(np.bincount(users, minlength=self.n_users), out=indptr[1:])
         return indptr, self.frame["movieId"].to_numpy()[order].astype("int32")
+
+
+NO_GENRES = "(no genres listed)"  # MovieLens' value for a film without genres
+
+
+def genre_matrix(genres) -> tuple[np.ndarray, list[str]]:
+    """Films' ``genres`` fields (``"Action|Comedy"``) as rows of weights over the genre names.
+
+    Returns ``(matrix [n_films, G] float32, names [G] sorted)``: a film's row is ``1 / k`` on each
+    of its ``k`` genres, so ``matrix @ table`` is the mean of its genres' rows; a film listed as
+    ``(no genres listed)`` (or empty) gets a zero row.
+    """
+    fields = [str(g) for g in np.asarray(genres, dtype=object).reshape(-1)]
+    split = [[name for name in field.split("|") if name and name != NO_GENRES] for field in fields]
+    names = sorted({name for names_ in split for name in names_})
+    column = {name: j for j, name in enumerate(names)}
+    matrix = np.zeros((len(fields), len(names)), dtype="float32")
+    for i, names_ in enumerate(split):
+        for name in set(names_):
+            matrix[i, column[name]] = 1.0 / len(set(names_))
+    return matrix, names
 
 
 def sample_users(user_order: np.ndarray, n_users: int = COURSE_USERS, seed: int = COURSE_SEED,
@@ -361,7 +389,7 @@ def course_preprocess(ratings: pd.DataFrame, movies: pd.DataFrame, *, merge_orde
     y = frame["rating"].to_numpy().astype("float32").reshape(-1, 1)  # [N, 1]
     x_train, x_val, y_train, y_val, rows_train, rows_val = sklearn.model_selection.train_test_split(
         x, y, rows, test_size=test_size, random_state=split_seed)
-    return CourseData(frame=frame, user_ids=user_ids, movie_ids=movie_ids, titles=titles.astype(str),
+    return CourseData(frame=frame, user_ids=user_ids, movie_ids=movie_ids, titles=titles.astype(str), genres=genres.astype(str),
                       x_train=x_train, x_val=x_val, y_train=y_train, y_val=y_val,
                       rows_train=rows_train, rows_val=rows_val, merge_order=merge_order)
 
@@ -770,6 +798,6 @@ def _synthetic_handler(args) -> int:
 
 __all__ = [
     "read_movielens", "validate_ratings", "validate_movies", "merge_rows", "course_merge", "course_preprocess",
-    "load_course_data", "CourseData", "SyntheticSpec", "generate_synthetic", "oracle_mse", "synthetic_folder",
+    "load_course_data", "CourseData", "genre_matrix", "SyntheticSpec", "generate_synthetic", "oracle_mse", "synthetic_folder",
     "expected_rating", "download",
 ]

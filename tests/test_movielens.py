@@ -158,11 +158,22 @@ def test_course_preprocess_step_by_step():
     assert data.frame["userId"].tolist() == [1, 3, 1, 2, 0, 3]
     assert data.frame["movieId"].tolist() == [1, 1, 0, 0, 0, 2]
     assert data.titles.tolist() == ["Ten", "Twenty", "Thirty"]
+    assert data.genres.tolist() == ["Drama"] * 3
+    assert data.genre_matrix()[1] == ["Drama"]
     assert data.frame["title"].tolist() == ["Twenty", "Twenty", "Ten", "Ten", "Ten", "Thirty"]
     # the split keeps each example's source row: its rating equals the file's
     for x, y, row in zip(data.x_train, data.y_train[:, 0], data.rows_train):
         assert TOY_RATINGS["rating"][row] == y
         assert data.user_ids[x[0]] == TOY_RATINGS["userId"][row] and data.movie_ids[x[1]] == TOY_RATINGS["movieId"][row]
+
+
+def test_genre_matrix_by_hand():
+    # Names sorted: Action, Comedy, Drama. A film's row is 1/k on each of its k genres; MovieLens'
+    # "(no genres listed)" and an empty field give zero rows; a repeated name counts once.
+    matrix, names = ml.genre_matrix(["Comedy|Action", "(no genres listed)", "Drama", "", "Drama|Drama"])
+    assert names == ["Action", "Comedy", "Drama"]
+    np.testing.assert_allclose(matrix, [[0.5, 0.5, 0], [0, 0, 0], [0, 0, 1], [0, 0, 0], [0, 0, 1]])
+    assert matrix.dtype == np.float32
 
 
 def test_set_order_is_the_course_construction():

@@ -92,6 +92,12 @@ def test_invalid_arguments():
         rec.DotRecommender(3, 5, global_mean=5.5)
     with pytest.raises(ValueError, match=r"`l2_bias`, expected >= 0, got -1"):
         rec.DotRecommender(3, 5, l2_bias=-1)
+    with pytest.raises(ValueError, match=r"`l2`, expected > 0 \(the variational prior must be proper\), got 0"):
+        rec.DotRecommender(3, 5, l2=0.0, variational=True)
+    with pytest.raises(ValueError, match=r"`noise_variance`, expected > 0, got -0.5"):
+        rec.DotRecommender(3, 5, variational=True, noise_variance=-0.5)
+    with pytest.raises(ValueError, match=r"`genre_matrix`: expected shape \(5, n_genres >= 1\), got \(4, 2\)"):
+        rec.DotRecommender(3, 5, genre_matrix=np.zeros((4, 2)))
 
 
 def test_sparse_adam_first_step_by_hand():
@@ -125,6 +131,56 @@ def test_penalty_by_hand():
     assert tables["user"].tolist() == [[1, 2]] and tables["movie_bias"].tolist() == [2]
     with pytest.raises(ValueError, match=r"expected shapes \(1, 2\)"):
         model.set_factors([[1, 2, 3]], [[3, 0]])
+
+
+def test_genre_rows_by_hand():
+    # D = 1, one user p=[1], b_u=0; offset 0 (global mean 2.75). Film 0 is half genre 0, half
+    # genre 1; film 1 has no genres. Genre rows [q_g, b_g]: [1, 0.2] and [3, -0.6] -> film 0 gets
+    # their mean [2, -0.2] on top of its own [0.5, 0.1]:
+    #   film 0: q = 2.5, b = -0.1 -> logit 1 * 2.5 - 0.1 = 2.4 -> 0.5 + 4.5 * sigmoid(2.4) = 4.625721
+    #   film 1: q = 1,   b = 0    -> logit 1               -> 0.5 + 4.5 * sigmoid(1)   = 3.789764
+    # The L2 (l2 2, l2_bias 0.5, counts 1) pulls the film's *own* part to 0, the genres are the
+    # prior's centre: user 2 * 1^2 = 2; film 0: 2 * 0.5^2 + 0.5 * 0.1^2 = 0.505 -> 2.505.
+    model = rec.DotRecommender(1, 2, 1, l2=2.0, l2_bias=0.5, global_mean=2.75, genre_matrix=[[0.5, 0.5], [0, 0]])
+    model.build((None, 2))
+    model.set_factors([[1.0]], [[0.5], [1.0]], [0.0], [0.1, 0.0])
+    model.genre_embedding.assign(np.array([[1.0, 0.2], [3.0, -0.6]], "float32"))
+    out = np.asarray(model(np.array([[0, 0], [0, 1]], "int32")))[:, 0]
+    np.testing.assert_allclose(out, [4.625721, 3.789764], atol=1e-5)
+    model(np.array([[0, 0]], "int32"), training=True)
+    assert float(sum(model.losses)) == pytest.approx(2.505)
+    tables = model.factors()  # the films' values include their genres' part
+    np.testing.assert_allclose(tables["movie"][:, 0], [2.5, 1.0])
+    np.testing.assert_allclose(tables["movie_bias"], [-0.1, 0.0], atol=1e-7)
+    model.set_factors([[1.0]], [[0.5], [1.0]])  # resets the genre rows: the films are then exactly `movie`
+    np.testing.assert_allclose(model.factors()["movie"][:, 0], [0.5, 1.0])
+
+
+def test_variational_losses_by_hand():
+    # D = 1, offset 0, l2 = 2, l2_bias = 0.5, noise variance tau = 0.5, user seen twice, film 4 times.
+    # Means: p = 1, b_u = 0, q = 0.5, b_m = -0.5 -> logit 0 -> prediction 2.75, slope f' = 4.5/4 = 1.125.
+    # Variances: v_p = 0.1, v_bu = 0.2, v_q = 0.4, v_bm = 0.1.
+    # Var[logit] = v_bu + v_bm + v_p q^2 + v_q p^2 + v_p v_q = 0.2 + 0.1 + 0.025 + 0.4 + 0.04 = 0.765
+    #   expected-error term: f'^2 Var = 1.265625 * 0.765                                  = 0.968203
+    # user, per row: l2 (p^2 + v_p) + l2_bias (b_u^2 + v_bu) - tau (ln v_p + ln v_bu)
+    #   = 2 * 1.1 + 0.5 * 0.2 - 0.5 * (ln 0.1 + ln 0.2) = 2.3 + 1.956012 = 4.256012, / 2 = 2.128006
+    # film: 2 * (0.25 + 0.4) + 0.5 * (0.25 + 0.1) - 0.5 * (ln 0.4 + ln 0.1)
+    #   = 1.3 + 0.175 + 1.609438 = 3.084438, / 4                                           = 0.771110
+    # total 0.968203 + 2.128006 + 0.771110                                                 = 3.867319
+    model = rec.DotRecommender(1, 1, 1, l2=2.0, l2_bias=0.5, global_mean=2.75, user_counts=[2], movie_counts=[4],
+                               variational=True, noise_variance=0.5)
+    model.build((None, 2))
+    model.user_embedding.embeddings.assign(np.array([[1.0, 0.0, np.log(0.1), np.log(0.2)]], "float32"))
+    model.movie_embedding.embeddings.assign(np.array([[0.5, -0.5, np.log(0.4), np.log(0.1)]], "float32"))
+    x = np.array([[0, 0]], "int32")
+    assert float(np.asarray(model(x, training=True))[0, 0]) == pytest.approx(2.75)
+    assert float(sum(model.losses)) == pytest.approx(3.867319, abs=1e-5)
+    model(x, training=False)
+    assert not model.losses
+    # Inference uses the means only: other variances, same prediction.
+    model.user_embedding.embeddings.assign(np.array([[1.0, 0.0, 0.0, 0.0]], "float32"))
+    assert float(np.asarray(model(x))[0, 0]) == pytest.approx(2.75)
+    assert set(model.factors()) >= {"user_log_variance", "movie_log_variance"}
 
 
 def test_sparse_adam_step_equals_dense_adam_under_xla():
@@ -250,6 +306,9 @@ def test_save_load_round_trip(tmp_path, tiny, trained):
     assert loaded.mappings.user_ids.tolist() == data.user_ids.tolist()
     assert loaded.mappings.titles.tolist() == data.titles.tolist()
     assert rec.recommend(loaded, 2, 5) == rec.recommend(model, 2, 5)
+    # the default model: variational, with genre side information, both restored
+    assert loaded.variational and loaded.n_genres == model.n_genres > 0
+    np.testing.assert_array_equal(np.asarray(loaded.movie_genres), np.asarray(model.movie_genres))
     assert rec.predict(loaded, int(data.user_ids[1]), int(data.movie_ids[2]), by="id") == \
         rec.predict(model, int(data.user_ids[1]), int(data.movie_ids[2]), by="id")
     with pytest.raises(ValueError, match=r"\.keras"):
@@ -343,17 +402,24 @@ def test_multi_worker_matches_single_worker(tmp_path):
 
 
 @pytest.mark.slow
-def test_course_size_learning(tmp_path, monkeypatch):
+@pytest.mark.parametrize("overrides, bound", [
+    # Measured (seed 0): 0.7293, 0.7079, 0.6991, 0.6953, 0.6947 vs oracle 0.6408: 1.084 x. The
+    # issue's target is 1.10 x.
+    ({}, 1.10),
+    # Point estimates without genres (the course's kind of model), tuned: 0.7530, 0.7332, 0.7286,
+    # 0.7276, 0.7278: 1.136 x. It beats the PyTorch loop (0.7593) but not 1.10 x.
+    ({"posterior": "map", "genres": False, "l2": 20.0, "embedding_dim": 32, "learning_rate": 0.005}, 1.15),
+], ids=["variational-genres", "map"])
+def test_course_size_learning(tmp_path, monkeypatch, overrides, bound):
     monkeypatch.setenv("KCOURSE_CACHE", str(tmp_path / "cache"))
     folder = ml.synthetic_folder("course", seed=0)
     data = ml.load_course_data(folder)
     assert (data.n_users, len(data.frame)) == (5000, 721_484)
     assert (len(data.x_train), len(data.x_val)) == (649_335, 72_149)
     runtime.seed_everything(0)
-    model, _, log = rec.train(data, rec.RecommenderConfig(epochs=5, batch_size=64), run_dir=None, verbose_lines=False)
+    cfg = rec.RecommenderConfig(epochs=5, batch_size=64, **overrides)
+    model, _, log = rec.train(data, cfg, run_dir=None, verbose_lines=False)
     oracle = ml.oracle_mse(folder, data.rows_val, data.y_val)
-    # Measured (seed 0): 0.7509, 0.7306, 0.7355, 0.7410, 0.7446 vs oracle 0.6408 (1.162 x). The
-    # issue's target is 1.10 x; this regression bound guards what the code reaches today.
-    assert log.val_mse[-1] < 1.20 * oracle
+    assert log.val_mse[-1] < bound * oracle
     assert log.val_mse[1] < log.val_mse[0]
     assert log.val_mse[0] < 0.80  # trains well from epoch 1 (no saturated start)
