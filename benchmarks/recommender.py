@@ -57,13 +57,22 @@ def course_data(size: str, seed: int):
 # ----------------------------------------------------------------------------------------------
 
 
+def keras_config(args, **fields):
+    """The Keras model's ``RecommenderConfig``: the benchmark's settings, then ``--config KEY=VALUE``."""
+    from keras_impl import recommender as rec
+    from keras_impl.config import apply_overrides
+
+    fields = {"batch_size": args.batch_size, "epochs": args.epochs, "seed": args.seed,
+              "optimizer": args.keras_optimizer, **fields}
+    return apply_overrides(rec.RecommenderConfig(**fields), args.config)
+
+
 def run_keras(args) -> dict:
     import keras
 
     from keras_impl import recommender as rec, runtime
 
-    cfg = rec.RecommenderConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                                optimizer=args.keras_optimizer)
+    cfg = keras_config(args)
     runtime.set_intra_op_threads(cfg.intra_op_threads)  # as rec.train does, before the first TF op
     runtime.seed_everything(args.seed)
     data, oracle = course_data(args.size, args.seed)
@@ -101,7 +110,7 @@ def run_keras(args) -> dict:
     if args.batch_sizes:
         sweep = {}
         for batch in args.batch_sizes:
-            cfg_b = rec.RecommenderConfig(epochs=1, batch_size=batch, seed=args.seed, optimizer=args.keras_optimizer)
+            cfg_b = keras_config(args, epochs=1, batch_size=batch)
             model_b = rec.build_model(data, cfg_b)
             rec.compile_model(model_b, cfg_b, n)
             ds = rec.make_dataset(data.x_train, data.y_train, batch, shuffle=True, seed=args.seed)
@@ -184,7 +193,7 @@ def run_throughput(args) -> dict:
     else:
         from keras_impl import recommender as rec, runtime
 
-        cfg = rec.RecommenderConfig(epochs=1, batch_size=args.batch_size, seed=args.seed, optimizer=args.keras_optimizer)
+        cfg = keras_config(args, epochs=1)
         runtime.set_intra_op_threads(cfg.intra_op_threads)
         threads = cfg.intra_op_threads
         model = rec.build_model(data, cfg)
@@ -265,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-sizes", default="64,256,1024,4096,16384",
                         help="Keras throughput sweep (one epoch each); empty to skip")
     parser.add_argument("--keras-optimizer", default="sparse-adam", choices=("sparse-adam", "adam"))
+    parser.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a field of the Keras model's RecommenderConfig (repeatable), e.g. "
+                             "--config posterior=map --config genres=false")
     parser.add_argument("--skip-torch", action="store_true")
     parser.add_argument("--torch-threads", type=int, default=0,
                         help="torch.set_num_threads for the PyTorch loop (0: PyTorch's default, one per core)")
@@ -299,13 +311,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"target: < 120 s and < 6 GiB -> {'met' if r['total_s'] < 120 and r['peak_rss_mib'] < 6 * 1024 else 'MISSED'}")
         return 0
 
+    try:  # check --config here: a bad key or value is one clear line, not a child's traceback
+        keras_config(args)
+    except ValueError as err:
+        parser.error(str(err))
+    config_argv = [item for pair in args.config for item in ("--config", pair)]  # passed on to the Keras children
     if args.throughput:
         rows = {}
         for framework in ("keras", "torch"):
             rows[framework] = child("throughput", ["--framework", framework, "--size", args.size, "--steps",
                                                    str(args.steps), "--batch-size", str(args.batch_size),
                                                    "--keras-optimizer", args.keras_optimizer,
-                                                   "--torch-threads", str(args.torch_threads)])
+                                                   "--torch-threads", str(args.torch_threads)] + config_argv)
             r = rows[framework]
             print(f"{framework:>6} batch {args.batch_size} ({r['threads']} intra-op threads): {r['samples']:,} samples, wall {r['wall_s']:.1f}s "
                   f"({r['samples_per_s']:,.0f}/s), CPU {r['cpu_s']:.1f}s ({r['samples_per_cpu_s']:,.0f} per CPU-s), "
@@ -317,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     common = ["--size", args.size, "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
               "--seed", str(args.seed), "--keras-optimizer", args.keras_optimizer, "--torch-threads", str(args.torch_threads)]
     print(f"== Keras ({args.keras_optimizer}), synthetic {args.size}, batch {args.batch_size}", flush=True)
-    k = child("keras", common + ["--batch-sizes", ",".join(map(str, args.batch_sizes))])
+    k = child("keras", common + config_argv + ["--batch-sizes", ",".join(map(str, args.batch_sizes))])
     t = None
     if not args.skip_torch:
         print(f"== PyTorch course loop, batch {args.batch_size}", flush=True)
