@@ -318,13 +318,13 @@ def genre_matrix(genres) -> tuple[np.ndarray, list[str]]:
     ``(no genres listed)`` (or empty) gets a zero row.
     """
     fields = [str(g) for g in np.asarray(genres, dtype=object).reshape(-1)]
-    split = [[name for name in field.split("|") if name and name != NO_GENRES] for field in fields]
-    names = sorted({name for names_ in split for name in names_})
+    split = [{name for name in field.split("|") if name and name != NO_GENRES} for field in fields]
+    names = sorted(set().union(*split))
     column = {name: j for j, name in enumerate(names)}
     matrix = np.zeros((len(fields), len(names)), dtype="float32")
-    for i, names_ in enumerate(split):
-        for name in set(names_):
-            matrix[i, column[name]] = 1.0 / len(set(names_))
+    for i, film_genres in enumerate(split):
+        for name in film_genres:
+            matrix[i, column[name]] = 1.0 / len(film_genres)
     return matrix, names
 
 
