@@ -12,11 +12,7 @@ passes the same seed to the *first* ``reset(seed=...)`` only, later resets take 
 """
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import gymnasium as gym  # noqa: E402
+import gymnasium as gym
 
 # Short names accepted wherever an env id is (CLI flags, configs).
 ALIASES = {
@@ -41,19 +37,13 @@ COURSE_ENVS = {
 _EXTRA_MODULE = {"box2d": "Box2D", "atari": "ale_py"}
 
 
-def _register_optional() -> None:
-    """Register envs that live outside Gymnasium (ale-py's Atari, our MovieLens env)."""
+def _register_atari() -> None:
+    """Register ale-py's Atari envs when ale-py is installed (an optional extra, imported on demand)."""
     try:
         import ale_py
-
-        gym.register_envs(ale_py)
     except ImportError:
-        pass
-    if "MovieLensRecommendation-v0" not in gym.registry:
-        try:
-            import agents.movielens_env  # noqa: F401  (registers itself)
-        except ImportError:
-            pass
+        return
+    gym.register_envs(ale_py)
 
 
 def resolve_env_id(env_id: str) -> str:
@@ -92,7 +82,7 @@ def make_env(env_id: str, seed: int | None = None, render: bool = False, **kwarg
             raise ValueError(
                 f"environment {env_id!r} needs the {extra!r} extra: pip install 'kcourse[{extra}]'"
             ) from None
-    _register_optional()
+    _register_atari()
     if env_id not in gym.registry:
         raise ValueError(
             f"unknown environment {env_id!r}; available: {', '.join(available_envs())} "

@@ -19,24 +19,19 @@ A stochastic policy samples from the model's distribution with its own seeded ge
     kcourse eval runs/policy-gradient__1__.../policy --episodes 100 --seed 0 --render gif
     kcourse eval random --env CartPole-v1 --episodes 20
 
-Saved policies are folders holding ``policy.json`` (metadata: env id and kwargs, spaces, kind,
-training config, evaluation result) and the model; :func:`save_policy` / :func:`load_policy`.
+Saved policies (``policy.json`` beside the model) are written and read by :mod:`agents.policy_files`.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-from agents.envs import make_env, resolve_env_id  # noqa: E402
+from agents.envs import make_env, resolve_env_id
 
 Policy = Callable[[np.ndarray], np.ndarray]
+EVAL_SEED = 10_000  # greedy evaluations reset episode i with EVAL_SEED + i: never a training seed
 
 
 # ----------------------------------------------------------------------------------------------
@@ -102,8 +97,6 @@ def stochastic(model, kind: str = "softmax", seed: int = 0) -> Policy:
 
     return policy
 
-
-_sampling_policy = stochastic  # `load_policy` has an argument named `stochastic`
 
 # ----------------------------------------------------------------------------------------------
 # Evaluation
@@ -194,229 +187,3 @@ def assert_policy_return(policy: Policy, env_id: str, min_mean: float, episodes:
             f"({episodes} episodes, seed {seed}); returns: [{shown}]"
         )
     return result
-
-
-# ----------------------------------------------------------------------------------------------
-# Saving and loading policies with their metadata
-# ----------------------------------------------------------------------------------------------
-
-POLICY_FILE = "policy.json"
-# Kinds of saved Keras 3 models: "argmax" (Q-values or scores; greedy only), "softmax" (logits of a
-# softmax policy: greedy = argmax, stochastic = a sample), "bernoulli-left" (HOML's sigmoid P(left)).
-KERAS_KINDS = ("argmax", "softmax", "bernoulli-left")
-MODEL_FILE = "model.keras"
-
-# kind -> loader(path, metadata) -> Policy. Other modules add kinds (e.g. TF-Agents' SavedModel).
-POLICY_LOADERS: dict[str, Callable[[Path, dict], Policy]] = {}
-
-
-def _space_to_dict(space) -> dict:
-    out = {"type": type(space).__name__}
-    if hasattr(space, "n"):
-        out["n"] = int(space.n)
-    if getattr(space, "shape", None) is not None:
-        out["shape"] = list(space.shape)
-    if hasattr(space, "low") and np.size(space.low) <= 64:
-        out["low"] = np.asarray(space.low).tolist()
-        out["high"] = np.asarray(space.high).tolist()
-    if getattr(space, "dtype", None) is not None:
-        out["dtype"] = str(space.dtype)
-    return out
-
-
-def save_policy(path: str | os.PathLike, model, env_id: str, kind: str = "argmax", env_kwargs: dict | None = None,
-                config: Any = None, evaluation: EvalResult | dict | None = None, extra: dict | None = None) -> Path:
-    """Save a Keras 3 policy model and its metadata into folder ``path`` (atomically).
-
-    Args:
-        model: a Keras 3 model mapping ``[N, *obs]`` to ``[N, A]`` scores (``kind="argmax"``), to
-            ``[N, A]`` logits of a softmax policy (``kind="softmax"``) or to ``[N, 1]`` P(action 0)
-            (``kind="bernoulli-left"``, HOML's CartPole policy).
-        env_id, env_kwargs: the environment the policy was trained on.
-        config: the training config (dataclass or dict); evaluation: its evaluation result.
-    """
-    from keras_impl import runtime
-
-    if kind not in KERAS_KINDS:
-        raise ValueError(f"Received an invalid value for argument `kind`: expected one of {', '.join(KERAS_KINDS)}, "
-                         f"got {kind!r}")
-    env_id = resolve_env_id(env_id)
-    env = make_env(env_id, **(env_kwargs or {}))
-    meta = {
-        "format": "kcourse-policy/1",
-        "kind": kind,
-        "env_id": env_id,
-        "env_kwargs": dict(env_kwargs or {}),
-        "observation_space": _space_to_dict(env.observation_space),
-        "action_space": _space_to_dict(env.action_space),
-        "config": json.loads(runtime.to_json(config)) if config is not None else None,
-        "evaluation": json.loads(runtime.to_json(evaluation)) if evaluation is not None else None,
-        **(extra or {}),
-    }
-    env.close()
-    with runtime.atomic_directory(path) as tmp:
-        model.save(tmp / MODEL_FILE)
-        (tmp / POLICY_FILE).write_text(runtime.to_json(meta) + "\n")
-    return Path(path)
-
-
-def read_policy_metadata(path: str | os.PathLike) -> dict:
-    """The ``policy.json`` of a saved policy folder, with clear errors for bad folders."""
-    path = Path(path)
-    meta_file = path / POLICY_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"no saved policy at {path}")
-    if not meta_file.is_file():
-        raise ValueError(f"{path} is not a saved policy: {POLICY_FILE} is missing")
-    try:
-        meta = json.loads(meta_file.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{meta_file} is corrupt: {err}") from None
-    for key in ("kind", "env_id"):
-        if key not in meta:
-            raise ValueError(f"{meta_file} is missing the {key!r} entry")
-    return meta
-
-
-def _load_keras(path: Path, meta: dict) -> Policy:
-    import keras
-
-    try:
-        model = keras.models.load_model(path / MODEL_FILE, compile=False)
-    except Exception as err:
-        raise ValueError(f"cannot load the policy model {path / MODEL_FILE}: {err}") from None
-    if meta["kind"] in ("argmax", "softmax"):  # greedy: the highest score / logit
-        return greedy(model)
-
-    def bernoulli_left(obs_batch):  # P(left) > 0.5 -> action 0 (left)
-        p_left = np.asarray(model(np.asarray(obs_batch, dtype="float32"), training=False))[:, 0]
-        return (p_left <= 0.5).astype(np.int64)
-
-    return bernoulli_left
-
-
-POLICY_LOADERS["argmax"] = _load_keras
-POLICY_LOADERS["bernoulli-left"] = _load_keras
-POLICY_LOADERS["softmax"] = _load_keras
-
-
-def load_policy(path: str | os.PathLike, stochastic: bool = False, seed: int = 0) -> tuple[Policy, dict]:
-    """Load a saved policy folder: ``(batched policy, metadata)``.
-
-    Args:
-        path: the folder written by :func:`save_policy` (or a run directory holding ``policy/``).
-        stochastic: sample actions from the policy's distribution instead of acting greedily
-            (``softmax`` and ``bernoulli-left`` kinds only).
-        seed: seeds the sampling when ``stochastic``.
-    """
-    path = Path(path)
-    if not (path / POLICY_FILE).is_file() and (path / "policy" / POLICY_FILE).is_file():
-        path = path / "policy"  # a run directory of an exercise that saved its policy
-    meta = read_policy_metadata(path)
-    if stochastic:
-        if meta["kind"] not in STOCHASTIC_KINDS:
-            raise ValueError(f"{path}: a {meta['kind']!r} policy cannot be evaluated stochastically "
-                             f"(only {', '.join(STOCHASTIC_KINDS)} policies have an action distribution)")
-        import keras
-
-        try:
-            model = keras.models.load_model(path / MODEL_FILE, compile=False)
-        except Exception as err:
-            raise ValueError(f"cannot load the policy model {path / MODEL_FILE}: {err}") from None
-        return _sampling_policy(model, meta["kind"], seed), meta
-    loader = POLICY_LOADERS.get(meta["kind"])
-    if loader is None and meta["kind"].startswith("tf-agents"):
-        import agents.tfa  # noqa: F401  (registers the TF-Agents SavedModel loader)
-
-        loader = POLICY_LOADERS.get(meta["kind"])
-    if loader is None:
-        raise ValueError(f"{path}: unknown policy kind {meta['kind']!r}; known: {', '.join(sorted(POLICY_LOADERS))}")
-    return loader(path, meta), meta
-
-
-# ----------------------------------------------------------------------------------------------
-# kcourse eval POLICY
-# ----------------------------------------------------------------------------------------------
-
-
-def _check_spaces(meta: dict, env_id: str, env_kwargs: dict) -> None:
-    """A clear error when ``--env`` names an env whose spaces differ from the policy's."""
-    env = make_env(env_id, **env_kwargs)
-    try:
-        for key, space in (("observation_space", env.observation_space), ("action_space", env.action_space)):
-            saved = meta.get(key)
-            here = _space_to_dict(space)
-            if saved and (saved.get("shape") != here.get("shape") or saved.get("n") != here.get("n")):
-                raise ValueError(f"the policy was trained on {meta['env_id']} and cannot act in {env_id}: its "
-                                 f"{key.replace('_', ' ')} differs (saved {saved}, {env_id} has {here})")
-    finally:
-        env.close()
-
-
-def eval_main(args) -> int:
-    """``kcourse eval``: evaluate a saved policy (or ``random``) and print the result."""
-    seed = int(args.seed)
-    if args.episodes < 1:
-        raise ValueError(f"Received an invalid value for argument `--episodes`: expected >= 1, got {args.episodes}")
-    if args.policy == "random":
-        if not args.env:
-            raise ValueError("`kcourse eval random` needs --env ID")
-        env_id, env_kwargs = resolve_env_id(args.env), {}
-        probe = make_env(env_id, seed=seed)
-        policy, meta = random_policy(probe.action_space, seed), {"kind": "random", "env_id": env_id}
-        probe.close()
-    else:
-        policy, meta = load_policy(args.policy, stochastic=args.stochastic, seed=seed)
-        env_kwargs = dict(meta.get("env_kwargs") or {})
-        env_id = meta["env_id"]
-        if args.env and resolve_env_id(args.env) != env_id:
-            env_id, env_kwargs = resolve_env_id(args.env), {}
-            _check_spaces(meta, env_id, env_kwargs)
-    result = evaluate(policy, env_id, episodes=args.episodes, seed=seed, env_kwargs=env_kwargs)
-    mode = "stochastic" if args.stochastic else "greedy"
-    print(f"{args.policy} ({meta['kind']}, {mode}) on {result.summary()}")
-    print("returns: [" + ", ".join(f"{r:g}" for r in result.returns) + "]")
-    if args.render:
-        from agents import render
-
-        out = Path(args.render_out) if args.render_out else Path(f"eval_{env_id}_seed{seed}.{args.render}")
-        if out.suffix.lower() != f".{args.render}":
-            raise ValueError(f"Received an invalid value for argument `--render-out`: expected a .{args.render} file, "
-                             f"got {str(out)!r}")
-        frames = render.record_episode(policy, env_id, seed=seed, env_kwargs=env_kwargs, max_steps=args.render_steps)
-        render.write_video(frames, out)
-        print(f"wrote {out} ({len(frames)} frames, episode seed {seed})")
-    if args.json:
-        from keras_impl import runtime
-
-        runtime.atomic_write_json(args.json, {"policy": str(args.policy), "mode": mode, **dataclasses.asdict(result)})
-    if args.min_mean is not None and not result.mean >= args.min_mean:
-        print(f"FAIL: mean {result.mean:.2f} < --min-mean {args.min_mean:g}")
-        return 1
-    return 0
-
-
-def _configure_eval(sub) -> None:
-    sub.add_argument("policy", help="saved policy folder (or a run directory holding policy/), or `random`")
-    sub.add_argument("--env", default=None, help="environment id or alias (default: the one the policy was trained on)")
-    sub.add_argument("--episodes", type=int, default=100, help="episodes (default: 100)")
-    sub.add_argument("--seed", type=int, default=0, help="episode i is reset with seed + i (default: 0)")
-    sub.add_argument("--stochastic", action="store_true",
-                     help="sample actions from the policy's distribution (softmax / bernoulli-left policies)")
-    sub.add_argument("--render", choices=("gif", "mp4"), default=None,
-                     help="also record the first episode (seed S) as a GIF or MP4")
-    sub.add_argument("--render-out", default=None, help="video path (default: eval_{env}_seed{S}.{gif,mp4})")
-    sub.add_argument("--render-steps", type=int, default=1000, help="the most steps to record (default: 1000)")
-    sub.add_argument("--json", default=None, metavar="PATH", help="also write the result as JSON")
-    sub.add_argument("--min-mean", type=float, default=None, help="exit with code 1 when the mean is below this")
-    sub.set_defaults(handler=eval_main)
-
-
-def _register_command() -> None:
-    from keras_impl.registry import command
-
-    command("eval", help="evaluate a saved policy: kcourse eval POLICY [--env ID] [--episodes N] [--seed S] "
-                         "[--render gif]")(_configure_eval)
-
-
-_register_command()

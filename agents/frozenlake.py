@@ -24,70 +24,22 @@ Run it::
 """
 from __future__ import annotations
 
-import dataclasses
-import os
-import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-from agents.dqn import DQNAgent, DQNConfig, moving_mean, record_gif  # noqa: E402
-from agents.envs import make_env  # noqa: E402
-from agents.replay import ReplayBuffer  # noqa: E402
-from keras_impl import runtime  # noqa: E402
-from keras_impl.config import arg  # noqa: E402
-from keras_impl.registry import exercise  # noqa: E402
+from agents import policy_files, render
+from agents.configs import DQNConfig, FrozenLakeConfig
+from agents.dqn import DQNAgent
+from agents.envs import make_env
+from agents.evaluation import EVAL_SEED, evaluate
+from agents.replay import ReplayBuffer
+from keras_impl import config as cfglib
+from keras_impl import runtime
+from keras_impl.plotting import plot_learning_curve
 
 ENV_ID = "FrozenLake-v1"
-EVAL_SEED = 10_000
-
-# The slippery lake needs a longer horizon (the safe route is long: gamma 0.99), slower
-# exploration decay and more episodes. ``--slippery`` switches these defaults (fields given
-# explicitly on the command line keep their value).
-SLIPPERY_SETTINGS = {"gamma": 0.99, "episodes": 2500, "epsilon_decay": 0.998, "epsilon_end": 0.05,
-                     "train_frequency": 2}
-
-
-@dataclasses.dataclass
-class FrozenLakeConfig:
-    """Hyperparameters of the exam's FrozenLake DQN (defaults: the 4x4 map, not slippery)."""
-
-    map_name: str = arg("4x4", "FrozenLake map", choices=("4x4", "8x8"))
-    slippery: bool = arg(False, "the slippery lake (moves go sideways 2 times out of 3)")
-    episodes: int = arg(3000, "maximum training episodes")
-    buffer_size: int = arg(50_000, "replay buffer capacity (the course: 50,000)")
-    batch_size: int = arg(64, "transitions per gradient step")
-    learning_rate: float = arg(3e-3, "Adam learning rate")
-    gamma: float = arg(0.95, "discount factor (slippery: 0.99 to value long safe detours)")
-    embedding_dim: int = arg(16, "size of the state embedding")
-    hidden: tuple[int, ...] = arg((32,), "Dense layers after the embedding")
-    learning_starts: int = arg(64, "experiences before the first update")
-    train_frequency: int = arg(1, "learn every this many env steps")
-    target_update_interval: int = arg(50, "env steps between hard target-network copies")
-    epsilon_start: float = arg(1.0, "initial exploration rate")
-    epsilon_end: float = arg(0.01, "final exploration rate")
-    epsilon_decay: float = arg(0.95, "epsilon *= this after each episode (course: about 0.999)")
-    clear_score: float = arg(0.9, "cleared when the mean score of the last 100 episodes reaches this")
-    stop_when_cleared: bool = arg(True, "stop training once cleared")
-    log_every: int = arg(500, "print the course's log line every this many episodes")
-    eval_episodes: int = arg(1000, "greedy evaluation episodes at the end")
-    gif: bool = arg(True, "write agent.gif of the trained agent")
-    seed: int = arg(0, "random seed")
-
-    @property
-    def env_kwargs(self) -> dict:
-        return {"map_name": self.map_name, "is_slippery": self.slippery}
-
-    def with_slippery_defaults(self) -> "FrozenLakeConfig":
-        """For the slippery lake: :data:`SLIPPERY_SETTINGS` for every field still at its default."""
-        if not self.slippery:
-            return self
-        defaults = FrozenLakeConfig()
-        changes = {k: v for k, v in SLIPPERY_SETTINGS.items() if getattr(self, k) == getattr(defaults, k)}
-        return dataclasses.replace(self, **changes)
 
 
 class FrozenLakeAgent:
@@ -174,6 +126,7 @@ def log_line(agent: FrozenLakeAgent) -> str:
 
 def train(cfg: FrozenLakeConfig, log: Callable[[str], None] = print, writer=None) -> tuple[FrozenLakeAgent, int | None]:
     """The course's loop. Returns ``(agent, episodes to clear or None)``."""
+    cfglib.validate(cfg)
     runtime.seed_everything(cfg.seed)
     env = make_env(ENV_ID, seed=cfg.seed, **cfg.env_kwargs)
     agent = FrozenLakeAgent(env, cfg)
@@ -207,38 +160,9 @@ def train(cfg: FrozenLakeConfig, log: Callable[[str], None] = print, writer=None
     return agent, cleared_at
 
 
-def plot_scores(scores, path, title: str, clear_score: float) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    episodes = np.arange(1, len(scores) + 1)
-    ax.plot(episodes, scores, ".", ms=2, alpha=0.4, label="score per episode")
-    ax.plot(episodes, moving_mean(scores), lw=2, label="100-episode mean")
-    ax.axhline(clear_score, color="gray", ls="--", lw=1, label=f"clear condition {clear_score:g}")
-    ax.set_xlabel("episode")
-    ax.set_ylabel("score")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return Path(path)
-
-
-@exercise("frozenlake-dqn", config=FrozenLakeConfig, section="reinforcement learning",
-          summary="FrozenLake 4x4 DQN with an Embedding q_net (exam part 3), cleared at mean score >= 0.9",
-          reference="course: cleared in 2,832 episodes (not slippery)",
-          quick={"episodes": 300, "eval_episodes": 100})
 def run(cfg: FrozenLakeConfig, run_dir: Path) -> dict:
     """Train until cleared, evaluate greedily, save the curve, the GIF and the policy."""
-    from agents.evaluation import evaluate, save_policy
-
     run_dir = Path(run_dir)
-    cfg = cfg.with_slippery_defaults()
-    runtime.atomic_write_json(run_dir / "config.json", cfg)
     train_writer, eval_writer = runtime.summary_writers(run_dir)
     timer = runtime.Timer()
     agent, cleared_at = train(cfg, writer=train_writer)
@@ -246,13 +170,15 @@ def run(cfg: FrozenLakeConfig, run_dir: Path) -> dict:
     result = evaluate(agent.greedy_policy, ENV_ID, episodes=cfg.eval_episodes, seed=EVAL_SEED, env_kwargs=cfg.env_kwargs)
     runtime.log_scalars(eval_writer, agent.n_experiences, {"eval/success_rate": result.mean})
     lake = f"{cfg.map_name} {'slippery' if cfg.slippery else 'not slippery'}"
-    plot_scores(agent.scores, run_dir / "learning_curve.png", f"FrozenLake {lake} (seed {cfg.seed})", cfg.clear_score)
+    plot_learning_curve(run_dir / "learning_curve.png", f"FrozenLake {lake} (seed {cfg.seed})", returns=agent.scores,
+                        returns_label="score per episode", target=cfg.clear_score, target_label="clear condition",
+                        ylabel="score")
     artifacts = ["learning_curve.png"]
     if cfg.gif:
-        record_gif(agent.greedy_policy, ENV_ID, run_dir / "agent.gif", seed=EVAL_SEED, env_kwargs=cfg.env_kwargs,
+        render.record_gif(agent.greedy_policy, ENV_ID, run_dir / "agent.gif", seed=EVAL_SEED, env_kwargs=cfg.env_kwargs,
                    max_steps=100, every=1, scale=1, fps=4)
         artifacts.append("agent.gif")
-    save_policy(run_dir / "policy", agent.q_net, ENV_ID, env_kwargs=cfg.env_kwargs, config=cfg, evaluation=result,
+    policy_files.save_policy(run_dir / "policy", agent.q_net, ENV_ID, env_kwargs=cfg.env_kwargs, config=cfg, evaluation=result,
                 extra={"algorithm": "keras-dqn-embedding", "episodes": agent.n_episodes, "cleared_at": cleared_at})
     artifacts.append("policy")
     cleared = f"cleared in {cleared_at} episodes" if cleared_at else f"not cleared in {agent.n_episodes} episodes"

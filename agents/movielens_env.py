@@ -30,7 +30,7 @@ the user is drawn from ``users`` with the env's seeded generator.
 
 Example:
     >>> import gymnasium as gym
-    >>> import agents.movielens_env  # registers MovieLensRecommendation-v0
+    >>> import agents  # registers MovieLensRecommendation-v0
     >>> env = gym.make("MovieLensRecommendation-v0", candidates=10, k=3)  # tiny synthetic data
     >>> obs, info = env.reset(seed=0)
     >>> obs, reward, terminated, truncated, info = env.step(0)
@@ -43,23 +43,18 @@ import dataclasses
 import os
 from pathlib import Path
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
 
-import gymnasium as gym  # noqa: E402
-import numpy as np  # noqa: E402
-from gymnasium import spaces  # noqa: E402
-
-from keras_impl import movielens  # noqa: E402
+from agents.configs import OBSERVED_SPLITS, REWARD_MODES
+from keras_impl import movielens
+from keras_impl import recommender as recommender_lib  # `recommender` is an argument name below
+from keras_impl.config import invalid as _invalid
 
 ENV_ID = "MovieLensRecommendation-v0"
-REWARD_MODES = ("hybrid", "observed")
-OBSERVED_SPLITS = ("train", "all")
 REPEAT_MODES = ("penalize", "raise")
 LIKED_RATING = 4.0  # a held-out rating >= this counts as a hit
-
-
-def _invalid(name: str, expected: str, got) -> ValueError:
-    return ValueError(f"Received an invalid value for argument `{name}`, expected {expected}, got {got!r}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -124,11 +119,7 @@ class RecTables:
         Raises:
             ValueError: the id is not one of the data's users.
         """
-        found = np.flatnonzero(self.user_ids == int(user_id))
-        if not len(found):
-            raise ValueError(f"Received an invalid value for argument `user_id`: userId {user_id} is not in the "
-                             f"data ({self.n_users} users; pass user_index=... for a course index)")
-        return int(found[0])
+        return movielens.course_index(user_id, self.user_ids, "id", "user_id", "user")
 
 
 def select_candidates(data: movielens.CourseData, n: int) -> np.ndarray:
@@ -182,7 +173,7 @@ def user_features(model) -> np.ndarray:
     return np.concatenate([tables["user"], tables["user_bias"][:, None]], axis=1).astype("float32")  # [U, D + 1]
 
 
-def _check_model_matches(data: movielens.CourseData, model) -> None:
+def check_model_matches(data: movielens.CourseData, model) -> None:
     """A recommender trained on another sample would read other people's rows: refuse it."""
     maps = getattr(model, "mappings", None)
     same = (model.n_users == data.n_users and model.n_movies == data.n_movies and maps is not None
@@ -206,11 +197,9 @@ def build_tables(data: movielens.CourseData, model, candidates: int = 20, candid
         observed: ``"train"``: only training ratings are observed rewards (validation ratings are
             held out for the hit rate); ``"all"``: every rating is.
     """
-    from keras_impl import recommender
-
     if observed not in OBSERVED_SPLITS:
         raise _invalid("observed", " or ".join(map(repr, OBSERVED_SPLITS)), observed)
-    _check_model_matches(data, model)
+    check_model_matches(data, model)
     if candidate_ids is not None:
         ids = np.asarray(candidate_ids, dtype="int64").reshape(-1)
         lookup = {int(m): i for i, m in enumerate(data.movie_ids)}
@@ -224,7 +213,7 @@ def build_tables(data: movielens.CourseData, model, candidates: int = 20, candid
     n_users = data.n_users
     users = np.repeat(np.arange(n_users, dtype="int32"), len(candidate_index))
     movies = np.tile(candidate_index, n_users)
-    predicted = recommender.predict_batch(model, np.stack([users, movies], axis=1)).reshape(n_users, -1)
+    predicted = recommender_lib.predict_batch(model, np.stack([users, movies], axis=1)).reshape(n_users, -1)
     x_obs, y_obs = data.x_train, data.y_train
     if observed == "all":
         x_obs, y_obs = np.concatenate([data.x_train, data.x_val]), np.concatenate([data.y_train, data.y_val])
@@ -242,12 +231,10 @@ def build_tables(data: movielens.CourseData, model, candidates: int = 20, candid
 def train_recommender(data: movielens.CourseData, epochs: int = 3, batch_size: int = 64, seed: int = 0,
                       embedding_dim: int = 32, verbose: bool = False):
     """Train the project's recommender (``keras_impl.recommender.train``) with a few overrides."""
-    from keras_impl import recommender
-
     # XLA compilation costs seconds; it pays only on large data.
-    cfg = recommender.RecommenderConfig(epochs=epochs, batch_size=batch_size, seed=seed, embedding_dim=embedding_dim,
+    cfg = recommender_lib.RecommenderConfig(epochs=epochs, batch_size=batch_size, seed=seed, embedding_dim=embedding_dim,
                                         jit_compile=len(data.x_train) > 100_000)
-    model, _, _ = recommender.train(data, cfg, run_dir=None, verbose_lines=verbose)
+    model, _, _ = recommender_lib.train(data, cfg, run_dir=None, verbose_lines=verbose)
     return model
 
 
@@ -259,8 +246,6 @@ def default_tables(data: str = "synthetic", synthetic_size: str = "tiny", recomm
                    seed: int = 0) -> RecTables:
     """Tables from a folder (or the cached synthetic one) and a recommender (a model, a ``.keras``
     path, or None to train one), memoised per process so ``gymnasium.make`` stays cheap."""
-    from keras_impl import recommender as rec
-
     key = (str(data), synthetic_size, str(recommender) if not hasattr(recommender, "user_embedding") else id(recommender),
            recommender_epochs, candidates, None if candidate_ids is None else tuple(candidate_ids), observed, n_users, seed)
     if key in _DEFAULT_TABLES:
@@ -270,7 +255,7 @@ def default_tables(data: str = "synthetic", synthetic_size: str = "tiny", recomm
     if recommender is None:
         model = train_recommender(course, epochs=recommender_epochs, seed=seed)
     elif isinstance(recommender, (str, os.PathLike)):
-        model = rec.load(recommender)
+        model = recommender_lib.load(recommender)
     else:
         model = recommender
     tables = build_tables(course, model, candidates=candidates, candidate_ids=candidate_ids, observed=observed)
@@ -425,6 +410,3 @@ class MovieLensRecommendationEnv(gym.Env):
             lines.append(f"  {rank:2d}. {t.titles[a]} (movieId {int(t.candidate_ids[a])}): {reward:.2f} ({source})")
         return "\n".join(lines) + "\n"
 
-
-if ENV_ID not in gym.registry:
-    gym.register(id=ENV_ID, entry_point="agents.movielens_env:MovieLensRecommendationEnv")

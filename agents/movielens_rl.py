@@ -9,10 +9,9 @@ that never picks a masked film):
 * ``q-learning``: tabular Q-learning; the state is (user segment, set of films recommended so
   far), user segments come from k-means on the recommender's user embeddings. Meant for a small
   candidate set: the number of states grows as ``segments * C(N, <K)``;
-* ``dqn``: a DQN with action masking, applied both when acting and inside the TD target's max
-  over next actions (:func:`masked_td_target`). The network is ``agents.networks.mlp_q_network``,
-  the memory ``agents.replay.ReplayBuffer``, the TD target and loss ``agents.dqn.td_target`` /
-  ``td_loss``; ``agents.dqn.DQNAgent`` itself takes no masks, hence :class:`MaskedDQN`.
+* ``dqn``: :class:`agents.dqn.DQNAgent` with its action-mask hook (:func:`movielens_splitter`,
+  TF-Agents' ``observation_and_action_constraint_splitter``): the mask is applied when acting and
+  inside the TD target's max over next actions; the memory is ``agents.replay.ReplayBuffer``.
 * ``oracle`` (reference only, not an agent): the top-K of the environment's own reward table,
   an upper bound on the average reward any policy can reach.
 
@@ -36,22 +35,30 @@ Run it::
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from pathlib import Path
 from typing import Callable
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import numpy as np
+from sklearn.cluster import KMeans
 
-import numpy as np  # noqa: E402
+from agents.configs import MOVIELENS_AGENTS as AGENTS
+from agents.configs import DQNConfig, MovieLensRLConfig
+from agents.dqn import DQNAgent, linear_decay, masked_argmax, random_legal
+from agents.movielens_env import (
+    ENV_ID,
+    LIKED_RATING,
+    MovieLensRecommendationEnv,
+    RecTables,
+    build_tables,
+    check_model_matches,
+    train_recommender,
+)
+from agents.replay import ReplayBuffer
+from keras_impl import files, movielens, runtime
+from keras_impl import recommender as recommender_lib
+from keras_impl.config import invalid
 
-from agents.movielens_env import (LIKED_RATING, OBSERVED_SPLITS, REWARD_MODES, MovieLensRecommendationEnv,  # noqa: E402
-                                  RecTables, build_tables, legal_from_obs, train_recommender)
-from keras_impl import movielens, runtime  # noqa: E402
-from keras_impl.config import arg  # noqa: E402
-from keras_impl.registry import exercise  # noqa: E402
-
-AGENTS = ("dqn", "q-learning", "popular", "greedy", "random")
 Policy = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
@@ -60,37 +67,14 @@ Policy = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 # ----------------------------------------------------------------------------------------------
 
 
-def masked_argmax(scores: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """``argmax`` over legal actions only: ``scores [E, N]``, ``masks [E, N]`` (1 = legal) -> ``[E]``."""
-    return np.argmax(np.where(np.asarray(masks) > 0, scores, -np.inf), axis=1)
+def movielens_splitter(n_candidates: int):
+    """The action-mask hook of :class:`agents.dqn.DQNAgent` for this environment.
 
-
-def random_legal(masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One uniformly drawn legal action per row of ``masks [E, N]`` -> ``[E]``."""
-    noise = rng.random(np.shape(masks))
-    return np.argmax(np.where(np.asarray(masks) > 0, noise, -1.0), axis=1)
-
-
-def masked_td_target(rewards, q_next, next_legal, terminated, gamma: float):
-    """``r + gamma * (1 - terminated) * max_{a' legal} Q_target(s', a')`` -> ``[B]``.
-
-    The max runs over the films not yet recommended in ``s'`` only: a film already shown can never
-    be taken again, so its Q-value must not leak into the target. A row with no legal action
-    (only possible at the end of an episode) contributes 0 instead of ``-inf``.
-
-    Args:
-        rewards: ``[B]``; q_next: ``[B, A]`` target-network Q-values of ``s'``;
-        next_legal: ``[B, A]`` 1 where the action is legal in ``s'``; terminated: ``[B]``.
+    An observation's last ``N`` entries are the recommended-so-far indicator, so its legal actions
+    are ``1 - obs[..., -N:]``, for the observation acted on and for a stored ``next_obs`` alike
+    (the replay buffer keeps what it always keeps). Works on NumPy arrays and TF tensors.
     """
-    import tensorflow as tf
-
-    from agents.dqn import td_target
-
-    legal = tf.cast(next_legal, tf.bool)
-    q_next = tf.cast(q_next, tf.float32)
-    best = tf.reduce_max(tf.where(legal, q_next, tf.fill(tf.shape(q_next), -np.inf)), axis=1)  # [B]
-    best = tf.where(tf.reduce_any(legal, axis=1), best, tf.zeros_like(best))  # [B]
-    return td_target(rewards, best, terminated, gamma)
+    return lambda obs: (obs, 1 - obs[..., -n_candidates:])
 
 
 def recommendation_metrics(rewards: np.ndarray, actions: np.ndarray, users: np.ndarray, tables: RecTables,
@@ -230,8 +214,6 @@ class TabularQ:
     """
 
     def __init__(self, tables: RecTables, train_users: np.ndarray, segments: int = 8, seed: int = 0):
-        from sklearn.cluster import KMeans
-
         self.n = tables.n_candidates
         self.feature_dim = tables.feature_dim
         features = tables.user_features[train_users].astype("float64")
@@ -267,7 +249,7 @@ class TabularQ:
             states = self.states(obs)
             batch_rewards = []
             for _ in range(runner.k):
-                eps = eps_end + (eps_start - eps_end) * max(0.0, 1 - done / (explore_fraction * episodes))
+                eps = linear_decay(eps_start, eps_end, done, explore_fraction * episodes)
                 greedy = masked_argmax(np.stack([self.values(s) for s in states]), masks)
                 actions = np.where(rng.random(len(chunk)) < eps, random_legal(masks, rng), greedy)
                 obs, rewards, terminated, masks, _ = runner.step(actions)
@@ -288,128 +270,50 @@ class TabularQ:
 # ----------------------------------------------------------------------------------------------
 
 
-class MaskedDQN:
-    """Online and target MLP Q-networks; masks applied when acting and in the TD target.
-
-    The next state's mask is read from ``next_obs`` (its last ``N`` entries are the
-    recommended-so-far indicator: :func:`agents.movielens_env.legal_from_obs`), so the shared
-    ``ReplayBuffer`` stores what it always stores.
-    """
-
-    def __init__(self, obs_dim: int, n_actions: int, hidden=(256, 256), learning_rate: float = 1e-3,
-                 gamma: float = 0.9, loss: str = "huber", seed: int = 0):
-        import keras
-        import tensorflow as tf
-
-        from agents.dqn import td_loss
-        from agents.networks import mlp_q_network
-
-        self.n_actions, self.gamma, self.loss_kind = int(n_actions), float(gamma), loss
-        self.q_net = mlp_q_network(obs_dim, n_actions, hidden=tuple(hidden))
-        self.target_net = mlp_q_network(obs_dim, n_actions, hidden=tuple(hidden))
-        self.target_net.set_weights(self.q_net.get_weights())
-        self.optimizer = keras.optimizers.Adam(learning_rate)
-        self.rng = np.random.default_rng(seed)
-        # Every episode has exactly k steps whatever the actions, so subtracting a constant from
-        # every reward shifts Q(s, .) by an amount that depends on the step only: the greedy
-        # policy is unchanged, but Q-values stay near 0 where the Huber loss is quadratic
-        # (uncentred ratings give Q ~ 25 with gamma 0.9 and learning crawls in the linear part).
-        self.reward_offset = 0.0
-        self._td_loss = td_loss
-        spec = tf.TensorSpec((None, obs_dim), tf.float32)
-        self._q_values = tf.function(lambda obs: self.q_net(obs, training=False), input_signature=[spec])
-        self._train_steps = tf.function(self.train_steps, reduce_retracing=True)
-
-    def q_values(self, obs: np.ndarray) -> np.ndarray:
-        """``[E, A]`` Q-values (a compiled call, no ``model.predict``)."""
-        return self._q_values(np.asarray(obs, dtype="float32")).numpy()
-
-    def act(self, obs: np.ndarray, masks: np.ndarray, epsilon: float = 0.0) -> np.ndarray:
-        """Epsilon-greedy over legal actions only -> ``[E]``."""
-        greedy = masked_argmax(self.q_values(obs), masks)
-        if epsilon <= 0:
-            return greedy
-        return np.where(self.rng.random(len(greedy)) < epsilon, random_legal(masks, self.rng), greedy)
-
-    def policy(self) -> Policy:
-        return lambda obs, masks, users: self.act(obs, masks, 0.0)
-
-    def compute_loss(self, obs, actions, rewards, next_obs, terminated):
-        """``(loss, targets [B], q_taken [B])``; the target uses the next state's mask."""
-        import tensorflow as tf
-
-        next_legal = 1.0 - next_obs[:, -self.n_actions:]  # [B, A]
-        q_next = self.target_net(next_obs, training=False)  # [B, A]
-        targets = tf.stop_gradient(masked_td_target(rewards, q_next, next_legal, terminated, self.gamma))  # [B]
-        q_all = self.q_net(obs, training=True)  # [B, A]
-        q_taken = tf.gather(q_all, tf.cast(actions, tf.int32), axis=1, batch_dims=1)  # [B]
-        return self._td_loss(q_taken, targets, self.loss_kind), targets, q_taken
-
-    def train_steps(self, obs, actions, rewards, next_obs, terminated):
-        """``G`` gradient steps in one compiled call; inputs ``[G, B, ...]``; returns losses ``[G]``."""
-        import tensorflow as tf
-
-        losses = tf.TensorArray(tf.float32, size=tf.shape(actions)[0])
-        for g in tf.range(tf.shape(actions)[0]):
-            with tf.GradientTape() as tape:
-                loss, _, _ = self.compute_loss(obs[g], actions[g], rewards[g], next_obs[g], terminated[g])
-            grads = tape.gradient(loss, self.q_net.trainable_variables)
-            grads, _ = tf.clip_by_global_norm(grads, 10.0)
-            self.optimizer.apply_gradients(zip(grads, self.q_net.trainable_variables))
-            losses = losses.write(g, loss)
-        return losses.stack()
-
-    def learn(self, buffer, batch_size: int, gradient_steps: int) -> np.ndarray:
-        """``gradient_steps`` updates on replay batches (rewards minus :attr:`reward_offset`)."""
-        idx = buffer.sample_indices(gradient_steps * batch_size).reshape(gradient_steps, batch_size)  # [G, B]
-        rewards = buffer.rewards[idx] - np.float32(self.reward_offset)
-        return self._train_steps(buffer.obs[idx], buffer.actions[idx].astype("int32"), rewards,
-                                 buffer.next_obs[idx], buffer.terminated[idx]).numpy()
-
-    def sync_target(self, tau: float = 1.0) -> None:
-        for target, online in zip(self.target_net.weights, self.q_net.weights):
-            target.assign(tau * online + (1.0 - tau) * target)
-
-
 def train_dqn(tables: RecTables, users: np.ndarray, env_kwargs: dict, episodes: int = 4000, n_envs: int = 16,
               gamma: float = 0.9, learning_rate: float = 1e-3, hidden=(256, 256), batch_size: int = 128,
               buffer_size: int = 50_000, learning_starts: int = 1_000, gradient_steps: int = 2,
               target_tau: float = 0.01, eps_start: float = 1.0, eps_end: float = 0.02, explore_fraction: float = 0.3,
-              seed: int = 0, log: Callable[[str], None] | None = None) -> tuple[MaskedDQN, list[float]]:
-    """Train :class:`MaskedDQN` on episodes of users drawn from ``users``.
+              seed: int = 0, log: Callable[[str], None] | None = None) -> tuple[DQNAgent, list[float]]:
+    """Train a masked :class:`agents.dqn.DQNAgent` on episodes of users drawn from ``users``.
 
     ``n_envs`` episodes run in lockstep; after each lockstep (``n_envs`` transitions) the agent
-    takes ``gradient_steps`` updates and a soft target update with ``target_tau``.
+    takes ``gradient_steps`` updates and a soft target update with ``target_tau``. Every episode
+    has exactly ``k`` steps whatever the actions, so the rewards are centred on the mean reward of
+    the exploration before learning starts: that shifts Q(s, .) by an amount that depends on the
+    step only (the greedy policy is unchanged) and keeps Q-values near 0, where the Huber loss is
+    quadratic (uncentred ratings give Q ~ 25 with gamma 0.9 and learning crawls).
 
     Returns:
         The agent and the mean reward per recommendation of each batch of episodes.
     """
-    from agents.replay import ReplayBuffer
-
     runtime.seed_everything(seed)  # network initialisation
     rng = np.random.default_rng(seed)
     runner = EpisodeBatch(tables, n_envs, **env_kwargs)
-    obs_dim = tables.feature_dim + tables.n_candidates
-    agent = MaskedDQN(obs_dim, tables.n_candidates, hidden, learning_rate, gamma, seed=seed)
-    buffer = ReplayBuffer(buffer_size, obs_shape=(obs_dim,), seed=seed)
-    curve, done, t0, learning = [], 0, time.time(), False
+    cfg = DQNConfig(env=ENV_ID, hidden=tuple(hidden), learning_rate=learning_rate, gamma=gamma, batch_size=batch_size,
+                    loss="huber", max_grad_norm=10.0, target_update="soft", tau=target_tau, seed=seed)
+    env = runner.envs[0]
+    agent = DQNAgent(cfg, env.observation_space, env.action_space, splitter=movielens_splitter(tables.n_candidates))
+    buffer = ReplayBuffer(buffer_size, obs_shape=env.observation_space.shape, seed=seed)
+    curve, done, t0, offset = [], 0, time.time(), None
     while done < episodes:
         chunk = rng.choice(users, size=min(n_envs, episodes - done))
-        obs, masks = runner.reset(chunk, seed=seed + done)
-        epsilon = eps_end + (eps_start - eps_end) * max(0.0, 1 - done / (explore_fraction * episodes))
+        obs, _ = runner.reset(chunk, seed=seed + done)
+        epsilon = linear_decay(eps_start, eps_end, done, explore_fraction * episodes)
         batch_rewards = []
         for _ in range(runner.k):
-            actions = agent.act(obs, masks, epsilon)
-            next_obs, rewards, terminated, masks, _ = runner.step(actions)
+            actions = agent.act_batch(obs, epsilon)
+            next_obs, rewards, terminated, _, _ = runner.step(actions)
             for i in range(len(chunk)):
-                buffer.add(obs[i], actions[i], rewards[i], next_obs[i], terminated[i], False)
+                buffer.add(obs[i], actions[i], rewards[i] - (offset or 0.0), next_obs[i], terminated[i], False)
             obs = next_obs
             batch_rewards.append(rewards.mean())
             if len(buffer) >= learning_starts:
-                if not learning:  # the mean reward of the exploration so far, fixed from now on
-                    agent.reward_offset, learning = float(buffer.rewards[: len(buffer)].mean()), True
+                if offset is None:  # the mean reward of the exploration so far, fixed from now on
+                    offset = np.float32(buffer.rewards[: len(buffer)].mean())
+                    buffer.rewards[: len(buffer)] -= offset
                 agent.learn(buffer, batch_size, gradient_steps)
-                agent.sync_target(target_tau)
+                agent.sync_target()
         done += len(chunk)
         curve.append(float(np.mean(batch_rewards)))
         if log and (len(curve) % max(1, (episodes // n_envs) // 10) == 0 or done >= episodes):
@@ -423,44 +327,8 @@ def train_dqn(tables: RecTables, users: np.ndarray, env_kwargs: dict, episodes: 
 # ----------------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass
-class MovieLensRLConfig:
-    data: str = arg("synthetic", "MovieLens folder (ratings.csv + movies.csv) or 'synthetic'")
-    synthetic_size: str = arg("course", "size of the synthetic set with --data synthetic",
-                              choices=tuple(movielens.SYNTHETIC_SIZES))
-    users: int = arg(movielens.COURSE_USERS, "users sampled by the course preprocessing (all when fewer)")
-    recommender: str = arg("", "a .keras recommender trained on the same data (kcourse run recommender); "
-                               "empty: train one here")
-    rec_epochs: int = arg(2, "epochs when training the recommender here")
-    rec_batch_size: int = arg(512, "batch size when training the recommender here")
-    candidates: int = arg(100, "candidate set: the N most-rated films (training ratings)")
-    k: int = arg(10, "recommendations per episode")
-    reward: str = arg("hybrid", "hybrid: observed rating else the recommender's prediction; observed: observed only",
-                      choices=REWARD_MODES)
-    observed: str = arg("train", "ratings that count as observed rewards (train: validation ratings are held out "
-                                 "for the hit rate)", choices=OBSERVED_SPLITS)
-    unrated_reward: float = arg(0.0, "reward of an unrated film with --reward observed")
-    eval_users: int = arg(500, "held-out users every agent is evaluated on (the same for all agents and seeds)")
-    train_users: int = arg(0, "users the agents train on (0: every user not in the evaluation set)")
-    agent: str = arg("all", "agent(s) to run", choices=("all",) + AGENTS)
-    n_seeds: int = arg(1, "agent seeds seed, seed+1, ...; the table shows mean and std over them")
-    gamma: float = arg(0.5, "discount factor (DQN and Q-learning); the best list is the same for any gamma")
-    dqn_episodes: int = arg(4000, "DQN training episodes")
-    dqn_envs: int = arg(16, "DQN episodes collected in lockstep")
-    dqn_hidden: tuple[int, ...] = arg((256, 256), "hidden layer sizes of the Q-network")
-    dqn_lr: float = arg(1e-3, "DQN Adam learning rate")
-    dqn_batch_size: int = arg(128, "DQN replay batch size")
-    dqn_gradient_steps: int = arg(2, "gradient steps per lockstep of dqn_envs transitions")
-    q_episodes: int = arg(20_000, "Q-learning training episodes")
-    q_alpha: float = arg(0.1, "Q-learning step size")
-    q_segments: int = arg(8, "Q-learning user segments (k-means on user embeddings)")
-    seed: int = arg(0, "seed (data, recommender, user split; agent seeds start here)")
-
-
 def prepare(cfg: MovieLensRLConfig, run_dir: Path | None = None, log=print):
     """Data, recommender and tables; returns ``(tables, train_users, eval_users, info)``."""
-    from keras_impl import recommender as rec
-
     folder = movielens.synthetic_folder(cfg.synthetic_size, seed=cfg.seed) if cfg.data == "synthetic" \
         else Path(cfg.data).expanduser()
     with runtime.Timer() as t_data:
@@ -472,12 +340,13 @@ def prepare(cfg: MovieLensRLConfig, run_dir: Path | None = None, log=print):
                          f"{data.n_users} (users in the data), got {cfg.eval_users}")
     with runtime.Timer() as t_rec:
         if cfg.recommender:
-            model = rec.load(cfg.recommender)
+            model = recommender_lib.load(cfg.recommender)
+            check_model_matches(data, model)  # before any prediction reads another sample's rows
         else:
             model = train_recommender(data, epochs=cfg.rec_epochs, batch_size=cfg.rec_batch_size, seed=cfg.seed)
             if run_dir is not None:
-                rec.save(model, Path(run_dir) / "checkpoints" / "recommender.keras")
-    val_mse = float(np.mean((rec.predict_batch(model, data.x_val) - data.y_val.reshape(-1)) ** 2))
+                recommender_lib.save(model, Path(run_dir) / "checkpoints" / "recommender.keras")
+    val_mse = float(np.mean((recommender_lib.predict_batch(model, data.x_val) - data.y_val.reshape(-1)) ** 2))
     log(f"recommender: {'loaded ' + cfg.recommender if cfg.recommender else f'trained {cfg.rec_epochs} epoch(s), batch {cfg.rec_batch_size}'}"
         f", val MSE {val_mse:.4f} ({t_rec.seconds:.0f}s)")
     tables = build_tables(data, model, candidates=cfg.candidates, observed=cfg.observed)
@@ -516,8 +385,9 @@ def run_agent(name: str, cfg: MovieLensRLConfig, tables: RecTables, train_users:
                                  gamma=cfg.gamma, learning_rate=cfg.dqn_lr, hidden=cfg.dqn_hidden,
                                  batch_size=cfg.dqn_batch_size, gradient_steps=cfg.dqn_gradient_steps, seed=seed,
                                  log=log)
-        return agent.policy(), {"train_seconds": time.time() - t0, "curve": curve, "agent": agent}
-    raise ValueError(f"Received an invalid value for argument `agent`, expected one of {', '.join(AGENTS)}, got {name!r}")
+        return (lambda obs, masks, users: agent.greedy_policy(obs)), {"train_seconds": time.time() - t0, "curve": curve,
+                                                                     "agent": agent}
+    raise invalid("agent", f"one of {', '.join(AGENTS)}", name)
 
 
 def format_table(rows: dict[str, list[dict]], greedy_reward: float | None) -> str:
@@ -537,14 +407,8 @@ def format_table(rows: dict[str, list[dict]], greedy_reward: float | None) -> st
     return "\n".join(lines)
 
 
-@exercise("movielens-rl", config=MovieLensRLConfig, section="rl",
-          summary="MovieLens recommendation as RL: masked DQN, tabular Q-learning, random/popular/greedy baselines",
-          reference="the course notebook has no working result (episodes never end; ids mixed with indices)",
-          quick={"synthetic_size": "small", "candidates": 10, "k": 3, "eval_users": 100, "rec_epochs": 3,
-                 "rec_batch_size": 256, "dqn_episodes": 400, "q_episodes": 1000})
 def run(cfg: MovieLensRLConfig, run_dir: Path) -> dict:
-    if cfg.n_seeds < 1:
-        raise ValueError(f"Received an invalid value for argument `n_seeds`, expected >= 1, got {cfg.n_seeds}")
+    """``kcourse run movielens-rl``: every agent on the same held-out users; the table and results.json."""
     tables, train_users, eval_users, info = prepare(cfg, run_dir)
     print(f"env: {tables.n_candidates} candidates, k={cfg.k}, reward={cfg.reward}, observed={cfg.observed}; "
           f"agents train on {len(train_users)} users, evaluated on {len(eval_users)} held-out users", flush=True)
@@ -573,7 +437,7 @@ def run(cfg: MovieLensRLConfig, run_dir: Path) -> dict:
                       "hit_rate": float(np.nanmean([m["hit_rate"] for m in runs])),
                       "coverage": float(np.mean([m["coverage"] for m in runs])), "runs": runs}
                for name, runs in rows.items()}
-    runtime.atomic_write_json(Path(run_dir) / "results.json", {"config": dataclasses.asdict(cfg), "data": info,
+    files.atomic_write_json(Path(run_dir) / "results.json", {"config": dataclasses.asdict(cfg), "data": info,
                                                                 "agents": summary})
     headline = ", ".join(f"{name} {summary[name]['avg_reward']:.3f}" for name in names)
     if greedy_reward and "dqn" in summary:

@@ -20,25 +20,25 @@ Example:
 """
 from __future__ import annotations
 
-import os
-from typing import Sequence
+from typing import Callable, Sequence
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import keras  # Keras 3, never tf.keras in hand-written models
+import numpy as np
+from keras import layers, ops
 
-import keras  # noqa: E402  (Keras 3, never tf.keras in hand-written models)
-from keras import layers, ops  # noqa: E402
+from keras_impl.config import invalid
 
 
 def _check_positive(name: str, value) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"Received an invalid value for argument `{name}`: expected an integer >= 1, got {value!r}")
+        raise invalid(name, "an integer >= 1", value)
 
 
 def _check_hidden(hidden) -> tuple[int, ...]:
     hidden = tuple(hidden)
     for units in hidden:
         if not isinstance(units, int) or units < 1:
-            raise ValueError(f"Received an invalid value for argument `hidden`: expected positive layer sizes, got {hidden!r}")
+            raise invalid("hidden", "positive layer sizes", hidden)
     return hidden
 
 
@@ -151,3 +151,51 @@ def build_q_network(observation_space, action_space, hidden: Sequence[int] = (25
         return atari_q_network(n_actions, frame_shape=shape[:2], frames=shape[2], dueling=dueling)
     raise ValueError(f"no Q-network for observation space {observation_space}: expected Discrete, a 1-D Box "
                      f"or a 3-D Box of stacked frames")
+
+
+# ----------------------------------------------------------------------------------------------
+# The same forward pass in NumPy, for acting one observation at a time
+# ----------------------------------------------------------------------------------------------
+
+NUMPY_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "relu": lambda x: np.maximum(x, 0.0), "tanh": np.tanh, "linear": lambda x: x,
+    "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))),
+}
+
+
+def numpy_q_function(weights: Sequence[np.ndarray], activation: str = "relu", dueling: bool = False,
+                     embedding: bool = False) -> Callable[[np.ndarray], np.ndarray]:
+    """The forward pass of :func:`mlp_q_network` / :func:`embedding_q_network` in NumPy.
+
+    A compiled TensorFlow call costs far more dispatch time than the arithmetic of a small MLP on
+    one observation, so DQN acts through this copy (``tests/test_networks.py`` checks it equals
+    the Keras model for every kind and head).
+
+    Args:
+        weights: the network's ``get_weights()``: ``[embedding table]``, then kernel and bias of
+            each hidden layer, then the head's (``advantage`` then ``value`` when dueling: the order
+            Keras lists a functional model's weights in, pinned by the tests).
+        activation: the hidden layers' activation (a key of :data:`NUMPY_ACTIVATIONS`).
+        dueling: the head is ``V + A - mean(A)``.
+        embedding: the input is a state index looked up in the first weight.
+
+    Returns:
+        ``q(obs [N, obs_dim] or [N] state indices) -> [N, A]``.
+    """
+    weights = [np.asarray(w) for w in weights]
+    act = NUMPY_ACTIVATIONS[activation]
+    table, rest = (weights[0], weights[1:]) if embedding else (None, weights)
+    head_size = 4 if dueling else 2
+    hidden = [(rest[i], rest[i + 1]) for i in range(0, len(rest) - head_size, 2)]
+    head = rest[len(rest) - head_size:]
+
+    def q(obs):
+        x = table[np.asarray(obs, dtype=np.int64)] if table is not None else np.asarray(obs, dtype=np.float32)
+        for kernel, bias in hidden:
+            x = act(x @ kernel + bias)
+        if dueling:
+            advantages, values = x @ head[0] + head[1], x @ head[2] + head[3]  # [N, A], [N, 1]
+            return values + advantages - advantages.mean(axis=-1, keepdims=True)
+        return x @ head[0] + head[1]  # [N, A]
+
+    return q

@@ -17,17 +17,18 @@ Example:
 """
 from __future__ import annotations
 
-import dataclasses
-import os
 import time
 from pathlib import Path
 
+import gymnasium as gym
+import keras
 import numpy as np
+import tensorflow as tf
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-from keras_impl.config import arg  # noqa: E402
-from keras_impl.registry import exercise  # noqa: E402
+from agents import evaluation, policy_files, render
+from agents.configs import BasicPolicyConfig
+from agents.envs import make_env
+from keras_impl.plotting import plot_learning_curve
 
 ENV_ID = "CartPole-v1"
 
@@ -47,15 +48,11 @@ def basic_policy(obs_batch: np.ndarray) -> np.ndarray:
 
 def basic_policy_stats(episodes: int = 500, seed: int = 42, max_steps: int | None = None):
     """:func:`agents.evaluation.evaluate` of the angle policy (``max_steps=200``: HOML's cap)."""
-    from agents.evaluation import evaluate
-
-    return evaluate(basic_policy, ENV_ID, episodes=episodes, seed=seed, max_steps=max_steps)
+    return evaluation.evaluate(basic_policy, ENV_ID, episodes=episodes, seed=seed, max_steps=max_steps)
 
 
 def build_model(hidden_units: int = 5):
     """HOML's policy net: ``[B, 4] -> [B, 1]`` = P(action 0, left)."""
-    import keras
-
     return keras.Sequential([
         keras.Input((4,)),
         keras.layers.Dense(hidden_units, activation="elu"),
@@ -74,10 +71,6 @@ def train_imitation(iterations: int = 5000, n_envs: int = 50, seed: int = 42, hi
     Returns:
         ``(model, losses)`` with one loss per iteration.
     """
-    import gymnasium as gym
-    import keras
-    import tensorflow as tf
-
     keras.utils.set_random_seed(seed)  # initial weights
     model = build_model(hidden_units)
     optimizer = keras.optimizers.RMSprop(learning_rate)  # HOML: RMSprop() with its default 0.001
@@ -128,24 +121,8 @@ def greedy_left_policy(model):
 # ----------------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass
-class BasicPolicyConfig:
-    episodes: int = arg(500, "seeded episodes for the statistics (HOML: 500)")
-    iterations: int = arg(5000, "imitation training iterations (HOML: 5000)")
-    n_envs: int = arg(50, "environments played at once during imitation (HOML: 50)")
-    learning_rate: float = arg(0.001, "RMSprop learning rate (HOML: Keras' default 0.001)")
-    eval_episodes: int = arg(100, "episodes to evaluate the trained net on")
-    gif: bool = arg(True, "write GIFs of the angle policy and of the net")
-    seed: int = arg(42, "random seed")
-
-
-@exercise("basic-policy", config=BasicPolicyConfig, section="rl",
-          summary="CartPole: the hard-coded angle policy and a net trained to imitate it on 50 envs at once",
-          reference="HOML (200-step cap): angle policy mean ~42, max 68 over 500 episodes",
-          quick={"episodes": 100, "iterations": 300, "eval_episodes": 20, "gif": False})
 def run(cfg: BasicPolicyConfig, run_dir: Path) -> dict:
-    from agents import evaluation, render
-
+    """``kcourse run basic-policy``: the angle policy's statistics, the imitation net, GIFs."""
     capped = basic_policy_stats(cfg.episodes, cfg.seed, max_steps=200)
     full = basic_policy_stats(cfg.episodes, cfg.seed)
     print(f"angle policy, 200-step cap (HOML's setting): {capped.summary()}")
@@ -164,8 +141,10 @@ def run(cfg: BasicPolicyConfig, run_dir: Path) -> dict:
     states = _states_visited(cfg.seed)
     agreement = float(np.mean(greedy_left_policy(model)(states) == basic_policy(states)))
 
-    evaluation.save_policy(run_dir / "policy", model, ENV_ID, kind="bernoulli-left", config=cfg, evaluation=net)
-    _plot_losses(losses, run_dir / "imitation_loss.png")
+    policy_files.save_policy(run_dir / "policy", model, ENV_ID, kind="bernoulli-left", config=cfg, evaluation=net)
+    plot_learning_curve(run_dir / "imitation_loss.png", "imitating the angle policy (50 envs)", returns=losses,
+                        returns_label="binary cross-entropy", window=50, xlabel="iteration",
+                        ylabel="binary cross-entropy")
     artifacts = ["imitation_loss.png", "policy"]
     if cfg.gif:
         render.write_gif(render.record_episode(basic_policy, ENV_ID, seed=cfg.seed), run_dir / "basic_policy.gif")
@@ -184,8 +163,6 @@ def run(cfg: BasicPolicyConfig, run_dir: Path) -> dict:
 
 
 def _states_visited(seed: int, episodes: int = 20) -> np.ndarray:
-    from agents.envs import make_env
-
     states = []
     for i in range(episodes):
         env = make_env(ENV_ID, seed=seed + i)
@@ -197,19 +174,3 @@ def _states_visited(seed: int, episodes: int = 20) -> np.ndarray:
             done = terminated or truncated
         env.close()
     return np.asarray(states, dtype=np.float32)
-
-
-def _plot_losses(losses: np.ndarray, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.plot(losses)
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("binary cross-entropy")
-    ax.set_title("imitating the angle policy (50 envs)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)

@@ -25,18 +25,19 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
+import tensorflow as tf
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-from agents.envs import make_env, resolve_env_id  # noqa: E402
-from keras_impl import runtime  # noqa: E402
-from keras_impl.config import arg  # noqa: E402
-from keras_impl.registry import exercise  # noqa: E402
+from agents import evaluation, policy_files, render
+from agents.configs import PolicyGradientConfig
+from agents.envs import make_env, resolve_env_id
+from keras_impl import config as cfglib
+from keras_impl import runtime
+from keras_impl.plotting import plot_learning_curve
 
 # ----------------------------------------------------------------------------------------------
 # The math: pure functions, tested against hand-worked numbers
@@ -84,55 +85,17 @@ def discount_and_normalize_rewards(all_rewards, discount_rate: float) -> list[np
     return [(d - mean) / std for d in discounted]
 
 
-# ----------------------------------------------------------------------------------------------
-# Config (per-environment defaults where a field is None)
-# ----------------------------------------------------------------------------------------------
-
-# Tuned on 2 CPU cores (see docs/rl-foundations.md). CartPole: a bigger net than HOML's 5-unit
-# one, gamma 0.99 (500-step episodes need a longer horizon than HOML's 0.95 at 200 steps).
-ENV_PRESETS = {
-    "CartPole-v1": dict(learning_rate=0.01, gamma=0.99, episodes_per_update=16, hidden_units=32,
-                        iterations=200, target=475.0, eval_policy="greedy"),
-    "LunarLander-v3": dict(learning_rate=0.005, gamma=0.99, episodes_per_update=16, hidden_units=64,
-                           iterations=150, target=200.0, eval_policy="sample"),
-}
-_FALLBACK = dict(learning_rate=0.01, gamma=0.99, episodes_per_update=16, hidden_units=32, iterations=200,
-                 target=float("inf"), eval_policy="greedy")
-
-
-@dataclasses.dataclass
-class PolicyGradientConfig:
-    env: str = arg("CartPole-v1", "environment id or alias (CartPole-v1, LunarLander-v3)")
-    iterations: int | None = arg(None, "maximum training iterations (updates); default per env")
-    episodes_per_update: int | None = arg(None, "episodes played in lockstep per update; default per env")
-    learning_rate: float | None = arg(None, "Adam learning rate; default per env")
-    gamma: float | None = arg(None, "discount rate; default per env")
-    hidden_units: int | None = arg(None, "units of each of the 2 hidden layers; default per env")
-    max_steps: int = arg(0, "cap on steps per training episode (0: the env's own time limit)")
-    target: float | None = arg(None, "stop when the greedy evaluation mean reaches this; default per env "
-                                     "(CartPole 475, LunarLander 200)")
-    eval_policy: str | None = arg(None, "evaluate the greedy (argmax) or the sampled softmax policy; default per "
-                                        "env (CartPole greedy; LunarLander sample, as HOML)",
-                                  choices=("greedy", "sample", None))
-    eval_every: int = arg(5, "iterations between greedy checks (only once training returns are near target)")
-    eval_episodes: int = arg(100, "episodes of the final greedy evaluation")
-    capture_video: bool = arg(False, "record env 0's training episodes to videos/ (Gymnasium RecordVideo)")
-    gif: bool = arg(True, "write a GIF of one greedy episode of the trained policy")
-    seed: int = arg(1, "random seed")
-
-
 def resolved(cfg: PolicyGradientConfig) -> PolicyGradientConfig:
-    """The config with every ``None`` replaced by the environment's preset."""
+    """The config with the env's id (aliases resolved) and ``target`` filled in from the env's
+    ``reward_threshold`` when None (infinity when the env has none: never stop early)."""
+    cfglib.validate(cfg)
     env_id = resolve_env_id(cfg.env)
-    preset = ENV_PRESETS.get(env_id, _FALLBACK)
-    values = {k: (preset[k] if getattr(cfg, k) is None else getattr(cfg, k)) for k in preset}
-    out = dataclasses.replace(cfg, env=env_id, **values)
-    for name in ("iterations", "episodes_per_update", "hidden_units", "eval_episodes"):
-        if getattr(out, name) < 1:
-            raise ValueError(f"Received an invalid value for argument `{name}`: expected >= 1, got {getattr(out, name)}")
-    if not 0 < out.learning_rate:
-        raise ValueError(f"Received an invalid value for argument `learning_rate`: expected > 0, got {out.learning_rate}")
-    return out
+    if cfg.target is not None:
+        return dataclasses.replace(cfg, env=env_id)
+    probe = make_env(env_id)
+    threshold = getattr(probe.spec, "reward_threshold", None)
+    probe.close()
+    return dataclasses.replace(cfg, env=env_id, target=float("inf") if threshold is None else float(threshold))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -142,8 +105,6 @@ def resolved(cfg: PolicyGradientConfig) -> PolicyGradientConfig:
 
 def build_policy_model(obs_dim: int, n_actions: int, hidden_units: int = 32):
     """Two hidden ReLU layers and one logit per action: ``[B, obs_dim] -> [B, n_actions]``."""
-    import keras
-
     return keras.Sequential([
         keras.Input((obs_dim,)),
         keras.layers.Dense(hidden_units, activation="relu"),
@@ -156,9 +117,6 @@ class Reinforce:
     """The model, its optimizer and the two compiled functions REINFORCE needs."""
 
     def __init__(self, obs_dim: int, n_actions: int, hidden_units: int, learning_rate: float):
-        import keras
-        import tensorflow as tf
-
         self.model = build_policy_model(obs_dim, n_actions, hidden_units)
         self.optimizer = keras.optimizers.Adam(learning_rate)
         self.optimizer.build(self.model.trainable_variables)
@@ -186,9 +144,7 @@ class Reinforce:
     def policy(self, mode: str = "greedy", seed: int = 0):
         """The batched policy to evaluate: ``greedy`` (argmax) or ``sample`` (seeded softmax draws)."""
         if mode == "sample":
-            from agents.evaluation import stochastic
-
-            return stochastic(self.model, "softmax", seed)
+            return evaluation.stochastic(self.model, "softmax", seed)
         return self.greedy_policy()
 
     def greedy_policy(self):
@@ -256,7 +212,7 @@ def play_episodes(envs, probabilities, rng: np.random.Generator, max_steps: int 
 # ----------------------------------------------------------------------------------------------
 
 
-CHECK_SEED, HELD_OUT_SEED = 10_000, 20_000  # evaluation seeds, disjoint from the training envs' seeds
+CHECK_SEED, HELD_OUT_SEED = evaluation.EVAL_SEED, 2 * evaluation.EVAL_SEED  # disjoint from the training seeds
 
 
 def train(cfg: PolicyGradientConfig, run_dir: Path | None = None, log=print) -> dict:
@@ -267,16 +223,12 @@ def train(cfg: PolicyGradientConfig, run_dir: Path | None = None, log=print) -> 
     the held-out ``20000 + seed + i``; the held-out result is the one reported). Greedy checks
     (20 episodes first) only run once the mean training return is within 10% of the target.
     """
-    from agents import evaluation
-
     cfg = resolved(cfg)
     runtime.seed_everything(cfg.seed)  # the model's initial weights; training is then a function of the seed
     rng = np.random.default_rng(cfg.seed)
     envs = [make_env(cfg.env, seed=cfg.seed + i) for i in range(cfg.episodes_per_update)]
     if cfg.capture_video and run_dir is not None:
-        from agents.render import record_video
-
-        envs[0] = record_video(make_env(cfg.env, seed=cfg.seed, render=True), Path(run_dir) / "videos")
+        envs[0] = render.record_video(make_env(cfg.env, seed=cfg.seed, render=True), Path(run_dir) / "videos")
     agent = Reinforce(int(envs[0].observation_space.shape[0]), int(envs[0].action_space.n), cfg.hidden_units,
                       cfg.learning_rate)
     train_writer, eval_writer = runtime.summary_writers(run_dir) if run_dir is not None else (None, None)
@@ -337,47 +289,21 @@ def train(cfg: PolicyGradientConfig, run_dir: Path | None = None, log=print) -> 
             "steps": steps, "seconds": seconds, "reached": reached, "evaluation": final}
 
 
-def plot_learning_curve(history: list[float], target: float, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(np.arange(1, len(history) + 1), history, label="mean training return")
-    if np.isfinite(target):
-        ax.axhline(target, color="k", ls="--", lw=1, label=f"target {target:g}")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("mean return")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-
-
-@exercise("policy-gradient", config=PolicyGradientConfig, section="rl",
-          summary="REINFORCE with discounted normalised returns (CartPole-v1, LunarLander-v3 with --env)",
-          reference="HOML: CartPole mean ~190 at the 200-step cap after 150 iterations; LunarLander 'pretty good', "
-                    "try for 200",
-          quick={"iterations": 8, "eval_episodes": 10, "gif": False})
 def run(cfg: PolicyGradientConfig, run_dir: Path) -> dict:
-    from agents import evaluation
-
+    """``kcourse run policy-gradient``: train, evaluate on held-out episodes, save the curve, policy and GIF."""
     out = train(cfg, run_dir)
     cfg = out["config"]
     result = out["evaluation"]
     agent = out["agent"]
-    plot_learning_curve(out["history"], cfg.target, run_dir / "learning_curve.png", f"REINFORCE on {cfg.env}")
+    plot_learning_curve(run_dir / "learning_curve.png", f"REINFORCE on {cfg.env}", returns=out["history"],
+                        returns_label="mean training return", window=10, xlabel="iteration", ylabel="mean return",
+                        target=cfg.target if np.isfinite(cfg.target) else None)
     artifacts = ["learning_curve.png"]
-    evaluation.save_policy(run_dir / "policy", agent.model, cfg.env, kind="softmax", config=cfg, evaluation=result,
+    policy_files.save_policy(run_dir / "policy", agent.model, cfg.env, kind="softmax", config=cfg, evaluation=result,
                            extra={"training": {"episodes": out["episodes"], "steps": out["steps"],
                                                "seconds": round(out["seconds"], 1), "reached_target": out["reached"]}})
     artifacts.append("policy")
     if cfg.gif:
-        from agents import render
-
         frames = render.record_episode(agent.policy(cfg.eval_policy, HELD_OUT_SEED + cfg.seed), cfg.env,
                                        seed=HELD_OUT_SEED + cfg.seed, max_steps=1000)
         render.write_gif(frames, run_dir / "agent.gif", fps=30)

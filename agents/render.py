@@ -18,13 +18,18 @@ In a notebook, ``show(frames)`` displays the course's jshtml animation (matplotl
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 from typing import Callable, Sequence
 
-import numpy as np
-
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame: never try to open a window
+
+import imageio.v2 as imageio  # noqa: E402
+import numpy as np  # noqa: E402
+from gymnasium import error as gym_error  # noqa: E402
+from gymnasium.wrappers import RecordVideo  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from agents.envs import make_env  # noqa: E402
 
@@ -65,6 +70,19 @@ def record_episode(policy: Callable[[np.ndarray], np.ndarray], env_id: str, seed
     return frames
 
 
+def record_gif(policy, env_id: str, path, seed: int = 0, env_kwargs: dict | None = None, max_steps: int = 500,
+               every: int = 2, scale: int = 2, fps: int = 25) -> tuple[Path, int]:
+    """Play one greedy episode (:func:`record_episode`) and write it as a GIF.
+
+    Keeps every ``every``-th frame (and the last), downscaled ``scale`` times, so a 500-step
+    CartPole episode stays a few hundred KB. Returns ``(path, number of steps played)``.
+    """
+    frames = record_episode(policy, env_id, seed=seed, max_steps=max_steps, env_kwargs=env_kwargs)
+    kept = frames[::every] + ([frames[-1]] if (len(frames) - 1) % every else [])
+    write_gif([f[::scale, ::scale] for f in kept], path, fps=fps)
+    return Path(path), len(frames) - 1
+
+
 def _check_frames(frames: Sequence[np.ndarray]) -> list[np.ndarray]:
     if len(frames) == 0:
         raise ValueError("Received an invalid value for argument `frames`: expected at least one frame, got none")
@@ -81,8 +99,6 @@ def write_gif(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: int = 
     Pillow (imageio's GIF backend) merges consecutive identical frames into one longer frame,
     so a GIF may hold fewer frames than given; its total duration is ``len(frames) / fps``.
     """
-    from PIL import Image
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     frames = _check_frames(frames)
@@ -103,8 +119,6 @@ def write_gif(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: int = 
 
 def _exact_palette_images(rgb: list[np.ndarray]):
     """Palette ("P") images sharing one exact palette, or None when the episode uses > 256 colours."""
-    from PIL import Image
-
     packed = [(f[..., 0].astype(np.uint32) << 16) | (f[..., 1].astype(np.uint32) << 8) | f[..., 2] for f in rgb]
     colours = np.unique(np.concatenate([np.unique(p) for p in packed]))
     if len(colours) > 256:
@@ -121,8 +135,6 @@ def _exact_palette_images(rgb: list[np.ndarray]):
 
 def write_mp4(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: int = 30) -> Path:
     """Write frames as an H.264 MP4 with imageio-ffmpeg (the bundled ffmpeg binary)."""
-    import imageio.v2 as imageio
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     frames = _check_frames(frames)
@@ -190,42 +202,30 @@ def show(frames: Sequence[np.ndarray], interval: int = 40):
 # ----------------------------------------------------------------------------------------------
 
 
-def _record_video_class():
-    """Gymnasium's ``RecordVideo``, writing with imageio when MoviePy is not installed.
+class ImageioRecordVideo(RecordVideo):
+    """Gymnasium's ``RecordVideo`` writing its MP4 with imageio instead of MoviePy.
 
     Gymnasium 1.x writes its videos with MoviePy (the ``gymnasium[other]`` extra). We already
     depend on imageio + imageio-ffmpeg, so rather than add MoviePy we keep the wrapper (its
     triggers, naming and bookkeeping) and replace only the final write.
     """
-    from gymnasium import error
-    from gymnasium.wrappers import RecordVideo
 
-    try:
-        import moviepy  # noqa: F401
+    def __init__(self, env, video_folder, **kwargs):
+        try:
+            super().__init__(env, video_folder, **kwargs)
+        except gym_error.DependencyNotInstalled:
+            # RecordVideo checks for MoviePy as the very last statement of __init__, after
+            # every attribute is set; the writing below does not need it.
+            pass
 
-        return RecordVideo
-    except ImportError:
-        pass
-
-    class ImageioRecordVideo(RecordVideo):
-        def __init__(self, env, video_folder, **kwargs):
-            try:
-                super().__init__(env, video_folder, **kwargs)
-            except error.DependencyNotInstalled:
-                # RecordVideo checks for MoviePy as the very last statement of __init__, after
-                # every attribute is set; the writing below does not need it.
-                pass
-
-        def stop_recording(self):
-            assert self.recording, "stop_recording was called, but no recording was started"
-            if self.recorded_frames:
-                write_mp4(self.recorded_frames, os.path.join(self.video_folder, f"{self._video_name}.mp4"),
-                          fps=self.frames_per_sec)
-            self.recorded_frames = []
-            self.recording = False
-            self._video_name = None
-
-    return ImageioRecordVideo
+    def stop_recording(self):
+        assert self.recording, "stop_recording was called, but no recording was started"
+        if self.recorded_frames:
+            write_mp4(self.recorded_frames, os.path.join(self.video_folder, f"{self._video_name}.mp4"),
+                      fps=self.frames_per_sec)
+        self.recorded_frames = []
+        self.recording = False
+        self._video_name = None
 
 
 def record_video(env, video_folder: str | os.PathLike, episode_trigger: Callable[[int], bool] | None = None,
@@ -239,7 +239,7 @@ def record_video(env, video_folder: str | os.PathLike, episode_trigger: Callable
     if getattr(env, "render_mode", None) != "rgb_array":
         raise ValueError("Received an invalid value for argument `env`: expected an env made with "
                          f"render_mode='rgb_array' (make_env(..., render=True)), got {getattr(env, 'render_mode', None)!r}")
-    wrapper = _record_video_class()
+    wrapper = RecordVideo if importlib.util.find_spec("moviepy") else ImageioRecordVideo
     return wrapper(env, str(video_folder), episode_trigger=episode_trigger or capped_cubic_schedule,
                    name_prefix=name_prefix)
 

@@ -20,9 +20,9 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
-from keras_impl.config import arg
-from keras_impl.registry import exercise
+from agents.configs import MarkovConfig, QLearningConfig, QValueIterationConfig
 
 # ----------------------------------------------------------------------------------------------
 # Markov chain
@@ -180,13 +180,9 @@ def greedy_policy(q: np.ndarray) -> np.ndarray:
 
 def plot_convergence(history_vi: np.ndarray, history_ql: np.ndarray, path: Path) -> None:
     """HOML's figure: Q(s0, a0) against iterations for Q-value iteration and Q-learning."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     true_q = history_vi[-1, 0, 0]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    fig = Figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2, sharey=True)
     axes[0].set_ylabel("Q-Value$(s_0, a_0)$")
     for ax, title, history in zip(axes, ("Q-Value Iteration", "Q-Learning"), (history_vi, history_ql)):
         width = len(history)
@@ -197,7 +193,6 @@ def plot_convergence(history_vi: np.ndarray, history_ql: np.ndarray, path: Path)
         ax.axis([0, width, 0, 24])
     fig.tight_layout()
     fig.savefig(path, dpi=80)
-    plt.close(fig)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -205,16 +200,6 @@ def plot_convergence(history_vi: np.ndarray, history_ql: np.ndarray, path: Path)
 # ----------------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass
-class MarkovConfig:
-    sequences: int = arg(10, "number of walks to print")
-    max_steps: int = arg(50, "the most states per walk")
-    seed: int = arg(42, "random seed")
-
-
-@exercise("markov", config=MarkovConfig, section="rl",
-          summary="sample HOML's 4-state Markov chain",
-          reference="HOML prints 10 walks from s0, most ending in the terminal s3", quick={})
 def run_markov(cfg: MarkovConfig, run_dir: Path) -> dict:
     rng = np.random.default_rng(cfg.seed)
     walks = [sample_markov_chain(MARKOV_CHAIN, 0, cfg.max_steps, rng) for _ in range(cfg.sequences)]
@@ -231,16 +216,6 @@ def run_markov(cfg: MarkovConfig, run_dir: Path) -> dict:
             "artifacts": ["walks.txt"]}
 
 
-@dataclasses.dataclass
-class QValueIterationConfig:
-    gamma: float = arg(0.90, "discount factor")
-    iterations: int = arg(50, "Bellman updates")
-    seed: int = arg(0, "random seed (unused: the method is deterministic)")
-
-
-@exercise("q-value-iteration", config=QValueIterationConfig, section="rl",
-          summary="Q-value iteration on HOML's 3-state MDP (gamma 0.90 and 0.95)",
-          reference="HOML: Q(s0)=[18.92, 17.03, 13.62], policy [0, 0, 1]; gamma 0.95 -> [0, 2, 1]", quick={})
 def run_q_value_iteration(cfg: QValueIterationConfig, run_dir: Path) -> dict:
     q, history = q_value_iteration(HOML_MDP, cfg.gamma, cfg.iterations)
     q95, _ = q_value_iteration(HOML_MDP, 0.95, cfg.iterations)
@@ -258,12 +233,8 @@ def run_q_value_iteration(cfg: QValueIterationConfig, run_dir: Path) -> dict:
 
 
 def _plot_single(history: np.ndarray, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig = Figure(figsize=(5, 3.5))
+    ax = fig.subplots()
     for a in HOML_MDP.possible_actions[0]:
         ax.plot(history[:, 0, a], label=f"Q(s0, a{a})")
     ax.set_xlabel("Iterations")
@@ -271,21 +242,8 @@ def _plot_single(history: np.ndarray, path: Path, title: str) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=80)
-    plt.close(fig)
 
 
-@dataclasses.dataclass
-class QLearningConfig:
-    gamma: float = arg(0.90, "discount factor")
-    iterations: int = arg(10_000, "Q-learning steps")
-    alpha0: float = arg(0.05, "initial learning rate")
-    decay: float = arg(0.005, "learning-rate decay: alpha = alpha0 / (1 + t * decay)")
-    seed: int = arg(42, "random seed")
-
-
-@exercise("q-learning", config=QLearningConfig, section="rl",
-          summary="Q-learning on HOML's 3-state MDP with the convergence plot of Q(s0, a0)",
-          reference="HOML: same greedy policy [0, 0, 1] as Q-value iteration after 10,000 steps", quick={})
 def run_q_learning(cfg: QLearningConfig, run_dir: Path) -> dict:
     q, history = q_learning(HOML_MDP, cfg.gamma, cfg.iterations, cfg.alpha0, cfg.decay, cfg.seed)
     q_vi, history_vi = q_value_iteration(HOML_MDP, cfg.gamma, 50)

@@ -1,38 +1,79 @@
-"""One config dataclass per pipeline; the command line is generated from it.
+"""One config dataclass per pipeline: fields, their ranges, presets, and the one resolution.
 
-Declare fields with :func:`arg` so that the help text lives next to the default (CleanRL keeps
-it in the field's docstring; dataclass fields cannot carry one, so it goes in ``metadata``)::
+Declare fields with :func:`arg` so that the help text and the valid range live next to the
+default (CleanRL keeps the help in the field's docstring; dataclass fields cannot carry one, so
+it goes in ``metadata``)::
 
     @dataclasses.dataclass
     class DQNConfig:
         env: str = arg("CartPole-v1", "Gymnasium environment id")
-        variant: str = arg("dqn", "which DQN", choices=("dqn", "double", "dueling", "dueling-double"))
-        seed: int = arg(0, "random seed")
+        learning_rate: float = arg(2.3e-3, "optimizer learning rate", gt=0)
+        seed: int = arg(0, "random seed", ge=0)
 
-:func:`add_config_arguments` turns the fields into ``--env``, ``--variant``, ``--seed`` options
-(``--flag/--no-flag`` for booleans); :func:`apply_overrides` applies ``KEY=VALUE`` strings with
-the field's type and a clear error for unknown keys or bad values.
+    DQNConfig.PRESETS = (Preset({"total_timesteps": 2000}, quick=True),)
+
+* :func:`add_config_arguments` turns the fields into ``--env``, ``--learning-rate`` options
+  (``--flag/--no-flag`` for booleans) that report only what the user typed;
+* :func:`apply_overrides` applies ``KEY=VALUE`` strings with the field's type;
+* :func:`validate` checks every field against its declared range (one place for all configs);
+* :func:`resolve` layers ``defaults < presets < the resumed run's config < what the user typed``.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import typing
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
+
+_BOUNDS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+
+# tf.distribute strategies by name (keras_impl.runtime.strategy); here so that configs need no TensorFlow.
+STRATEGY_KINDS = ("auto", "cpu", "gpu", "mirrored", "multi-worker")
 
 
 class ConfigError(ValueError):
     """A config key or value given by the user is not valid."""
 
 
-def arg(default: Any, help: str, *, choices: Iterable | None = None, factory: bool = False):
-    """A dataclass field with help text (and optional choices) for the generated CLI."""
-    metadata = {"help": help}
+def invalid(name: str, expected: str, got: Any) -> ValueError:
+    """Keras' wording for a bad argument: ``Received an invalid value for argument `name`: expected ..., got ...``."""
+    return ValueError(f"Received an invalid value for argument `{name}`: expected {expected}, got {got!r}")
+
+
+def arg(default: Any, help: str, *, choices: Iterable | None = None, factory: bool = False,
+        gt: float | None = None, ge: float | None = None, lt: float | None = None, le: float | None = None):
+    """A dataclass field with help text, optional choices and an optional numeric range.
+
+    ``gt``/``ge``/``lt``/``le`` bound a number (or every number of a tuple field); :func:`validate`
+    checks them and names the field in its error.
+    """
+    metadata: dict[str, Any] = {"help": help}
     if choices is not None:
         metadata["choices"] = tuple(choices)
+    bounds = {k: v for k, v in (("gt", gt), ("ge", ge), ("lt", lt), ("le", le)) if v is not None}
+    if bounds:
+        metadata["bounds"] = bounds
     if factory:
         return dataclasses.field(default_factory=default, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """Values that replace a config's defaults.
+
+    Args:
+        values: ``{field: value}``.
+        when: applies only when these fields have these values (``{"env": "breakout"}``; a tuple
+            means any of its values); the deciding values come from what the user typed, else
+            the resumed run, else the defaults.
+        quick: applies only with ``--quick`` (the smoke-test budget).
+    """
+
+    values: Mapping[str, Any]
+    when: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    quick: bool = False
 
 
 def _field_types(cls) -> dict[str, Any]:
@@ -49,17 +90,23 @@ def _base_type(tp):
     return tp, False
 
 
+def _fields(cls) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(cls)}
+
+
+def _unknown_key(cls, key: str) -> ConfigError:
+    return ConfigError(f"unknown config key {key!r} for {cls.__name__}; valid keys: {', '.join(sorted(_fields(cls)))}")
+
+
 def parse_value(cls, key: str, text: str):
     """Convert ``text`` to the type of field ``key`` of dataclass ``cls``.
 
     Raises:
         ConfigError: unknown key, or a value that does not convert / is not among the choices.
     """
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = _fields(cls)
     if key not in fields:
-        raise ConfigError(
-            f"unknown config key {key!r} for {cls.__name__}; valid keys: {', '.join(sorted(fields))}"
-        )
+        raise _unknown_key(cls, key)
     tp, optional = _base_type(_field_types(cls)[key])
     if optional and text.lower() in ("none", "null", ""):
         return None
@@ -72,8 +119,6 @@ def parse_value(cls, key: str, text: str):
                 value = False
             else:
                 raise ValueError(text)
-        elif tp in (int, float, str):
-            value = tp(text)
         elif typing.get_origin(tp) in (tuple, list):
             inner = typing.get_args(tp)[0] if typing.get_args(tp) else str
             items = [s for s in text.split(",") if s.strip()]
@@ -89,7 +134,19 @@ def parse_value(cls, key: str, text: str):
     return value
 
 
-def apply_overrides(config, overrides: dict[str, Any] | Iterable[str]):
+def parse_overrides(cls, items: Iterable[str]) -> dict[str, Any]:
+    """``["KEY=VALUE", ...]`` (``--config``) as typed values ``{key: value}``."""
+    values = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--config expects KEY=VALUE, got {item!r}")
+        key, text = item.split("=", 1)
+        key = key.strip().replace("-", "_")
+        values[key] = parse_value(cls, key, text)
+    return values
+
+
+def apply_overrides(config, overrides: Mapping[str, Any] | Iterable[str]):
     """Return a copy of ``config`` with overrides applied.
 
     Args:
@@ -97,22 +154,103 @@ def apply_overrides(config, overrides: dict[str, Any] | Iterable[str]):
         overrides: a dict of already-typed values, or ``KEY=VALUE`` strings (``--config``).
     """
     cls = type(config)
-    if isinstance(overrides, dict):
-        values = {}
-        names = {f.name for f in dataclasses.fields(cls)}
-        for key, value in overrides.items():
-            if key not in names:
-                raise ConfigError(f"unknown config key {key!r} for {cls.__name__}; valid keys: {', '.join(sorted(names))}")
-            values[key] = value
-        return dataclasses.replace(config, **values)
-    values = {}
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"--config expects KEY=VALUE, got {item!r}")
-        key, text = item.split("=", 1)
-        key = key.strip().replace("-", "_")
-        values[key] = parse_value(cls, key, text)
-    return dataclasses.replace(config, **values)
+    if isinstance(overrides, Mapping):
+        for key in overrides:
+            if key not in _fields(cls):
+                raise _unknown_key(cls, key)
+        return dataclasses.replace(config, **overrides)
+    return dataclasses.replace(config, **parse_overrides(cls, overrides))
+
+
+def _check_bound(name: str, value, bounds: dict) -> None:
+    numbers = value if isinstance(value, (tuple, list)) else (value,)
+    for number in numbers:
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise invalid(name, "a number", value)
+        ok = not (isinstance(number, float) and math.isnan(number))
+        ok = ok and all({"gt": number > b, "ge": number >= b, "lt": number < b, "le": number <= b}[k]
+                        for k, b in bounds.items())
+        if not ok:
+            raise invalid(name, " and ".join(f"{_BOUNDS[k]} {b:g}" for k, b in bounds.items()), value)
+
+
+def validate(config):
+    """Check every field against its declared range and choices, then the class's own ``check()``.
+
+    Returns:
+        ``config`` (so ``validate(Cfg(...))`` can be used inline).
+
+    Raises:
+        ValueError: naming the first invalid field and its value.
+    """
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if value is None:
+            continue
+        choices = f.metadata.get("choices")
+        if choices and value not in choices:
+            raise invalid(f.name, f"one of {', '.join(map(str, choices))}", value)
+        if "bounds" in f.metadata:
+            _check_bound(f.name, value, f.metadata["bounds"])
+    check = getattr(config, "check", None)
+    if callable(check):
+        check()
+    return config
+
+
+def _coerce(cls, values: dict) -> dict:
+    """JSON brings tuples back as lists: give tuple fields tuples again."""
+    hints = _field_types(cls)
+    out = {}
+    for key, value in values.items():
+        tp, _ = _base_type(hints[key])
+        out[key] = tuple(value) if typing.get_origin(tp) is tuple and isinstance(value, list) else value
+    return out
+
+
+def resolve(cls, typed: Mapping[str, Any] | None = None, *, quick: bool = False,
+            resumed: Mapping[str, Any] | None = None):
+    """The one config resolution: ``defaults < presets < the resumed run's config < typed``.
+
+    Args:
+        cls: the config dataclass; its ``PRESETS`` (a tuple of :class:`Preset`) apply in order, and
+            its ``FIXED_ON_RESUME`` names the fields a resumed run cannot change (the environment,
+            the network's shape: what its checkpoint was made for).
+        typed: the values the user typed (flags, ``--config``, ``--seed``); they always win.
+        quick: apply the ``quick=True`` presets too.
+        resumed: the config of the run being resumed (its ``config.json``); keys it does not know
+            are ignored (a run written by an older version).
+
+    Returns:
+        A validated ``cls`` instance.
+
+    Raises:
+        ConfigError: an unknown key in ``typed``. ValueError: a value out of range.
+    """
+    fields = _fields(cls)
+    typed = dict(typed or {})
+    for key in typed:
+        if key not in fields:
+            raise _unknown_key(cls, key)
+    resumed = _coerce(cls, {k: v for k, v in (resumed or {}).items() if k in fields})
+    for key in getattr(cls, "FIXED_ON_RESUME", ()) if resumed else ():
+        if key in typed and key in resumed and _coerce(cls, {key: typed[key]})[key] != resumed[key]:
+            raise ConfigError(f"Received an invalid value for argument `{key}`: {typed[key]!r}, but the run being "
+                              f"resumed trained with {resumed[key]!r} (a resumed run keeps it; start a new run instead)")
+    values = dataclasses.asdict(cls())
+
+    def deciding(name):  # what a preset's `when` is compared with
+        return typed.get(name, resumed.get(name, values[name]))
+
+    def matches(preset):  # a tuple in `when` means "any of these values"
+        return all(deciding(k) in v if isinstance(v, tuple) else deciding(k) == v for k, v in preset.when.items())
+
+    for preset in getattr(cls, "PRESETS", ()):
+        if (quick or not preset.quick) and matches(preset):
+            values.update(preset.values)
+    values.update(resumed)
+    values.update(typed)
+    return validate(cls(**_coerce(cls, values)))
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, cls, skip: Iterable[str] = ()) -> None:
@@ -149,12 +287,3 @@ def _converter(cls, key):
 
     convert.__name__ = key
     return convert
-
-
-def describe(cls) -> list[tuple[str, Any, str]]:
-    """(name, default, help) for each field, for docs and ``--help``."""
-    out = []
-    for f in dataclasses.fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else None
-        out.append((f.name, default, f.metadata.get("help", "")))
-    return out

@@ -34,15 +34,20 @@ import dataclasses
 from pathlib import Path
 from typing import Sequence
 
+import keras
 import numpy as np
+import tensorflow as tf
+from matplotlib.figure import Figure
 
+from keras_impl import config as cfglib
 from keras_impl import runtime
-from keras_impl.config import arg
-from keras_impl.registry import exercise
+from keras_impl.configs import HELLO_VARIANTS as VARIANTS
+from keras_impl.configs import LSTM_VARIANTS, RNN_VARIANTS, HelloConfig
+from keras_impl.hello_cells import HandLSTMCell, RNNCell, cell_variables, copy_cell_weights, recurrent_cell
 
-RNN_VARIANTS = ("simple_rnn", "rnn_cell", "my_rnn_cell")
-LSTM_VARIANTS = ("lstm", "lstm_cell", "my_lstm_cell")
-VARIANTS = RNN_VARIANTS + LSTM_VARIANTS
+__all__ = ["VARIANTS", "RNN_VARIANTS", "LSTM_VARIANTS", "HelloConfig", "RNNCell", "HandLSTMCell", "cell_variables",
+           "copy_cell_weights", "recurrent_cell", "make_data", "build_model", "copy_model_weights", "train",
+           "train_variants", "twin_differences", "run"]
 
 # Whose fitted values each variant must reproduce (exam (3) reproduces (2), (6) reproduces (5)).
 TWIN = {
@@ -123,148 +128,6 @@ def make_data(text: str | Sequence[str]) -> CharData:
 
 
 # ----------------------------------------------------------------------------------------------
-# Hand-written cells
-# ----------------------------------------------------------------------------------------------
-
-
-def _keras():
-    import keras
-
-    return keras
-
-
-def _make_rnn_cell_class():
-    keras = _keras()
-    from keras import ops
-
-    @keras.saving.register_keras_serializable(package="kcourse")
-    class RNNCell(keras.layers.Layer):
-        """The exam's ``rNNCell``: ``h_t = tanh(i2h(x_t) + h2h(h_{t-1}))``, for ``keras.layers.RNN``.
-
-        ``i2h`` carries the one bias (Keras' ``SimpleRNNCell`` has one; PyTorch's ``RNNCell`` has
-        two, ``bias_ih`` and ``bias_hh``: :func:`load_torch_rnn` sums them). The sum is formed as
-        ``(x @ W + b) + h @ U``, the order ``SimpleRNNCell.call`` uses, so the two cells give
-        bit-identical values and gradients.
-
-        Args:
-            units: size of the hidden state.
-        """
-
-        def __init__(self, units: int, **kwargs):
-            super().__init__(**kwargs)
-            if not isinstance(units, (int, np.integer)) or units <= 0:
-                raise ValueError(
-                    f"Received an invalid value for argument `units`, expected a positive integer, got {units!r}"
-                )
-            self.units = int(units)
-            self.state_size = self.units
-            self.output_size = self.units
-            self.i2h = keras.layers.Dense(self.units, name="i2h")  # x @ W + b
-            self.h2h = keras.layers.Dense(self.units, use_bias=False, name="h2h",
-                                          kernel_initializer="orthogonal")  # h @ U
-
-        def build(self, input_shape):
-            self.i2h.build(input_shape)
-            self.h2h.build((input_shape[0], self.units))
-            self.built = True
-
-        def call(self, inputs, states, training=False):
-            h_prev = states[0] if isinstance(states, (list, tuple)) else states  # [B, H]
-            h = ops.tanh(self.i2h(inputs) + self.h2h(h_prev))  # [B, H]
-            return h, ([h] if isinstance(states, (list, tuple)) else h)
-
-        def get_config(self):
-            return {**super().get_config(), "units": self.units}
-
-    return RNNCell
-
-
-def _make_lstm_cell_class():
-    keras = _keras()
-    from keras import ops
-
-    @keras.saving.register_keras_serializable(package="kcourse")
-    class HandLSTMCell(keras.layers.Layer):
-        """An LSTM cell with the gates written out, for ``keras.layers.RNN``.
-
-        ``z = x @ W + h @ U + b`` (``[B, 4H]``, columns in Keras' gate order ``[i, f, c, o]``,
-        which is PyTorch's ``[i, f, g, o]`` with ``g`` called ``c``), then::
-
-            i = sigmoid(z_i)   f = sigmoid(z_f)   c~ = tanh(z_c)   o = sigmoid(z_o)
-            c_t = f * c_{t-1} + i * c~
-            h_t = o * tanh(c_t)
-
-        The bias is a separate weight added last because ``LSTMCell`` (implementation 2) adds it
-        after ``h @ U``: ``(x @ W + b) + h @ U`` would round differently, and after 200 Adam
-        steps the fitted values would drift apart.
-
-        Args:
-            units: size of the hidden and cell states.
-        """
-
-        def __init__(self, units: int, **kwargs):
-            super().__init__(**kwargs)
-            if not isinstance(units, (int, np.integer)) or units <= 0:
-                raise ValueError(
-                    f"Received an invalid value for argument `units`, expected a positive integer, got {units!r}"
-                )
-            self.units = int(units)
-            self.state_size = [self.units, self.units]  # h, c
-            self.output_size = self.units
-            self.i2h = keras.layers.Dense(4 * self.units, use_bias=False, name="i2h")  # x @ W
-            self.h2h = keras.layers.Dense(4 * self.units, use_bias=False, name="h2h",
-                                          kernel_initializer="orthogonal")  # h @ U
-
-        def build(self, input_shape):
-            self.i2h.build(input_shape)
-            self.h2h.build((input_shape[0], self.units))
-            units = self.units
-            # Keras' unit_forget_bias: forget-gate bias starts at 1, the others at 0.
-            self.bias = self.add_weight(
-                shape=(4 * units,), name="bias",
-                initializer=lambda shape, dtype=None: ops.concatenate(
-                    [ops.zeros((units,), dtype), ops.ones((units,), dtype), ops.zeros((2 * units,), dtype)]),
-            )
-            self.built = True
-
-        def call(self, inputs, states, training=False):
-            h_prev, c_prev = states[0], states[1]  # [B, H], [B, H]
-            z = self.i2h(inputs) + self.h2h(h_prev) + self.bias  # [B, 4H]
-            z_i, z_f, z_c, z_o = ops.split(z, 4, axis=1)
-            i = ops.sigmoid(z_i)  # input gate
-            f = ops.sigmoid(z_f)  # forget gate
-            c = f * c_prev + i * ops.tanh(z_c)  # new cell state
-            o = ops.sigmoid(z_o)  # output gate
-            h = o * ops.tanh(c)
-            return h, [h, c]
-
-        def get_config(self):
-            return {**super().get_config(), "units": self.units}
-
-    return HandLSTMCell
-
-
-# The cell classes subclass keras.layers.Layer, so defining them imports Keras (and TensorFlow,
-# ~5 s). They are made on first use so that `kcourse list`, which imports every exercise module,
-# stays fast; `keras_impl.hello.RNNCell` and `.HandLSTMCell` work as ordinary attributes.
-_CELL_FACTORIES = {"RNNCell": _make_rnn_cell_class, "HandLSTMCell": _make_lstm_cell_class}
-_CELL_CLASSES: dict[str, type] = {}
-
-
-def cell_class(name: str) -> type:
-    """The hand-written cell class ``"RNNCell"`` or ``"HandLSTMCell"`` (made on first use)."""
-    if name not in _CELL_CLASSES:
-        _CELL_CLASSES[name] = _CELL_FACTORIES[name]()
-    return _CELL_CLASSES[name]
-
-
-def __getattr__(name):  # PEP 562: module attributes RNNCell / HandLSTMCell
-    if name in _CELL_FACTORIES:
-        return cell_class(name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-# ----------------------------------------------------------------------------------------------
 # Models
 # ----------------------------------------------------------------------------------------------
 
@@ -279,19 +142,18 @@ def _check_variant(variant: str) -> None:
 def make_recurrent_layer(variant: str, units: int):
     """The recurrent layer of ``variant``, returning the whole hidden sequence ``[B, T, H]``."""
     _check_variant(variant)
-    keras = _keras()
     layers = keras.layers
     if variant == "simple_rnn":
         return layers.SimpleRNN(units, return_sequences=True, name="rnn")
     if variant == "rnn_cell":
         return layers.RNN(layers.SimpleRNNCell(units), return_sequences=True, name="rnn")
     if variant == "my_rnn_cell":
-        return layers.RNN(cell_class("RNNCell")(units), return_sequences=True, name="rnn")
+        return layers.RNN(RNNCell(units), return_sequences=True, name="rnn")
     if variant == "lstm":
         return layers.LSTM(units, return_sequences=True, name="rnn")
     if variant == "lstm_cell":
         return layers.RNN(layers.LSTMCell(units), return_sequences=True, name="rnn")
-    return layers.RNN(cell_class("HandLSTMCell")(units), return_sequences=True, name="rnn")
+    return layers.RNN(HandLSTMCell(units), return_sequences=True, name="rnn")
 
 
 def build_model(variant: str, vocab_size: int, units: int):
@@ -308,7 +170,6 @@ def build_model(variant: str, vocab_size: int, units: int):
             raise ValueError(
                 f"Received an invalid value for argument `{name}`, expected a positive integer, got {value!r}"
             )
-    keras = _keras()
     model = keras.Sequential(
         [
             keras.Input((None, vocab_size)),
@@ -318,57 +179,6 @@ def build_model(variant: str, vocab_size: int, units: int):
         name=variant,
     )
     return model
-
-
-def recurrent_cell(layer_or_cell):
-    """The cell of a recurrent layer (``SimpleRNN``, ``LSTM``, ``RNN(cell)``) or the cell itself."""
-    return getattr(layer_or_cell, "cell", layer_or_cell)
-
-
-def cell_variables(layer_or_cell) -> tuple:
-    """``(kernel [I, G*H], recurrent_kernel [H, G*H], bias [G*H] or None)`` variables of a cell.
-
-    ``G`` is 1 for an RNN cell and 4 for an LSTM cell (columns ``[i, f, c, o]``). Works for
-    Keras' ``SimpleRNNCell`` / ``LSTMCell`` and the hand-written :class:`RNNCell` /
-    :class:`HandLSTMCell`, so weights can be moved between them by position.
-
-    Raises:
-        ValueError: a cell this module does not know, or one that is not built yet.
-    """
-    cell = recurrent_cell(layer_or_cell)
-    if not cell.built:
-        raise ValueError(f"cell {cell.name!r} is not built yet: call the model on an input (or build it) first")
-    if hasattr(cell, "i2h"):  # hand-written cells
-        if cell.i2h.use_bias:  # RNNCell: the bias sits in i2h
-            return cell.i2h.kernel, cell.h2h.kernel, cell.i2h.bias
-        return cell.i2h.kernel, cell.h2h.kernel, cell.bias
-    if hasattr(cell, "kernel") and hasattr(cell, "recurrent_kernel"):  # SimpleRNNCell, LSTMCell
-        return cell.kernel, cell.recurrent_kernel, cell.bias
-    raise ValueError(
-        f"Received an invalid value for argument `layer_or_cell`: expected a SimpleRNN/LSTM layer or cell "
-        f"or a hand-written RNNCell/HandLSTMCell, got {type(cell).__name__}"
-    )
-
-
-def copy_cell_weights(source, target) -> None:
-    """Copy a cell's weights into another cell (built-in -> hand-written, or any pair).
-
-    Both cells hold one bias in Keras' layout, so this is a straight copy; shapes are checked.
-
-    Raises:
-        ValueError: the two cells' weights do not have the same shapes.
-    """
-    for name, src, dst in zip(("kernel", "recurrent_kernel", "bias"), cell_variables(source), cell_variables(target)):
-        if (src is None) != (dst is None):
-            raise ValueError(f"cannot copy `{name}`: one cell has it and the other does not")
-        if src is None:
-            continue
-        if tuple(src.shape) != tuple(dst.shape):
-            raise ValueError(
-                f"cannot copy `{name}`: expected shape {tuple(dst.shape)} for the target cell, "
-                f"got {tuple(src.shape)} from the source"
-            )
-        dst.assign(src.value if hasattr(src, "value") else src)
 
 
 def copy_model_weights(source_model, target_model) -> None:
@@ -410,7 +220,6 @@ def accuracy(probs: np.ndarray, targets: np.ndarray) -> float:
 
 def fitted_probs(model, data: CharData) -> np.ndarray:
     """Softmax of the model's logits on the whole sequence, ``[T, V]``."""
-    keras = _keras()
     logits = model(data.x[None], training=False)  # [1, T, V]
     return keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))[0]
 
@@ -431,9 +240,6 @@ def train(model, data: CharData, epochs: int = 200, learning_rate: float = 0.1) 
     """
     if not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"Received an invalid value for argument `epochs`, expected an integer >= 1, got {epochs!r}")
-    import tensorflow as tf
-
-    keras = _keras()
     optimizer = keras.optimizers.Adam(learning_rate)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)  # softmax + cross-entropy
     x = tf.constant(data.x[None])  # [1, T, V]: the whole sequence is one batch
@@ -465,7 +271,6 @@ def train_variants(variants: Sequence[str], data: CharData, units: int, epochs: 
     """
     for variant in variants:
         _check_variant(variant)
-    keras = _keras()
     results: dict[str, FitResult] = {}
     for family in (RNN_VARIANTS, LSTM_VARIANTS):
         wanted = [v for v in family if v in variants]
@@ -518,16 +323,11 @@ def format_probs(result: FitResult, data: CharData, steps: int = 10) -> str:
 def save_heatmap(results: dict[str, FitResult], data: CharData, variants: Sequence[str], path: Path,
                  steps: int = 10) -> Path:
     """One panel per variant: predicted next-character probabilities for the first ``steps`` steps."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     steps = min(steps, len(data.y))
     cols = min(3, len(variants))
     rows = -(-len(variants) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols + 1.6, 0.28 * steps * rows + 1.0 * rows),
-                             squeeze=False, layout="constrained")
+    fig = Figure(figsize=(2.6 * cols + 1.6, 0.28 * steps * rows + 1.0 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
     image = None
     for n, (ax, v) in enumerate(zip(axes.flat, variants)):
         probs = results[v].probs[:steps]  # [steps, V]
@@ -552,7 +352,6 @@ def save_heatmap(results: dict[str, FitResult], data: CharData, variants: Sequen
     fig.colorbar(image, ax=axes, shrink=0.8, label="probability")
     path = Path(path)
     fig.savefig(path, dpi=90, bbox_inches="tight")
-    plt.close(fig)
     return path
 
 
@@ -561,26 +360,9 @@ def save_heatmap(results: dict[str, FitResult], data: CharData, variants: Sequen
 # ----------------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass
-class HelloConfig:
-    variant: str = arg("all", "which model to train (its built-in twin is trained too, for the comparison)",
-                       choices=("all",) + VARIANTS)
-    text: str = arg("hello", "the text that is repeated to make the sequence")
-    repeats: int = arg(100, "how often the text is repeated (the course: list('hello')*100)")
-    units: int = arg(4, "hidden size of the RNN/LSTM")
-    epochs: int = arg(200, "epochs; each is one Adam step on the whole sequence (the course: 200)")
-    learning_rate: float = arg(0.1, "Adam learning rate (the course: 0.1)")
-    heatmap_steps: int = arg(10, "steps shown in the heatmap and the printed probability rows")
-    seed: int = arg(0, "random seed (initial weights)")
-
-
-@exercise("hello", config=HelloConfig, section="supervised",
-          summary="next-character RNN/LSTM on 'hello': six Keras variants, hand-written cells, PyTorch import",
-          reference="100% next-character accuracy; hand-written cells give the built-ins' fitted values (course)",
-          quick={"repeats": 10, "epochs": 100})
 def run(cfg: HelloConfig, run_dir: Path) -> dict:
-    if cfg.repeats < 1:
-        raise ValueError(f"Received an invalid value for argument `repeats`, expected an integer >= 1, got {cfg.repeats}")
+    """``kcourse run hello``: train the variants (and their twins), print the table, save the heatmap."""
+    cfglib.validate(cfg)
     data = make_data(list(cfg.text) * cfg.repeats)
     variants = list(VARIANTS) if cfg.variant == "all" else [cfg.variant]
     to_train = [v for v in VARIANTS if v in variants or any(TWIN[w] == v for w in variants)]

@@ -6,25 +6,14 @@ the tests exercise that path end to end.
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
+import keras
 import numpy as np
+from matplotlib.figure import Figure
 
 from keras_impl import runtime
-from keras_impl.config import arg
-from keras_impl.registry import exercise
-
-
-@dataclasses.dataclass
-class LinRegConfig:
-    n: int = arg(1000, "number of samples")
-    noise: float = arg(0.1, "standard deviation of the noise added to y")
-    epochs: int = arg(20, "training epochs")
-    batch_size: int = arg(32, "batch size")
-    learning_rate: float = arg(0.05, "Adam learning rate")
-    strategy: str = arg("auto", "tf.distribute strategy", choices=runtime.STRATEGY_KINDS)
-    seed: int = arg(0, "random seed")
+from keras_impl.configs import LinRegConfig
 
 
 def make_data(n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -37,12 +26,8 @@ def make_data(n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-@exercise("linreg", config=LinRegConfig, section="runtime",
-          summary="runtime smoke: Keras 3 linear regression y=3x+2 through the shared runtime",
-          reference="w=3.00, b=2.00 (ground truth)", quick={"epochs": 5})
 def run(cfg: LinRegConfig, run_dir: Path) -> dict:
-    import keras
-
+    """``kcourse run linreg``: fit, plot, report ``w`` and ``b``."""
     x, y = make_data(cfg.n, cfg.noise, cfg.seed)
     with runtime.strategy(cfg.strategy).scope():
         model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
@@ -51,19 +36,14 @@ def run(cfg: LinRegConfig, run_dir: Path) -> dict:
                         validation_split=0.1, shuffle=True,
                         callbacks=[keras.callbacks.TensorBoard(log_dir=str(run_dir), write_graph=False)])
     w, b = (float(v.numpy().ravel()[0]) if hasattr(v, "numpy") else float(np.ravel(v)[0]) for v in model.layers[0].weights)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig = Figure(figsize=(5, 3.5))
+    ax = fig.subplots()
     ax.plot(x[:, 0], y[:, 0], ".", alpha=0.3, label="data")
     grid = np.linspace(-1, 1, 50, dtype="float32")[:, None]
     ax.plot(grid[:, 0], model(grid).numpy()[:, 0], "r-", label=f"fit w={w:.2f} b={b:.2f}")
     ax.legend()
     fig.tight_layout()
     fig.savefig(run_dir / "fit.png", dpi=80)
-    plt.close(fig)
     val = float(history.history["val_loss"][-1])
     return {"headline": f"w={w:.2f}, b={b:.2f}, val MSE {val:.4f}",
             "metrics": {"w": w, "b": b, "val_mse": val}, "artifacts": ["fit.png"]}

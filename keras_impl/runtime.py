@@ -9,34 +9,31 @@ One module for the things every exercise needs:
 * :func:`set_mixed_precision` -- switch Keras' global dtype policy.
 * :func:`make_run_dir` / :func:`summary_writers` -- ``runs/{exercise}__{seed}__{timestamp}/`` with
   ``config.json``, TensorBoard ``train/`` and ``eval/`` logs and ``checkpoints/``.
-* :func:`atomic_write_bytes`, :func:`atomic_write_json`, :func:`atomic_directory` -- write files
-  and checkpoint folders so that a crash never leaves a half-written one behind.
 * :func:`progress` and :class:`Timer`.
 
-Works on a CPU-only machine and on one or more GPUs. TensorFlow is imported lazily so that
-``import keras_impl.runtime`` stays cheap and never binds ``tf.keras`` before
-``TF_USE_LEGACY_KERAS`` is set.
+Works on a CPU-only machine and on one or more GPUs. ``TF_USE_LEGACY_KERAS`` is set by the
+package (``keras_impl/__init__.py``) before this module imports TensorFlow; TensorFlow binds
+``tf.keras`` on its first use, so TF-Agents (Keras 2) and ``import keras`` (Keras 3) coexist.
+Atomic files live in :mod:`keras_impl.files`, checkpoints in :mod:`keras_impl.checkpoints`.
 """
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import datetime as _dt
+import importlib.metadata as md
 import json
 import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
+import keras
 import numpy as np
+import tensorflow as tf
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-STRATEGY_KINDS = ("auto", "cpu", "gpu", "mirrored", "multi-worker")
+from keras_impl import files
+from keras_impl.config import STRATEGY_KINDS
 
 # ----------------------------------------------------------------------------------------------
 # Keras 2 / Keras 3 coexistence
@@ -63,8 +60,6 @@ class LegacyKerasError(RuntimeError):
 
 def tf_keras_is_legacy() -> bool:
     """True when ``tf.keras`` resolves to Keras 2 (``tf_keras``), as TF-Agents requires."""
-    import tensorflow as tf
-
     module = getattr(tf.keras, "__name__", "") or ""
     version = getattr(tf.keras, "__version__", "") or ""
     # After `import tf_agents`, tf.keras is re-registered as a module named "tensorflow.keras"
@@ -81,8 +76,6 @@ def require_legacy_keras() -> None:
     Raises:
         LegacyKerasError: TensorFlow was imported before ``TF_USE_LEGACY_KERAS=1`` was set.
     """
-    if "tensorflow" not in sys.modules:
-        os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     if not tf_keras_is_legacy():
         raise LegacyKerasError(LEGACY_KERAS_HELP)
 
@@ -94,8 +87,6 @@ def require_legacy_keras() -> None:
 
 def gpus() -> list:
     """The physical GPUs TensorFlow sees (empty on a CPU-only machine)."""
-    import tensorflow as tf
-
     return tf.config.list_physical_devices("GPU")
 
 
@@ -107,8 +98,6 @@ def enable_memory_growth() -> int:
     Returns:
         The number of GPUs configured.
     """
-    import tensorflow as tf
-
     configured = 0
     for gpu in gpus():
         try:
@@ -124,9 +113,6 @@ def device_summary() -> str:
 
     Example: ``TF 2.21.0 | Keras 3.15.1 | tf.keras 2.21.0 (legacy) | CPU x2 | GPU: none | policy float32``
     """
-    import keras
-    import tensorflow as tf
-
     gpu_list = gpus()
     if gpu_list:
         names = []
@@ -141,8 +127,6 @@ def device_summary() -> str:
         gpu_text = "GPU: none"
     tfk = getattr(tf.keras, "__version__", None)
     if tfk is None:
-        import importlib.metadata as md
-
         try:
             tfk = md.version("tf-keras") if tf_keras_is_legacy() else keras.__version__
         except md.PackageNotFoundError:
@@ -169,8 +153,6 @@ def strategy(kind: str = "auto"):
         ValueError: unknown ``kind``, ``gpu`` without a GPU, or ``multi-worker`` without a valid
             ``TF_CONFIG``.
     """
-    import tensorflow as tf
-
     if kind not in STRATEGY_KINDS:
         raise ValueError(
             f"Received an invalid value for argument `strategy`: expected one of "
@@ -225,8 +207,6 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     """
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"Received an invalid value for argument `seed`: expected an integer >= 0, got {seed!r}")
-    import keras
-    import tensorflow as tf
 
     seed = int(seed)
     random.seed(seed)
@@ -248,7 +228,6 @@ def set_intra_op_threads(threads: int) -> bool:
     """
     if not isinstance(threads, (int, np.integer)) or isinstance(threads, bool) or threads < 0:
         raise ValueError(f"Received an invalid value for argument `threads`: expected an integer >= 0, got {threads!r}")
-    import tensorflow as tf
 
     if tf.config.threading.get_intra_op_parallelism_threads() == threads:
         return True
@@ -265,102 +244,8 @@ def set_mixed_precision(enabled: bool = True) -> str:
     Mixed precision speeds up training on GPUs with tensor cores; on a CPU it is slower, so the
     CLI only turns it on when asked. Returns the policy name now in force.
     """
-    import keras
-
     keras.mixed_precision.set_global_policy("mixed_float16" if enabled else "float32")
     return keras.mixed_precision.global_policy().name
-
-
-# ----------------------------------------------------------------------------------------------
-# Atomic files and checkpoint folders
-# ----------------------------------------------------------------------------------------------
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace``.
-
-    A crash leaves either the old file or the new one, never a truncated file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def _json_default(value: Any):
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    return repr(value)
-
-
-def to_json(value: Any) -> str:
-    """JSON text for configs and results (dataclasses, NumPy scalars/arrays and paths allowed)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = dataclasses.asdict(value)
-    return json.dumps(value, indent=2, sort_keys=True, default=_json_default)
-
-
-def atomic_write_json(path: str | os.PathLike, value: Any) -> Path:
-    """Write ``value`` as indented JSON, atomically (see :func:`atomic_write_bytes`)."""
-    return atomic_write_bytes(path, (to_json(value) + "\n").encode())
-
-
-COMPLETE_MARKER = "COMPLETE"
-
-
-@contextlib.contextmanager
-def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
-    """Build a folder (a checkpoint) in a temporary sibling and move it into place at the end.
-
-    The yielded path is the temporary folder: write everything there. On success a
-    ``COMPLETE`` sentinel is written inside it and it replaces ``path``; on an exception the
-    temporary folder is removed and any previous ``path`` is left untouched. Readers should
-    call :func:`is_complete` before trusting a folder (Dopamine's sentinel idea).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    try:
-        yield tmp
-        (tmp / COMPLETE_MARKER).write_text(_dt.datetime.now().isoformat() + "\n")
-        old = None
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def is_complete(path: str | os.PathLike) -> bool:
-    """True when ``path`` is a folder written completely by :func:`atomic_directory`."""
-    return (Path(path) / COMPLETE_MARKER).is_file()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -372,22 +257,37 @@ def make_run_dir(exercise: str, seed: int, config: Any = None, root: str | os.Pa
     """Create ``{root}/{exercise}__{seed}__{timestamp}/`` with ``config.json``, ``train/``,
     ``eval/`` and ``checkpoints/``.
 
+    The folder is created with one ``mkdir`` that fails if it exists (then the next suffix
+    ``-2``, ``-3``... is tried), so runs started in the same second never share a folder.
+
     Args:
         exercise: the exercise's name, used in the folder name.
         seed: the run's seed, used in the folder name (CleanRL's naming).
         config: the resolved config (a dataclass or a dict), written to ``config.json``.
         root: the parent folder.
+
+    Raises:
+        OSError: ``root`` cannot be created or written (the message names it).
     """
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     base = Path(root) / f"{exercise}__{seed}__{stamp}"
-    run_dir, n = base, 1
-    while run_dir.exists():  # two runs in the same second get distinct folders
-        n += 1
-        run_dir = base.with_name(f"{base.name}-{n}")
+    try:
+        base.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OSError(f"cannot create the run folder under {root}: {err.strerror or err}") from None
+    for n in range(1, 10_000):
+        run_dir = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            run_dir.mkdir()
+            break
+        except FileExistsError:
+            continue
+        except OSError as err:
+            raise OSError(f"cannot create the run folder {run_dir}: {err.strerror or err}") from None
     for sub in ("train", "eval", "checkpoints"):
-        (run_dir / sub).mkdir(parents=True, exist_ok=True)
+        (run_dir / sub).mkdir(exist_ok=True)
     if config is not None:
-        atomic_write_json(run_dir / "config.json", config)
+        files.atomic_write_json(run_dir / "config.json", config)
     return run_dir
 
 
@@ -398,8 +298,6 @@ def summary_writers(run_dir: str | os.PathLike):
         ``(train_writer, eval_writer)``; use ``with writer.as_default(): tf.summary.scalar(...)``.
         Keys follow CleanRL's grouping: ``charts/...``, ``losses/...``, ``eval/...``.
     """
-    import tensorflow as tf
-
     run_dir = Path(run_dir)
     return (
         tf.summary.create_file_writer(str(run_dir / "train")),
@@ -409,8 +307,6 @@ def summary_writers(run_dir: str | os.PathLike):
 
 def log_scalars(writer, step: int, values: dict[str, float]) -> None:
     """Write several scalars at one step to a TensorBoard writer."""
-    import tensorflow as tf
-
     with writer.as_default(step=int(step)):
         for key, value in values.items():
             tf.summary.scalar(key, float(value))

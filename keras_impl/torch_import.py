@@ -30,7 +30,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from keras_impl.hello import cell_variables
+from keras_impl.hello_cells import cell_variables
 
 
 def _as_numpy(value: Any) -> np.ndarray:

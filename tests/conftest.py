@@ -17,7 +17,7 @@ def run_cli(*args, env=None, timeout=600, cwd=None):
     """Run the real `kcourse` CLI in a subprocess: (returncode, stdout, stderr)."""
     full_env = dict(os.environ)
     full_env.update(env or {})
-    proc = subprocess.run([sys.executable, "-m", "keras_impl.cli", *map(str, args)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "kcourse", *map(str, args)], capture_output=True,
                           text=True, timeout=timeout, env=full_env, cwd=cwd or REPO)
     return proc.returncode, proc.stdout, proc.stderr
 

@@ -3,21 +3,20 @@ import re
 
 import pytest
 
-from keras_impl import cli, registry
+from kcourse import cli, exercises
 
 
 def test_list_shows_every_exercise_with_its_reference(capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out.splitlines()
     names = [line.split()[0] for line in out]
-    assert names == list(registry.exercises())
-    # the order follows registry.EXERCISE_MODULES, whatever order the modules were imported in
+    assert names == [ex.name for ex in exercises.EXERCISES]
     assert names[:3] == ["linreg", "recommender", "hello"]
     assert names.index("markov") < names.index("policy-gradient") < names.index("dqn") < names.index("tfa-dqn")
     assert all("| reference: " in line for line in out)
 
 
-@pytest.mark.parametrize("name", list(registry.exercises()))
+@pytest.mark.parametrize("name", list(exercises.BY_NAME))
 def test_every_exercise_prints_its_help(name, capsys):
     # argparse formats help strings with %: a literal "10%" in a config help once broke --help
     with pytest.raises(SystemExit) as stop:

@@ -1,5 +1,6 @@
-"""agents.dqn: the TD math by hand, every variant's loss by hand, terminal vs truncated, epsilon
-schedules, determinism, checkpoint/resume, Ctrl-C, corrupt checkpoints, and the CLI."""
+"""agents.dqn and agents.dqn_train: the TD math by hand, every variant's loss by hand (masked too),
+terminal vs truncated, epsilon schedules, determinism, checkpoint/resume, Ctrl-C, corrupt
+checkpoints, and the CLI."""
 import dataclasses
 import json
 import math
@@ -12,10 +13,12 @@ import pytest
 import agents  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow)
 import gymnasium as gym
 
-from agents import dqn
+from agents import dqn, dqn_train
+from agents.configs import DQN_VARIANTS as VARIANTS
+from agents.networks import numpy_q_function
 from agents.replay import ReplayBuffer
-
-VARIANTS = dqn.VARIANTS
+from keras_impl import config as cfglib
+from keras_impl.checkpoints import CheckpointManager, CorruptCheckpointError
 
 
 # ----------------------------------------------------------------------------------------------
@@ -78,9 +81,16 @@ def set_linear(net, kernel, dueling):
         net.get_layer("q_values").set_weights([kernel, np.zeros(2, "float32")])
 
 
-def linear_agent(variant, loss="mse", gamma=0.5):
+def mask_action_1_when_s1_is_1(obs):
+    """A splitter: action 1 is illegal in states whose second feature is 1 (numbers picked for the test)."""
+    legal_1 = 1.0 - (obs[..., 1:2] == 1.0)  # [B, 1]
+    return obs, np.concatenate([np.ones_like(legal_1), legal_1], axis=-1) if isinstance(obs, np.ndarray) \
+        else dqn.tf.concat([dqn.tf.ones_like(legal_1), legal_1], axis=-1)
+
+
+def linear_agent(variant, loss="mse", gamma=0.5, masked=False):
     cfg = dqn.DQNConfig(variant=variant, hidden=(), loss=loss, gamma=gamma)
-    agent = dqn.DQNAgent(cfg, OBS_SPACE, ACT_SPACE)
+    agent = dqn.DQNAgent(cfg, OBS_SPACE, ACT_SPACE, splitter=mask_action_1_when_s1_is_1 if masked else None)
     # online Q(s) = [s0 + 3 s1, 2 s0 + 4 s1];  target Q_t(s) = [s0, s1]
     set_linear(agent.q_net, [[1.0, 2.0], [3.0, 4.0]], cfg.dueling)
     set_linear(agent.target_net, [[1.0, 0.0], [0.0, 1.0]], cfg.dueling)
@@ -95,16 +105,28 @@ BATCH = dict(obs=np.array([[1, 0], [0, 1]], "float32"), actions=np.array([0, 1])
 #                 MSE (1 + 16) / 2 = 8.5;  Huber (0.5 + 3.5) / 2 = 2.0
 # double:         online argmax Q([2,1]) = argmax [5, 8] = 1 -> Q_t([2,1])[1] = 1 -> targets [1.5, 0];
 #                 errors [0.5, -4]: MSE (0.25 + 16) / 2 = 8.125;  Huber (0.125 + 3.5) / 2 = 1.8125
+# masked (action 1 illegal where s[1] == 1; s' = [2,1] has s[1] = 1, so only action 0 is legal there):
+#   dqn / dueling:  max over legal Q_t([2,1]) = Q_t([2,1])[0] = 2 -> the same targets [2, 0]
+#   double:         online argmax over legal = 0 (Q([2,1])[0] = 5) -> Q_t([2,1])[0] = 2 -> targets [2, 0]
+#                   (unmasked Double picked action 1, worth 1), so MSE 8.5, Huber 2.0 as plain DQN
 EXPECTED = {("dqn", "mse"): (8.5, [2.0, 0.0]), ("dqn", "huber"): (2.0, [2.0, 0.0]),
-            ("double", "mse"): (8.125, [1.5, 0.0]), ("double", "huber"): (1.8125, [1.5, 0.0])}
+            ("double", "mse"): (8.125, [1.5, 0.0]), ("double", "huber"): (1.8125, [1.5, 0.0]),
+            ("double-masked", "mse"): (8.5, [2.0, 0.0]), ("double-masked", "huber"): (2.0, [2.0, 0.0])}
 
 
+def _expected_key(variant, masked):
+    if "double" in variant:
+        return "double-masked" if masked else "double"
+    return "dqn"
+
+
+@pytest.mark.parametrize("masked", [False, True])
 @pytest.mark.parametrize("loss", ["mse", "huber"])
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_loss_by_hand_for_every_variant(variant, loss):
-    agent = linear_agent(variant, loss)
+def test_loss_by_hand_for_every_variant(variant, loss, masked):
+    agent = linear_agent(variant, loss, masked=masked)
     value, targets, q_taken = agent.compute_loss(**BATCH)
-    expected_loss, expected_targets = EXPECTED[("double" if "double" in variant else "dqn", loss)]
+    expected_loss, expected_targets = EXPECTED[(_expected_key(variant, masked), loss)]
     np.testing.assert_allclose(np.asarray(q_taken), [1.0, 4.0], rtol=1e-6)
     np.testing.assert_allclose(np.asarray(targets), expected_targets, rtol=1e-6)
     assert float(value) == pytest.approx(expected_loss, rel=1e-6)
@@ -122,6 +144,25 @@ def test_terminal_not_bootstrapped_truncated_bootstrapped(variant):
     expected = np.where(batch.terminated == 1.0, 1.0, 1.0 + 0.5 * next_q)
     assert set(batch.truncated.tolist()) == {0.0, 1.0}
     np.testing.assert_allclose(np.asarray(targets), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_masked_target_with_no_legal_action_left_is_the_reward(variant):
+    # every action illegal in s': the future value is 0 (not -inf, not NaN), target = r = 1
+    agent = linear_agent(variant, masked=True)
+    agent.splitter = lambda obs: (obs, obs * 0)  # nothing is legal anywhere
+    _, targets, _ = agent.compute_loss(BATCH["obs"][:1], BATCH["actions"][:1], BATCH["rewards"][:1],
+                                       BATCH["next_obs"][:1], np.zeros(1, "float32"))
+    np.testing.assert_allclose(np.asarray(targets), [1.0])
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_masked_acting_never_picks_an_illegal_action(variant):
+    agent = linear_agent(variant, masked=True)
+    obs = np.array([[2.0, 1.0]] * 200, "float32")  # action 1 illegal; greedy would pick it (Q = [5, 8])
+    assert set(agent.act_batch(obs, epsilon=0.0).tolist()) == {0}
+    assert set(agent.act_batch(obs, epsilon=1.0).tolist()) == {0}
+    assert set(agent.greedy_policy(obs).tolist()) == {0}
 
 
 @pytest.mark.parametrize("variant", ["dqn", "dueling-double"])
@@ -156,8 +197,8 @@ def test_same_seed_same_first_1000_updates(tmp_path):
     runs = []
     for name in ("a", "b"):
         losses = []
-        agent, state = dqn.train(cfg, tmp_path / name, log=lambda line: None,
-                                 on_update=lambda i, loss: losses.append(loss))
+        agent, state = dqn_train.train(cfg, tmp_path / name, log=lambda line: None,
+                                       on_update=lambda i, loss: losses.append(loss))
         runs.append((losses, agent.target_net.get_weights(), state))
     (la, wa, sa), (lb, wb, sb) = runs
     assert len(la) == 1000 and la == lb
@@ -169,21 +210,22 @@ def test_same_seed_same_first_1000_updates(tmp_path):
 def test_checkpoint_resume_continues_episodes_and_epsilon(tmp_path):
     base = dict(TINY, epsilon_schedule="multiplicative", epsilon_decay_rate=0.9, epsilon_end=0.01, seed=1)
     cfg = dqn.DQNConfig(total_timesteps=400, checkpoint_every=5, **base)
-    agent, first = dqn.train(cfg, tmp_path, log=lambda line: None)
-    path, meta = dqn.latest_good_checkpoint(tmp_path)
+    agent, first = dqn_train.train(cfg, tmp_path, log=lambda line: None)
+    path = CheckpointManager(tmp_path / "checkpoints").latest()
+    meta = json.loads((path / "state.json").read_text())
     assert meta["state"]["episode"] == first.episode and meta["state"]["global_step"] == 400
     assert meta["state"]["epsilon"] == pytest.approx(first.epsilon) and first.epsilon < 0.5
     # a fresh agent restores the saved weights, optimizer and counters
     fresh = dqn.DQNAgent(cfg, OBS_SPACE_CP, ACT_SPACE)
     buf = ReplayBuffer(cfg.buffer_size, (4,), seed=0)
-    restored, _ = dqn.load_checkpoint(path, meta, fresh, buf)
+    restored, _ = dqn_train.load_checkpoint(path, fresh, buf)
     for x, y in zip(fresh.target_net.get_weights(), agent.target_net.get_weights()):
         np.testing.assert_array_equal(x, y)
     assert len(buf) == 400 and int(fresh.optimizer.iterations) == int(agent.optimizer.iterations) > 0
     # resume with a larger budget: the episode counter, returns and epsilon carry on
     lines = []
-    resumed_cfg = dataclasses.replace(cfg, total_timesteps=700, resume=str(tmp_path))
-    _, second = dqn.train(resumed_cfg, tmp_path, log=lines.append)
+    resumed_cfg = dataclasses.replace(cfg, total_timesteps=700)
+    _, second = dqn_train.train(resumed_cfg, tmp_path, resume=True, log=lines.append)
     assert any(f"episode {first.episode}, step 400" in line for line in lines)
     assert second.global_step == 700 and second.episode > first.episode
     assert second.returns[:first.episode] == first.returns
@@ -206,41 +248,55 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path):
 
     lines = []
     with pytest.raises(KeyboardInterrupt):
-        dqn.train(cfg, tmp_path, log=lines.append, on_update=interrupt)
+        dqn_train.train(cfg, tmp_path, log=lines.append, on_update=interrupt)
     assert any("interrupted" in line and "--resume" in line for line in lines)
-    path, meta = dqn.latest_good_checkpoint(tmp_path)
+    path = CheckpointManager(tmp_path / "checkpoints").latest()
+    meta = json.loads((path / "state.json").read_text())
     assert meta["state"]["global_step"] == 200  # update 50 is in the 10th round, at step 100 + 10 * 10
-    _, state = dqn.train(dataclasses.replace(cfg, total_timesteps=300, resume=str(tmp_path)), tmp_path,
-                         log=lambda line: None)
+    _, state = dqn_train.train(dataclasses.replace(cfg, total_timesteps=300), tmp_path, resume=True,
+                               log=lambda line: None)
     assert state.global_step == 300
 
 
 def test_corrupt_checkpoint_is_refused_and_the_previous_good_one_used(tmp_path):
     cfg = dqn.DQNConfig(total_timesteps=300, checkpoint_every=3, keep_checkpoints=2, seed=0, **TINY)
-    dqn.train(cfg, tmp_path, log=lambda line: None)
-    newest, older = dqn.list_checkpoints(tmp_path)[:2]
+    dqn_train.train(cfg, tmp_path, log=lambda line: None)
+    manager = CheckpointManager(tmp_path / "checkpoints", log=lambda line: None)
+    newest, older = manager.checkpoints()[:2]
     weights = newest / "q_net.weights.h5"
     weights.write_bytes(weights.read_bytes()[:100])  # a truncated file
     lines = []
-    path, _ = dqn.latest_good_checkpoint(tmp_path, log=lines.append)
-    assert path == older and newest.exists()
+    manager.log = lines.append
+    assert manager.latest() == older and newest.exists()
     assert "corrupt" in lines[0] and "q_net.weights.h5" in lines[0] and "SHA-256" in lines[0]
     (older / "COMPLETE").unlink()
-    with pytest.raises(dqn.CorruptCheckpointError, match="no usable checkpoint.*incomplete"):
-        dqn.latest_good_checkpoint(tmp_path, log=lambda line: None)
+    with pytest.raises(CorruptCheckpointError, match="no usable checkpoint.*incomplete"):
+        manager.latest()
 
 
-def test_merge_resume_config_keeps_the_saved_run_and_explicit_changes():
-    saved = dataclasses.asdict(dqn.DQNConfig(variant="dueling", hidden=(64, 64), total_timesteps=1000))
-    merged = dqn.merge_resume_config(dqn.DQNConfig(total_timesteps=5000, resume="x"), saved)
-    assert (merged.variant, merged.hidden, merged.total_timesteps, merged.resume) == ("dueling", (64, 64), 5000, "x")
+def test_resumed_run_with_a_larger_total_keeps_its_epsilon_schedule(tmp_path):
+    # linear schedule over the whole run (fraction 1.0): 1.0 -> 0.1 over the run's total_timesteps
+    cfg = dqn.DQNConfig(total_timesteps=100, checkpoint_every=0, exploration_fraction=1.0, epsilon_end=0.1,
+                        seed=4, **TINY)
+    _, first = dqn_train.train(cfg, tmp_path, log=lambda line: None)
+    # the last action (step 99): 1.0 + (0.1 - 1.0) * 99 / 100 = 0.109
+    assert first.epsilon == pytest.approx(0.109) and first.schedule_timesteps == 100
+    # resumed with total 200: the run keeps its 100-step schedule, so step 199 is past it: 0.1. A schedule
+    # recomputed from the new total would move epsilon back up: 1.0 - 0.9 * 100 / 200 = 0.55 at step 100,
+    # and 1.0 - 0.9 * 199 / 200 = 0.1045 at step 199.
+    _, second = dqn_train.train(dataclasses.replace(cfg, total_timesteps=200), tmp_path, resume=True,
+                                log=lambda line: None)
+    assert second.epsilon == pytest.approx(0.1, abs=1e-12) and second.schedule_timesteps == 100
+    longer = dataclasses.replace(cfg, total_timesteps=200)
+    assert dqn.epsilon_at(longer, 100, 0, schedule_timesteps=100) == pytest.approx(0.1)
+    assert dqn.epsilon_at(longer, 100, 0) == pytest.approx(0.55)
 
 
 def test_invalid_config_values_name_the_argument():
-    with pytest.raises(ValueError, match="`gamma`"):
-        dqn.DQNConfig(gamma=1.5).validate()
-    with pytest.raises(ValueError, match="`batch_size`"):
-        dqn.DQNConfig(batch_size=0).validate()
+    with pytest.raises(ValueError, match="`gamma`: expected >= 0 and <= 1, got 1.5"):
+        cfglib.validate(dqn.DQNConfig(gamma=1.5))
+    with pytest.raises(ValueError, match="`batch_size`: expected >= 1, got 0"):
+        cfglib.validate(dqn.DQNConfig(batch_size=0))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -249,7 +305,7 @@ def test_invalid_config_values_name_the_argument():
 
 
 def test_cli_quick_run_writes_curve_gif_policy_and_resumes(tmp_path):
-    cmd = [sys.executable, "-m", "keras_impl.cli", "run", "dqn", "--quick", "--variant", "dueling-double",
+    cmd = [sys.executable, "-m", "kcourse", "run", "dqn", "--quick", "--variant", "dueling-double",
            "--out", str(tmp_path)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -260,9 +316,9 @@ def test_cli_quick_run_writes_curve_gif_policy_and_resumes(tmp_path):
         assert (run_dir / name).is_file(), name
     assert list((run_dir / "train").glob("events.out.tfevents.*"))
     # corrupt every checkpoint: --resume is refused with a one-line error, exit code 2
-    for ckpt in dqn.list_checkpoints(run_dir):
+    for ckpt in CheckpointManager(run_dir / "checkpoints").checkpoints():
         (ckpt / "COMPLETE").unlink()
-    proc = subprocess.run([sys.executable, "-m", "keras_impl.cli", "run", "dqn", "--resume", str(run_dir)],
+    proc = subprocess.run([sys.executable, "-m", "kcourse", "run", "dqn", "--resume", str(run_dir)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2
     assert "kcourse: error:" in proc.stderr and "no usable checkpoint" in proc.stderr and "incomplete" in proc.stderr
@@ -274,10 +330,12 @@ def test_numpy_acting_matches_the_keras_network(variant, activation):
     cfg = dqn.DQNConfig(variant=variant, hidden=(8, 8), activation=activation)
     agent = dqn.DQNAgent(cfg, OBS_SPACE_CP, ACT_SPACE)
     obs = np.random.default_rng(0).normal(size=(6, 4)).astype("float32")
-    np.testing.assert_allclose(np.stack([agent._numpy_q(o) for o in obs]), agent.q_values(obs), rtol=1e-4, atol=1e-5)
+    numpy_q = numpy_q_function(agent.q_net.get_weights(), activation, dueling=cfg.dueling)
+    np.testing.assert_allclose(numpy_q(obs), agent.q_values(obs), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(agent._fast_q(obs), agent.q_values(obs), rtol=1e-4, atol=1e-5)
     agent.q_net.set_weights([w * 2 for w in agent.q_net.get_weights()])
-    agent.weights_changed()
-    np.testing.assert_allclose(agent._numpy_q(obs[0]), agent.q_values(obs[:1])[0], rtol=1e-4, atol=1e-5)
+    agent.weights_changed()  # the acting copy follows new weights
+    np.testing.assert_allclose(agent._fast_q(obs[:1]), agent.q_values(obs[:1]), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("variant", ["dqn", "dueling"])
@@ -285,8 +343,8 @@ def test_numpy_acting_matches_the_embedding_network(variant):
     cfg = dqn.DQNConfig(env="FrozenLake-v1", variant=variant, hidden=(8,))
     agent = dqn.DQNAgent(cfg, gym.spaces.Discrete(16), gym.spaces.Discrete(4), embedding_dim=4)
     states = np.arange(16, dtype=np.int32)
-    np.testing.assert_allclose(np.stack([agent._numpy_q(s) for s in states]), agent.q_values(states),
-                               rtol=1e-4, atol=1e-5)
+    numpy_q = numpy_q_function(agent.q_net.get_weights(), "relu", dueling=cfg.dueling, embedding=True)
+    np.testing.assert_allclose(numpy_q(states), agent.q_values(states), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.slow

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from agents import evaluation
-from agents.evaluation import assert_policy_return, evaluate, from_single, load_policy, random_policy, save_policy
+from agents.evaluation import assert_policy_return, evaluate, from_single, random_policy
+from agents.policy_files import load_policy, save_policy
 from agents.envs import make_env
 
 
@@ -91,7 +92,7 @@ def test_save_load_round_trip(tmp_path):
 
 
 def test_kcourse_eval_cli(tmp_path, capsys):
-    from keras_impl import cli
+    from kcourse import cli
 
     save_policy(tmp_path / "pol", _softmax_model(), "CartPole-v1", kind="softmax")
     gif = tmp_path / "ep.gif"

@@ -10,11 +10,14 @@ import pytest
 
 import agents  # noqa: F401
 from agents import frozenlake
+from agents.configs import FrozenLakeConfig
 from agents.envs import make_env
+from agents.evaluation import EVAL_SEED
+from keras_impl.config import resolve
 
 
 def make_agent(**overrides):
-    cfg = frozenlake.FrozenLakeConfig(**overrides)
+    cfg = FrozenLakeConfig(**overrides)
     env = make_env(frozenlake.ENV_ID, seed=cfg.seed, **cfg.env_kwargs)
     return env, frozenlake.FrozenLakeAgent(env, cfg)
 
@@ -76,10 +79,13 @@ def test_clear_condition_and_epsilon_decay():
     assert agent.epsilon == pytest.approx(0.1)  # floored
 
 
-def test_slippery_switches_only_the_defaults():
-    cfg = frozenlake.FrozenLakeConfig(slippery=True, episodes=10).with_slippery_defaults()
-    assert cfg.episodes == 10 and cfg.gamma == frozenlake.SLIPPERY_SETTINGS["gamma"]
-    assert frozenlake.FrozenLakeConfig().with_slippery_defaults() == frozenlake.FrozenLakeConfig()
+def test_slippery_preset_yields_to_what_the_user_typed():
+    # `kcourse run frozenlake-dqn --slippery --config gamma=0.95`: 0.95 equals the default, and the
+    # old preset code (compare with the defaults) silently trained with the preset's 0.99
+    cfg = resolve(FrozenLakeConfig, {"slippery": True, "gamma": 0.95})
+    assert cfg.gamma == 0.95 and cfg.episodes == 2500 and cfg.epsilon_decay == 0.998  # the rest of the preset
+    assert resolve(FrozenLakeConfig, {"slippery": True}).gamma == 0.99
+    assert resolve(FrozenLakeConfig, {"episodes": 10}) == FrozenLakeConfig(episodes=10)  # no preset when not slippery
 
 
 def test_course_log_line():
@@ -91,7 +97,7 @@ def test_course_log_line():
 
 
 def test_cli_quick_run(tmp_path):
-    cmd = [sys.executable, "-m", "keras_impl.cli", "run", "frozenlake-dqn", "--quick", "--out", str(tmp_path)]
+    cmd = [sys.executable, "-m", "kcourse", "run", "frozenlake-dqn", "--quick", "--out", str(tmp_path)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
@@ -103,7 +109,7 @@ def test_cli_quick_run(tmp_path):
 
 @pytest.mark.slow
 def test_not_slippery_cleared_in_a_median_of_300_episodes_over_5_seeds():
-    cleared = [frozenlake.train(frozenlake.FrozenLakeConfig(seed=seed, episodes=1000), log=lambda s: None)[1]
+    cleared = [frozenlake.train(FrozenLakeConfig(seed=seed, episodes=1000), log=lambda s: None)[1]
                for seed in range(5)]
     assert all(c is not None for c in cleared), cleared
     assert statistics.median(cleared) <= 300, cleared
@@ -113,8 +119,8 @@ def test_not_slippery_cleared_in_a_median_of_300_episodes_over_5_seeds():
 def test_slippery_greedy_success_at_least_0_70():
     from agents.evaluation import evaluate
 
-    cfg = frozenlake.FrozenLakeConfig(slippery=True).with_slippery_defaults()
+    cfg = resolve(FrozenLakeConfig, {"slippery": True})
     agent, _ = frozenlake.train(cfg, log=lambda s: None)
-    result = evaluate(agent.greedy_policy, frozenlake.ENV_ID, episodes=1000, seed=frozenlake.EVAL_SEED,
+    result = evaluate(agent.greedy_policy, frozenlake.ENV_ID, episodes=1000, seed=EVAL_SEED,
                       env_kwargs=cfg.env_kwargs)
     assert result.mean >= 0.70, result.summary()

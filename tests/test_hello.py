@@ -320,7 +320,7 @@ def test_torch_import_state_dict_without_bias(torch_fixture):
 
 def test_cli_quick_smoke(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "keras_impl.cli", "run", "hello", "--quick", "--out", str(tmp_path)],
+        [sys.executable, "-m", "kcourse", "run", "hello", "--quick", "--out", str(tmp_path)],
         capture_output=True, text=True, cwd=REPO, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -336,7 +336,7 @@ def test_cli_quick_smoke(tmp_path):
 
 
 def test_cli_single_variant_and_bad_input(tmp_path, capsys):
-    from keras_impl import cli
+    from kcourse import cli
 
     code = cli.main(["run", "hello", "--variant", "my_rnn_cell", "--repeats", "4", "--epochs", "3",
                      "--out", str(tmp_path)])

@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from keras_impl import cli, movielens as ml, runtime
+from kcourse import cli
+from keras_impl import files, runtime
+from keras_impl import movielens as ml
 
 
 def write_folder(folder: Path, ratings: str, movies: str | None = None) -> Path:
@@ -302,7 +304,7 @@ def test_download_verifies_and_unpacks(tmp_path, server):
     code = cli.main(["data", "download", "ml-latest-small", "--to", str(tmp_path / "data"), "--base-url", url])
     assert code == 0
     target = tmp_path / "data" / "ml-latest-small"
-    assert runtime.is_complete(target)
+    assert files.is_complete(target)
     ratings, _ = ml.read_movielens(target)
     assert len(ratings) == 400
     assert [p.name for p in (tmp_path / "data").iterdir()] == ["ml-latest-small"]  # no temporaries left

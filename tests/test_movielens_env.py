@@ -145,7 +145,7 @@ def test_reset_picks_users_by_id_or_index_and_seed(hand):
     seen = [env.reset(seed=5)[1]["user_index"]] + [env.reset()[1]["user_index"] for _ in range(20)]
     again = [env.reset(seed=5)[1]["user_index"]] + [env.reset()[1]["user_index"] for _ in range(20)]
     assert seen == again and len(set(seen)) == 3
-    with pytest.raises(ValueError, match="userId 8 is not in the data"):
+    with pytest.raises(ValueError, match="userId 8 is not in the training data"):
         env.reset(options={"user_id": 8})
     with pytest.raises(ValueError, match="user_index"):
         env.reset(options={"user_index": 3})

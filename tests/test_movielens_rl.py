@@ -6,11 +6,14 @@ seeds) is ``@pytest.mark.slow``.
 """
 import json
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
+from agents import dqn
 from agents import movielens_env as me
 from agents import movielens_rl as rl
+from agents.configs import DQNConfig
 
 
 def make_tables(n_per_group: int = 20, observed_cells=()) -> me.RecTables:
@@ -58,17 +61,20 @@ def test_masked_td_target_by_hand():
     # row 1: terminated -> 2.0
     # row 2: -1 is masked -> max legal = -2 -> 0.5 + 0.9 * -2 = -1.3
     # row 3: nothing legal -> no future value -> 0.25
-    target = rl.masked_td_target(rewards, q_next, legal, terminated, 0.9)
+    next_q = dqn.masked_next_q(dqn.next_q_max, q_next, q_next, legal)
+    target = dqn.td_target(rewards, next_q, terminated, 0.9)
     np.testing.assert_allclose(np.asarray(target), [3.7, 2.0, -1.3, 0.25], rtol=1e-6)
 
 
 def test_dqn_loss_uses_the_next_states_mask():
-    dqn = rl.MaskedDQN(obs_dim=2 + 4, n_actions=4, hidden=(8,), seed=0)
+    space = gym.spaces.Box(0.0, 1.0, (2 + 4,), np.float32)
+    cfg = DQNConfig(hidden=(8,), gamma=0.9, seed=0)
+    agent = dqn.DQNAgent(cfg, space, gym.spaces.Discrete(4), splitter=rl.movielens_splitter(4))
     obs = np.array([[1, 0, 0, 0, 0, 0]], "float32")
     next_obs = np.array([[1, 0, 1, 0, 1, 0]], "float32")  # films 0 and 2 already recommended
-    q_next = dqn.target_net(next_obs).numpy()[0]
-    _, targets, _ = dqn.compute_loss(obs, np.array([0]), np.array([1.0], "float32"), next_obs,
-                                     np.array([0.0], "float32"))
+    q_next = agent.target_net(next_obs).numpy()[0]
+    _, targets, _ = agent.compute_loss(obs, np.array([0]), np.array([1.0], "float32"), next_obs,
+                                       np.array([0.0], "float32"))
     assert float(targets[0]) == pytest.approx(1.0 + 0.9 * max(q_next[1], q_next[3]), rel=1e-5)
 
 
@@ -138,7 +144,7 @@ def test_dqn_learns_hand_tables():
 
 
 def test_quick_cli_run(tmp_path, monkeypatch):
-    from keras_impl import cli
+    from kcourse import cli
 
     assert cli.main(["run", "movielens-rl", "--quick", "--out", str(tmp_path), "--config", "dqn_episodes=160",
                      "--config", "q_episodes=300"]) == 0
@@ -154,7 +160,7 @@ def test_quick_cli_run(tmp_path, monkeypatch):
 
 
 def test_cli_rejects_bad_values(tmp_path, capsys):
-    from keras_impl import cli
+    from kcourse import cli
 
     with pytest.raises(SystemExit) as exit_info:  # argparse's choices check
         cli.main(["run", "movielens-rl", "--quick", "--out", str(tmp_path), "--agent", "bogus"])
@@ -166,7 +172,7 @@ def test_cli_rejects_bad_values(tmp_path, capsys):
 @pytest.mark.slow
 def test_course_size_dqn_vs_baselines(tmp_path):
     """The issue's must-show, on the synthetic course-size data, 3 seeds (about 15 min on 2 shared cores)."""
-    from keras_impl import cli
+    from kcourse import cli
 
     assert cli.main(["run", "movielens-rl", "--out", str(tmp_path), "--n-seeds", "3"]) == 0
     (run_dir,) = list(tmp_path.iterdir())
@@ -178,7 +184,8 @@ def test_course_size_dqn_vs_baselines(tmp_path):
 
 def test_cli_on_a_movielens_folder(tmp_path):
     """``--data DIR``: any folder in the MovieLens CSV layout (here a generated tiny one)."""
-    from keras_impl import cli, movielens
+    from kcourse import cli
+    from keras_impl import movielens
 
     folder = tmp_path / "ml-tiny"
     movielens.generate_synthetic(folder, "tiny", seed=1)

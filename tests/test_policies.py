@@ -41,8 +41,8 @@ def test_imitation_is_deterministic():
 
 
 def test_cli_quick(tmp_path):
-    from agents.evaluation import load_policy
-    from keras_impl import cli
+    from agents.policy_files import load_policy
+    from kcourse import cli
 
     run_dir = tmp_path / "bp"
     assert cli.main(["run", "basic-policy", "--quick", "--run-dir", str(run_dir)]) == 0

@@ -6,6 +6,7 @@ import pytest
 
 from agents import policy_gradient as pg
 from agents.policy_gradient import discount_and_normalize_rewards, discount_rewards
+from keras_impl.config import resolve
 
 
 def test_discount_rewards_homl_example():
@@ -78,11 +79,14 @@ def test_play_episodes_lockstep_shapes():
 
 
 def test_config_presets_and_validation():
-    cfg = pg.resolved(pg.PolicyGradientConfig(env="lunarlander"))
-    assert cfg.env == "LunarLander-v3" and cfg.learning_rate == pg.ENV_PRESETS["LunarLander-v3"]["learning_rate"]
-    assert pg.resolved(pg.PolicyGradientConfig(learning_rate=0.5)).learning_rate == 0.5  # a flag wins
-    assert cfg.eval_policy == "sample" and pg.resolved(pg.PolicyGradientConfig()).eval_policy == "greedy"
-    with pytest.raises(ValueError, match="episodes_per_update"):
+    # the LunarLander preset applies to the alias too; what the user types wins over it
+    cfg = pg.resolved(resolve(pg.PolicyGradientConfig, {"env": "lunarlander"}))
+    assert (cfg.env, cfg.learning_rate, cfg.eval_policy, cfg.target) == ("LunarLander-v3", 0.005, "sample", 200.0)
+    typed = pg.resolved(resolve(pg.PolicyGradientConfig, {"env": "LunarLander-v3", "learning_rate": 0.5}))
+    assert typed.learning_rate == 0.5 and typed.hidden_units == 64
+    default = pg.resolved(pg.PolicyGradientConfig())
+    assert (default.eval_policy, default.target, default.learning_rate) == ("greedy", 475.0, 0.01)
+    with pytest.raises(ValueError, match="`episodes_per_update`: expected >= 1, got 0"):
         pg.resolved(pg.PolicyGradientConfig(episodes_per_update=0))
 
 
@@ -112,8 +116,8 @@ def test_lunarlander_iteration_runs():
 
 
 def test_cli_quick_run_saves_an_evaluable_policy(tmp_path, capsys):
-    from agents.evaluation import load_policy
-    from keras_impl import cli
+    from agents.policy_files import load_policy
+    from kcourse import cli
 
     run_dir = tmp_path / "pg"
     assert cli.main(["run", "policy-gradient", "--quick", "--run-dir", str(run_dir)]) == 0

@@ -13,7 +13,8 @@ import keras_impl  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow)
 import numpy as np
 import pytest
 
-from keras_impl import cli, movielens as ml, recommender as rec, runtime
+from kcourse import cli
+from keras_impl import movielens as ml, recommender as rec, runtime
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras_impl import runtime
+from keras_impl import files, runtime
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -122,7 +122,7 @@ def test_run_dir_layout(tmp_path):
 
 def test_atomic_write_leaves_no_partial_file(tmp_path):
     target = tmp_path / "a" / "f.json"
-    runtime.atomic_write_json(target, {"x": 1})
+    files.atomic_write_json(target, {"x": 1})
     assert json.loads(target.read_text()) == {"x": 1}
     assert [p.name for p in target.parent.iterdir()] == ["f.json"]
     umask = os.umask(0)
@@ -132,19 +132,19 @@ def test_atomic_write_leaves_no_partial_file(tmp_path):
 
 def test_atomic_directory_keeps_previous_checkpoint_on_failure(tmp_path):
     ckpt = tmp_path / "ckpt"
-    with runtime.atomic_directory(ckpt) as tmp:
+    with files.atomic_directory(ckpt) as tmp:
         (tmp / "weights").write_text("v1")
-    assert runtime.is_complete(ckpt) and (ckpt / "weights").read_text() == "v1"
+    assert files.is_complete(ckpt) and (ckpt / "weights").read_text() == "v1"
     with pytest.raises(RuntimeError):
-        with runtime.atomic_directory(ckpt) as tmp:
+        with files.atomic_directory(ckpt) as tmp:
             (tmp / "weights").write_text("half")
             raise RuntimeError("crash while saving")
     assert (ckpt / "weights").read_text() == "v1"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]  # no temporary left behind
-    with runtime.atomic_directory(ckpt) as tmp:
+    with files.atomic_directory(ckpt) as tmp:
         (tmp / "weights").write_text("v2")
-    assert (ckpt / "weights").read_text() == "v2" and runtime.is_complete(ckpt)
-    assert not runtime.is_complete(tmp_path / "missing")
+    assert (ckpt / "weights").read_text() == "v2" and files.is_complete(ckpt)
+    assert not files.is_complete(tmp_path / "missing")
 
 
 def test_timer_and_progress():

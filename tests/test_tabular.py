@@ -81,7 +81,7 @@ def test_mdp_step_rejects_impossible_action():
 @pytest.mark.parametrize("name,artifact", [("markov", "walks.txt"), ("q-value-iteration", "q_value_iteration.png"),
                                            ("q-learning", "q_value_plot.png")])
 def test_cli_smoke(tmp_path, name, artifact):
-    from keras_impl import cli
+    from kcourse import cli
 
     run_dir = tmp_path / name
     assert cli.main(["run", name, "--quick", "--run-dir", str(run_dir)]) == 0

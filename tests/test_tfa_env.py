@@ -1,23 +1,15 @@
 """The Gymnasium -> TF-Agents adapter, HOML's 4x4 grid env and the Breakout preprocessing."""
 import functools
 import importlib.util
-import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import gymnasium as gym
+import numpy as np
+import pytest
+from tf_agents.environments import batched_py_environment, utils
+from tf_agents.trajectories import time_step as ts
 
-import gymnasium as gym  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from keras_impl import runtime  # noqa: E402
-
-runtime.require_legacy_keras()
-
-from tf_agents.environments import batched_py_environment, utils  # noqa: E402
-from tf_agents.trajectories import time_step as ts  # noqa: E402
-
-from agents.tfa.atari import FIRE, FireOnStartAndLifeLoss  # noqa: E402
-from agents.tfa.envs import GridEnvironment, GymnasiumPyEnvironment, make_py_env, spec_from_space  # noqa: E402
+from agents.atari import FIRE, FireOnStartAndLifeLoss
+from agents.tfa.envs import GridEnvironment, GymnasiumPyEnvironment, make_py_env, spec_from_space
 
 needs_ale = pytest.mark.skipif(importlib.util.find_spec("ale_py") is None, reason="needs ale-py")
 
@@ -250,7 +242,7 @@ def test_fire_is_pressed_at_start_and_after_each_lost_life():
 
 @needs_ale
 def test_breakout_preprocessing_shapes_lives_and_time_limit():
-    from agents.tfa.atari import BREAKOUT_MAX_EPISODE_STEPS, make_breakout_env
+    from agents.atari import BREAKOUT_MAX_EPISODE_STEPS, make_breakout_env
 
     env = make_breakout_env(seed=0)
     obs, _ = env.reset(seed=0)

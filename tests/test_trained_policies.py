@@ -3,7 +3,8 @@ thresholds in seeded evaluations with the evaluation helpers (what users copy in
 import pytest
 
 import agents  # noqa: F401
-from agents.evaluation import assert_policy_return, load_policy
+from agents.evaluation import assert_policy_return
+from agents.policy_files import load_policy
 from agents.trained import available, policy_path
 
 # name -> (min mean return, episodes, env kwargs check)

@@ -13,30 +13,19 @@ Example:
     >>> env.time_step_spec().observation.shape
     (4,)
 
-Importing this module imports TF-Agents; call :func:`keras_impl.runtime.require_legacy_keras`
-first (the constructors here do).
+Importing this module imports TF-Agents, which needs Keras 2: ``agents/__init__.py`` sets
+``TF_USE_LEGACY_KERAS=1`` first and ``agents/tfa/__init__.py`` checks that it took effect.
 """
 from __future__ import annotations
 
-import os
-from typing import Any
+import gymnasium as gym
+import numpy as np
+from tf_agents.environments import py_environment
+from tf_agents.specs import array_spec
+from tf_agents.trajectories import time_step as ts
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import gymnasium as gym  # noqa: E402
-import numpy as np  # noqa: E402
-
-from keras_impl import runtime  # noqa: E402
-
-runtime.require_legacy_keras()
-
-from tf_agents.environments import py_environment  # noqa: E402
-from tf_agents.specs import array_spec  # noqa: E402
-from tf_agents.trajectories import time_step as ts  # noqa: E402
-
-from agents.envs import make_env, resolve_env_id  # noqa: E402
-from agents.tfa.atari import BREAKOUT_ID, FireOnStartAndLifeLoss, make_breakout_env  # noqa: E402,F401
-
+from agents.atari import BREAKOUT_ID, make_breakout_env
+from agents.envs import make_env, resolve_env_id
 
 # ----------------------------------------------------------------------------------------------
 # Spaces -> specs
@@ -147,7 +136,6 @@ def make_py_env(env_id: str, seed: int | None = None, render: bool = False, disc
     Module-level (picklable with ``functools.partial``) so it can be a ``ParallelPyEnvironment``
     constructor: ``ParallelPyEnvironment([partial(make_py_env, "cartpole", seed=s) for s in ...])``.
     """
-    runtime.require_legacy_keras()
     return GymnasiumPyEnvironment(make_gym_env(env_id, seed=seed, render=render, **kwargs), seed=seed,
                                   discount=discount)
 
@@ -217,8 +205,3 @@ class GridEnvironment(py_environment.PyEnvironment):
         img[..., :] = (cell * 255)[..., None]
         img[48:, 48:, 1] = np.maximum(img[48:, 48:, 1], 120)  # the goal corner in green
         return img
-
-
-def env_info(env: Any) -> str:
-    """One line describing a PyEnvironment's specs (for logs)."""
-    return f"obs {env.observation_spec().shape} {env.observation_spec().dtype}, actions {env.action_spec()}"

@@ -1,10 +1,11 @@
 """Small trained policies committed with the package, for policy-regression tests.
 
-Each sub-folder was written by :func:`agents.evaluation.save_policy` (``policy.json`` with the env,
+Each sub-folder was written by :func:`agents.policy_files.save_policy` (``policy.json`` with the env,
 the training config and its evaluation, plus ``model.keras``) and loads with
-:func:`agents.evaluation.load_policy`::
+:func:`agents.policy_files.load_policy`::
 
-    from agents.evaluation import load_policy, assert_policy_return
+    from agents.evaluation import assert_policy_return
+    from agents.policy_files import load_policy
     from agents.trained import policy_path
 
     policy, meta = load_policy(policy_path("cartpole-v1-dqn"))

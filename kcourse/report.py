@@ -7,6 +7,8 @@ import html
 import os
 from pathlib import Path
 
+from keras_impl import files, runtime
+
 IMAGE_SUFFIXES = (".png", ".gif", ".jpg", ".svg")
 
 
@@ -42,14 +44,9 @@ def write_report(rows: list[dict], out_dir: str | os.PathLike, total_seconds: fl
 
     Each row: exercise, reference, headline (ours), seconds, status, run_dir, artifacts.
     """
-    from keras_impl import runtime
-
     out_dir = Path(out_dir)
     stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    try:
-        devices = runtime.device_summary()
-    except Exception:  # the report is still useful without TensorFlow's device line
-        devices = "device summary unavailable"
+    devices = runtime.device_summary()
     lines = [f"# kcourse report ({stamp})", "", f"Devices: {devices}", ""]
     if total_seconds is not None:
         lines += [f"Total time: {total_seconds:.0f} s for {len(rows)} exercises.", ""]
@@ -59,9 +56,9 @@ def write_report(rows: list[dict], out_dir: str | os.PathLike, total_seconds: fl
         links = " ".join(f"[{p.name}]({os.path.relpath(p, out_dir)})" for p in _artifacts(row))
         lines.append(f"| {_cell(row['exercise'])} | {_cell(row.get('reference', ''))} | {_cell(row.get('headline', ''))} "
                      f"| {float(row.get('seconds', 0)):.1f} | {row.get('status', '?')} | {links} |")
-    md_path = runtime.atomic_write_bytes(out_dir / "report.md", ("\n".join(lines) + "\n").encode())
+    md_path = files.atomic_write_bytes(out_dir / "report.md", ("\n".join(lines) + "\n").encode())
 
-    parts = [f"<!doctype html><meta charset='utf-8'><title>kcourse report</title>",
+    parts = ["<!doctype html><meta charset='utf-8'><title>kcourse report</title>",
              "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}td,th{border:1px solid #ccc;"
              "padding:4px 8px;vertical-align:top}table{border-collapse:collapse}img{max-width:480px}</style>",
              f"<h1>kcourse report ({html.escape(stamp)})</h1><p>Devices: {html.escape(devices)}</p>",
@@ -87,5 +84,5 @@ def write_report(rows: list[dict], out_dir: str | os.PathLike, total_seconds: fl
             data = base64.b64encode(p.read_bytes()).decode()
             parts.append(f"<figure id='{_figure_id(i, j)}'><img src='data:{mime};base64,{data}'>"
                          f"<figcaption>{html.escape(p.name)}</figcaption></figure>")
-    html_path = runtime.atomic_write_bytes(out_dir / "report.html", "\n".join(parts).encode())
+    html_path = files.atomic_write_bytes(out_dir / "report.html", "\n".join(parts).encode())
     return md_path, html_path

@@ -11,8 +11,6 @@ import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
 REQUIRED = ("tensorflow", "keras", "tf-keras", "tensorflow-probability", "tf-agents", "gymnasium",
             "tensorboard", "numpy", "pandas")
 OPTIONAL = ("ale-py", "box2d", "torch")
@@ -85,7 +83,7 @@ def checks() -> list[tuple[str, str, str]]:
     except Exception as err:
         out.append(("FAIL", "atari-roms", f"{type(err).__name__}: {err}"))
 
-    ours = Path(__file__).resolve().parent.parent / "agents"
+    ours = Path(__file__).resolve().parent.parent / "agents"  # kcourse/ and agents/ sit side by side
     try:
         import agents
 

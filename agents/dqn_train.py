@@ -1,0 +1,329 @@
+"""Training the hand-written DQN family (:mod:`agents.dqn`): the loop, checkpoints, resume, artifacts.
+
+The loop, CleanRL style: act epsilon-greedily and store the transition; every ``train_frequency``
+steps take ``gradient_steps`` updates; update the target network; at an episode's end log it
+(and checkpoint every ``checkpoint_every`` episodes); every ``eval_interval`` steps evaluate the
+greedy policy on ``eval_episodes`` held-out episodes and stop at the target.
+
+Checkpoints (:class:`keras_impl.checkpoints.CheckpointManager`, ``checkpoints/ckpt-EEEEEE`` by
+episode) hold both networks' weights, the best evaluated weights, the optimizer's state, the
+replay buffer, epsilon, the counters and the random generators; Ctrl-C saves one. ``kcourse run
+dqn --resume RUN_DIR`` continues the run.
+
+Run it::
+
+    kcourse run dqn --env CartPole-v1 --variant dueling-double
+    kcourse run dqn --resume runs/dqn__0__20260101-120000 --config total_timesteps=80000
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from agents import policy_files, render
+from agents.configs import DQNConfig
+from agents.dqn import DQNAgent, epsilon_at
+from agents.envs import make_env, resolve_env_id
+from agents.evaluation import EVAL_SEED, evaluate
+from agents.replay import ReplayBuffer
+from keras_impl import config as cfglib
+from keras_impl import files, runtime
+from keras_impl.checkpoints import CheckpointManager, save_on_interrupt
+from keras_impl.plotting import moving_mean, plot_learning_curve
+
+# ----------------------------------------------------------------------------------------------
+# Training state and checkpoints
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class TrainState:
+    """Counters and histories saved with every checkpoint."""
+
+    global_step: int = 0
+    episode: int = 0
+    updates: int = 0
+    epsilon: float = 1.0
+    train_seconds: float = 0.0
+    cpu_seconds: float = 0.0  # process CPU time of training (evaluation excluded): wall time on an idle core
+    returns: list = dataclasses.field(default_factory=list)
+    lengths: list = dataclasses.field(default_factory=list)
+    evals: list = dataclasses.field(default_factory=list)  # [step, episode, mean, std, episodes]
+    solved_step: Optional[int] = None
+    solved_seconds: Optional[float] = None
+    best_eval: Optional[float] = None
+    schedule_timesteps: Optional[int] = None  # total_timesteps when the run started: fixes epsilon's span
+
+
+def _write_checkpoint(folder: Path, agent: DQNAgent, buffer: ReplayBuffer, state: TrainState, cfg: DQNConfig,
+                      best_weights: list) -> None:
+    agent.q_net.save_weights(folder / "q_net.weights.h5")
+    agent.target_net.save_weights(folder / "target_net.weights.h5")
+    current = agent.q_net.get_weights()
+    agent.q_net.set_weights(best_weights)  # the best evaluated online weights so far
+    agent.q_net.save_weights(folder / "best.weights.h5")
+    agent.q_net.set_weights(current)
+    np.savez(folder / "optimizer.npz", **agent.optimizer_state())
+    (folder / "replay.npz").write_bytes(buffer.to_bytes())
+    meta = {"state": dataclasses.asdict(state), "config": dataclasses.asdict(cfg),
+            "rng": {"explore": agent.rng.bit_generator.state, "replay": buffer.rng.bit_generator.state}}
+    (folder / "state.json").write_text(files.to_json(meta) + "\n")
+
+
+def save_checkpoint(manager: CheckpointManager, agent: DQNAgent, buffer: ReplayBuffer, state: TrainState,
+                    cfg: DQNConfig, best_weights: list) -> Path:
+    """``checkpoints/ckpt-{episode}``: atomic, with a SHA-256 manifest; older ones pruned."""
+    return manager.save(state.episode, lambda folder: _write_checkpoint(folder, agent, buffer, state, cfg, best_weights))
+
+
+def load_checkpoint(path: Path, agent: DQNAgent, buffer: ReplayBuffer) -> tuple[TrainState, list]:
+    """Restore weights, optimizer, replay buffer and generators from a verified checkpoint folder.
+
+    Returns:
+        ``(saved TrainState, best evaluated weights)``.
+    """
+    meta = json.loads((path / "state.json").read_text())
+    agent.q_net.load_weights(path / "best.weights.h5")
+    best_weights = agent.q_net.get_weights()
+    agent.q_net.load_weights(path / "q_net.weights.h5")
+    agent.target_net.load_weights(path / "target_net.weights.h5")
+    agent.weights_changed()
+    with np.load(path / "optimizer.npz") as arrays:
+        agent.load_optimizer_state({k: arrays[k] for k in arrays.files})
+    buffer.from_bytes((path / "replay.npz").read_bytes())
+    agent.rng.bit_generator.state = meta["rng"]["explore"]
+    buffer.rng.bit_generator.state = meta["rng"]["replay"]
+    known = {f.name for f in dataclasses.fields(TrainState)}
+    return TrainState(**{k: v for k, v in meta["state"].items() if k in known}), best_weights
+
+
+# ----------------------------------------------------------------------------------------------
+# The training loop
+# ----------------------------------------------------------------------------------------------
+
+
+def resolve_target_return(cfg: DQNConfig, env) -> Optional[float]:
+    """``cfg.target_return``, else the env's ``reward_threshold`` (CartPole-v1: 475), else None."""
+    if cfg.target_return is not None:
+        return float(cfg.target_return)
+    threshold = getattr(getattr(env, "spec", None), "reward_threshold", None)
+    return None if threshold is None else float(threshold)
+
+
+@dataclasses.dataclass
+class _Run:
+    """What one training session holds: the agent, its memory, the state, the clocks, the logs."""
+
+    cfg: DQNConfig
+    run_dir: Path
+    agent: DQNAgent
+    buffer: ReplayBuffer
+    state: TrainState
+    best_weights: list
+    manager: CheckpointManager
+    target: Optional[float]
+    writers: tuple
+    log: Callable[[str], None]
+    on_update: Optional[Callable[[int, float], None]] = None
+    start: float = dataclasses.field(default_factory=time.perf_counter)
+    cpu_start: float = dataclasses.field(default_factory=time.process_time)
+    base_seconds: float = 0.0  # training seconds of earlier sessions (resumed runs)
+    base_cpu: float = 0.0
+    eval_seconds: float = 0.0  # this session's evaluation time: not training time
+    eval_cpu: float = 0.0
+
+    def elapsed(self) -> tuple[float, float]:
+        """Training seconds and CPU seconds so far, all sessions, evaluations excluded."""
+        return (self.base_seconds + time.perf_counter() - self.start - self.eval_seconds,
+                self.base_cpu + time.process_time() - self.cpu_start - self.eval_cpu)
+
+    def save(self) -> Path:
+        self.state.train_seconds, self.state.cpu_seconds = self.elapsed()
+        return save_checkpoint(self.manager, self.agent, self.buffer, self.state, self.cfg, self.best_weights)
+
+
+def _start(cfg: DQNConfig, run_dir: Path, resume: bool, log: Callable[[str], None]) -> tuple[_Run, object]:
+    """Seeding (one block), the env, the agent and its memory; restored from a checkpoint when resuming."""
+    runtime.seed_everything(cfg.seed, deterministic=cfg.deterministic)
+    env = make_env(cfg.env, seed=cfg.seed)  # seeded through its first reset only (Gymnasium's rule)
+    agent = DQNAgent(cfg, env.observation_space, env.action_space)
+    buffer = ReplayBuffer(cfg.buffer_size, tuple(env.observation_space.shape or ()), obs_dtype=agent.obs_dtype,
+                          seed=cfg.seed + 1)
+    manager = CheckpointManager(run_dir / "checkpoints", keep=cfg.keep_checkpoints, log=lambda m: log(f"[dqn] {m}"))
+    state, best_weights = TrainState(epsilon=cfg.epsilon_start, schedule_timesteps=cfg.total_timesteps), \
+        agent.q_net.get_weights()
+    if resume:
+        path = manager.latest()
+        state, best_weights = load_checkpoint(path, agent, buffer)
+        state.schedule_timesteps = state.schedule_timesteps or cfg.total_timesteps
+        log(f"[dqn] resumed from {path}: episode {state.episode}, step {state.global_step}, "
+            f"epsilon {state.epsilon:.3f}, replay {len(buffer)}")
+    files.atomic_write_json(run_dir / "config.json", cfg)  # a resumed run's record changes only after the restore
+    run = _Run(cfg, run_dir, agent, buffer, state, best_weights, manager, resolve_target_return(cfg, env),
+               runtime.summary_writers(run_dir), log, base_seconds=state.train_seconds, base_cpu=state.cpu_seconds)
+    return run, env
+
+
+def _evaluate(run: _Run) -> bool:
+    """Greedy evaluation (10 episodes first, all ``eval_episodes`` only if those reach the target).
+
+    Returns whether the target is reached; its time counts as evaluation, not training.
+    """
+    t0, c0 = time.perf_counter(), time.process_time()
+    cfg, state, target = run.cfg, run.state, run.target
+    result = evaluate(run.agent.greedy_policy, cfg.env, episodes=min(10, cfg.eval_episodes), seed=EVAL_SEED)
+    if cfg.eval_episodes > 10 and (target is None or result.mean >= target):
+        result = evaluate(run.agent.greedy_policy, cfg.env, episodes=cfg.eval_episodes, seed=EVAL_SEED)
+    n = len(result.returns)
+    state.evals.append([state.global_step, state.episode, result.mean, result.std, n])
+    runtime.log_scalars(run.writers[1], state.global_step, {"eval/mean_return": result.mean, "eval/episodes": n})
+    if state.best_eval is None or result.mean > state.best_eval:
+        state.best_eval, run.best_weights = result.mean, run.agent.q_net.get_weights()
+    run.log(f"[dqn] step {state.global_step}: greedy eval mean {result.mean:.1f} +/- {result.std:.1f} over {n} episodes")
+    run.eval_seconds += time.perf_counter() - t0
+    run.eval_cpu += time.process_time() - c0
+    solved = target is not None and n >= cfg.eval_episodes and result.mean >= target
+    if solved and state.solved_step is None:
+        state.solved_step, state.solved_seconds = state.global_step, run.elapsed()[0]
+    return solved
+
+
+def _end_episode(run: _Run, episode_return: float, episode_length: int, last_loss: float) -> None:
+    state, cfg = run.state, run.cfg
+    state.episode += 1
+    state.returns.append(episode_return)
+    state.lengths.append(episode_length)
+    mean_100 = float(np.mean(state.returns[-100:]))
+    runtime.log_scalars(run.writers[0], state.global_step, {
+        "charts/episodic_return": episode_return, "charts/episodic_length": episode_length,
+        "charts/epsilon": state.epsilon, "charts/mean_return_100": mean_100,
+        "charts/SPS": state.global_step / max(run.elapsed()[0], 1e-9)})
+    if state.episode % 20 == 0:
+        run.log(f"[dqn] episode {state.episode} step {state.global_step}: return {episode_return:.1f}, "
+                f"mean100 {mean_100:.1f}, epsilon {state.epsilon:.3f}, loss {last_loss:.4f}")
+    if cfg.checkpoint_every and state.episode % cfg.checkpoint_every == 0:
+        run.save()
+
+
+def _loop(run: _Run, env) -> None:
+    """Act, store, learn, update the target, end episodes, evaluate: until the budget or the target."""
+    cfg, agent, buffer, state = run.cfg, run.agent, run.buffer, run.state
+    obs, _ = env.reset(seed=cfg.seed + state.episode)
+    episode_return, episode_length, last_loss = 0.0, 0, float("nan")
+    while state.global_step < cfg.total_timesteps:
+        state.epsilon = epsilon_at(cfg, state.global_step, state.episode, state.schedule_timesteps)
+        action = agent.act(obs, state.epsilon)
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        buffer.add(obs, action, reward, next_obs, terminated, truncated)
+        obs, state.global_step = next_obs, state.global_step + 1
+        episode_return, episode_length = episode_return + float(reward), episode_length + 1
+        if state.global_step > cfg.learning_starts and state.global_step % cfg.train_frequency == 0:
+            losses, q_means = agent.learn(buffer, cfg.batch_size, cfg.gradient_steps)
+            for i, loss in enumerate(losses, state.updates + 1) if run.on_update else ():
+                run.on_update(i, float(loss))
+            state.updates += cfg.gradient_steps
+            last_loss = float(losses[-1])
+            runtime.log_scalars(run.writers[0], state.global_step, {"losses/td_loss": float(losses.mean()),
+                                                                     "losses/q_values": float(q_means.mean())})
+        if state.global_step % cfg.target_update_interval == 0:
+            agent.sync_target()
+        if terminated or truncated:
+            _end_episode(run, episode_return, episode_length, last_loss)
+            obs, _ = env.reset()
+            episode_return, episode_length = 0.0, 0
+        if cfg.eval_interval and state.global_step % cfg.eval_interval == 0 and state.global_step > cfg.learning_starts:
+            if _evaluate(run) and cfg.early_stop:
+                run.log(f"[dqn] solved: greedy mean >= {run.target:g} at step {state.global_step}")
+                return
+
+
+def train(cfg: DQNConfig, run_dir, resume: bool = False, log: Callable[[str], None] = print,
+          on_update: Optional[Callable[[int, float], None]] = None) -> tuple[DQNAgent, TrainState]:
+    """Train (or resume) a DQN agent; checkpoints and TensorBoard logs go to ``run_dir``.
+
+    Args:
+        cfg: the config.
+        run_dir: the run directory (created if needed).
+        resume: continue from the newest checkpoint in ``run_dir`` that verifies.
+        log: where progress lines go.
+        on_update: called with ``(update_index, loss)`` for every gradient step, after its training
+            round (tests record losses with it, or raise ``KeyboardInterrupt`` to simulate Ctrl-C).
+
+    Returns:
+        ``(agent, state)``; the agent holds the best evaluated weights when the target was not reached.
+    """
+    cfglib.validate(cfg)
+    run_dir = Path(run_dir)
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    run, env = _start(cfg, run_dir, resume, log)
+    run.on_update = on_update
+    with save_on_interrupt(run.save, f"kcourse run dqn --resume {run_dir}", log=lambda m: log(f"[dqn] {m}")):
+        _loop(run, env)
+    state = run.state
+    if state.solved_step is None:
+        if not state.evals or state.evals[-1][0] != state.global_step:
+            _evaluate(run)
+        if state.best_eval is not None:  # keep the best evaluated weights (HOML keeps best_weights)
+            run.agent.q_net.set_weights(run.best_weights)
+            run.agent.weights_changed()
+    run.save()
+    env.close()
+    return run.agent, state
+
+
+# ----------------------------------------------------------------------------------------------
+# Artifacts and the exercise
+# ----------------------------------------------------------------------------------------------
+
+
+def write_returns_csv(state: TrainState, path) -> Path:
+    """``episode, return, length, mean_100`` per episode."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["episode", "return", "length", "mean_100"])
+        for i, (ret, length, mean) in enumerate(zip(state.returns, state.lengths, moving_mean(state.returns)), 1):
+            writer.writerow([i, ret, length, round(float(mean), 3)])
+    return Path(path)
+
+
+def run(cfg: DQNConfig, run_dir: Path, resume: bool = False) -> dict:
+    """``kcourse run dqn``: train, evaluate greedily, write the learning curve, GIF, saved policy and metrics."""
+    run_dir = Path(run_dir)
+    env_id = resolve_env_id(cfg.env)
+    agent, state = train(cfg, run_dir, resume=resume)
+    probe = make_env(env_id)
+    target = resolve_target_return(cfg, probe)
+    probe.close()
+    final = evaluate(agent.greedy_policy, env_id, episodes=cfg.eval_episodes, seed=EVAL_SEED)
+    evals = np.asarray(state.evals, dtype=float).reshape(-1, 5)
+    plot_learning_curve(run_dir / "learning_curve.png", f"{env_id} {cfg.variant} (seed {cfg.seed})",
+                        returns=state.returns, points={"greedy evaluation mean": (evals[:, 1], evals[:, 2])},
+                        target=target)
+    write_returns_csv(state, run_dir / "returns.csv")
+    artifacts = ["learning_curve.png", "returns.csv"]
+    if cfg.gif:
+        render.record_gif(agent.greedy_policy, env_id, run_dir / "agent.gif", seed=EVAL_SEED)
+        artifacts.append("agent.gif")
+    policy_files.save_policy(run_dir / "policy", agent.q_net, env_id, config=cfg, evaluation=final,
+                             extra={"algorithm": f"keras-{cfg.variant}", "env_steps": state.global_step})
+    artifacts.append("policy")
+    sps = state.global_step / max(state.train_seconds, 1e-9)
+    if state.solved_step is not None:
+        headline = (f"{cfg.variant}: greedy {cfg.eval_episodes}-episode mean {final.mean:.1f} >= {target:g} "
+                    f"at {state.solved_step:,} env steps ({state.solved_seconds:.0f}s, {sps:.0f} steps/s)")
+    else:
+        headline = (f"{cfg.variant}: greedy {cfg.eval_episodes}-episode mean {final.mean:.1f} after "
+                    f"{state.global_step:,} env steps (target {target} not reached; {sps:.0f} steps/s)")
+    metrics = {"variant": cfg.variant, "env_steps": state.global_step, "episodes": state.episode,
+               "updates": state.updates, "solved_step": state.solved_step, "solved_seconds": state.solved_seconds,
+               "train_seconds": state.train_seconds, "train_cpu_seconds": state.cpu_seconds, "steps_per_second": sps,
+               "eval_mean": final.mean, "eval_std": final.std, "best_eval": state.best_eval,
+               "mean_return_100": float(np.mean(state.returns[-100:])) if state.returns else None}
+    return {"headline": headline, "metrics": metrics, "artifacts": artifacts}
+

@@ -1,0 +1,158 @@
+"""The TF-Agents pieces of ``tfa-dqn``: environments, QNetwork, DqnAgent, replay buffer, metrics, drivers.
+
+:func:`build` makes them from a :class:`~agents.tfa.config.TfaDqnConfig` (HOML's settings for
+Breakout); :func:`greedy_policy` turns the agent's policy into the batched NumPy policy that
+:func:`agents.evaluation.evaluate` plays; :func:`export_policy` writes the ``PolicySaver``
+SavedModel with its ``policy.json``. ``benchmarks/tfa_breakout.py`` times the same components.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from tf_agents.agents.dqn import dqn_agent
+from tf_agents.drivers import dynamic_step_driver
+from tf_agents.environments import batched_py_environment, parallel_py_environment, tf_py_environment
+from tf_agents.metrics import tf_metrics
+from tf_agents.networks import q_network
+from tf_agents.policies import policy_saver
+from tf_agents.replay_buffers import tf_uniform_replay_buffer
+from tf_agents.system import system_multiprocessing
+from tf_agents.trajectories import time_step as ts
+from tf_agents.utils import common
+
+from agents import evaluation, policy_files
+from agents.configs import BREAKOUT_CONV_LAYERS, TfaDqnConfig
+from agents.tfa.envs import make_gym_env, make_py_env
+from keras_impl import files
+from keras_impl.checkpoints import write_manifest
+
+# Noise from TF-Agents internals on TF 2.21: autograph's code for `policy_state is ()` and
+# PolicySaver encoding TFP distribution specs. Neither is actionable here.
+warnings.filterwarnings("ignore", category=SyntaxWarning, message=r'"is( not)?" with a literal')
+warnings.filterwarnings("ignore", category=UserWarning, message="Encoding a StructuredValue with type tfp")
+
+BREAKOUT_FACTORY = "agents.atari:make_breakout_env"
+
+
+def make_collect_env(p: TfaDqnConfig) -> tf_py_environment.TFPyEnvironment:
+    """The collect environment: one env, or ``num_envs`` batched in-process or in subprocesses."""
+    ctor = functools.partial(make_py_env, p.env_id, **p.env_kwargs)
+    if p.num_envs == 1:
+        return tf_py_environment.TFPyEnvironment(ctor(seed=p.seed))
+    ctors = [functools.partial(ctor, seed=p.seed + i) for i in range(p.num_envs)]
+    if p.parallel:
+        system_multiprocessing.enable_interactive_mode()  # we are not under tf_agents' own main()
+        py_env = parallel_py_environment.ParallelPyEnvironment(ctors, start_serially=False)
+    else:
+        py_env = batched_py_environment.BatchedPyEnvironment([c() for c in ctors])
+    return tf_py_environment.TFPyEnvironment(py_env)
+
+
+def make_q_network(p: TfaDqnConfig, env) -> q_network.QNetwork:
+    """HOML's QNetworks: conv for Breakout (uint8 frames scaled in the net), one-hot for FrozenLake."""
+    observation_spec, action_spec = env.observation_spec(), env.action_spec()
+    if p.env == "breakout":
+        # Frames stay uint8 in the replay buffer (4x smaller); scale them inside the network.
+        scale = tf.keras.layers.Lambda(lambda obs: tf.cast(obs, tf.float32) / 255.0)
+        return q_network.QNetwork(observation_spec, action_spec, preprocessing_layers=scale,
+                                  conv_layer_params=BREAKOUT_CONV_LAYERS, fc_layer_params=p.fc_layers)
+    if p.env == "frozenlake":
+        n_states = int(observation_spec.maximum) + 1
+        one_hot = tf.keras.layers.Lambda(lambda obs: tf.one_hot(tf.cast(obs, tf.int32), n_states))  # [B, 16]
+        return q_network.QNetwork(observation_spec, action_spec, preprocessing_layers=one_hot,
+                                  fc_layer_params=p.fc_layers)
+    return q_network.QNetwork(observation_spec, action_spec, fc_layer_params=p.fc_layers)
+
+
+def make_optimizer(p: TfaDqnConfig):
+    if p.optimizer == "rmsprop":  # HOML's Breakout settings (DeepMind's centered RMSProp)
+        return tf.keras.optimizers.RMSprop(learning_rate=p.learning_rate, rho=0.95, momentum=0.0,
+                                           epsilon=1e-5, centered=True)
+    return tf.keras.optimizers.Adam(learning_rate=p.learning_rate)
+
+
+@dataclasses.dataclass
+class Components:
+    """What :func:`build` makes (also used by ``benchmarks/tfa_breakout.py``)."""
+
+    tf_env: Any
+    agent: Any
+    replay_buffer: Any
+    train_metrics: list
+    collect_driver: Any
+    train_step: Any
+    epsilon_fn: Any
+
+
+def build(p: TfaDqnConfig) -> Components:
+    """Environments, QNetwork, DqnAgent (HOML's settings), replay buffer, metrics and collect driver."""
+    tf_env = make_collect_env(p)
+    q_net = make_q_network(p, tf_env)
+    train_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="train_step")
+    epsilon_fn = tf.keras.optimizers.schedules.PolynomialDecay(
+        initial_learning_rate=p.epsilon_start, decay_steps=p.epsilon_decay_updates, end_learning_rate=p.epsilon_end)
+    agent_class = dqn_agent.DdqnAgent if p.agent == "ddqn" else dqn_agent.DqnAgent
+    agent = agent_class(
+        tf_env.time_step_spec(), tf_env.action_spec(), q_network=q_net, optimizer=make_optimizer(p),
+        target_update_period=p.target_update_period, target_update_tau=p.target_update_tau,
+        td_errors_loss_fn=common.element_wise_huber_loss, gradient_clipping=p.gradient_clipping or None,
+        gamma=p.gamma, train_step_counter=train_step, epsilon_greedy=lambda: epsilon_fn(train_step))
+    agent.initialize()
+    replay_buffer = tf_uniform_replay_buffer.TFUniformReplayBuffer(
+        data_spec=agent.collect_data_spec, batch_size=tf_env.batch_size,
+        max_length=max(2, p.replay_capacity // tf_env.batch_size))
+    train_metrics = [
+        tf_metrics.NumberOfEpisodes(),
+        tf_metrics.EnvironmentSteps(),
+        tf_metrics.AverageReturnMetric(batch_size=tf_env.batch_size),
+        tf_metrics.AverageEpisodeLengthMetric(batch_size=tf_env.batch_size),
+    ]
+    collect_driver = dynamic_step_driver.DynamicStepDriver(
+        tf_env, agent.collect_policy, observers=[replay_buffer.add_batch] + train_metrics, num_steps=p.collect_steps)
+    return Components(tf_env, agent, replay_buffer, train_metrics, collect_driver, train_step, epsilon_fn)
+
+
+def greedy_policy(tf_policy) -> evaluation.Policy:
+    """A TF-Agents policy as a batched NumPy policy ``[N, *obs] -> [N]`` (one compiled call per batch)."""
+    obs_dtype = tf_policy.time_step_spec.observation.dtype
+
+    @tf.function
+    def act(obs):
+        n = tf.shape(obs)[0]
+        time_step = ts.TimeStep(step_type=tf.fill([n], ts.StepType.MID), reward=tf.zeros([n]),
+                                discount=tf.ones([n]), observation=obs)
+        return tf_policy.action(time_step).action  # [N]
+
+    return lambda obs_batch: act(tf.convert_to_tensor(np.asarray(obs_batch), dtype=obs_dtype)).numpy()
+
+
+def env_factory(p: TfaDqnConfig):
+    """Breakout is played through its preprocessing wrappers; other envs through ``make_env``."""
+    return functools.partial(make_gym_env, p.env_id) if p.env == "breakout" else None
+
+
+def evaluate_policy(policy: evaluation.Policy, p: TfaDqnConfig, episodes: int, seed: int) -> evaluation.EvalResult:
+    """Greedy evaluation with :func:`agents.evaluation.evaluate` (episodes in lockstep, one call per step)."""
+    return evaluation.evaluate(policy, p.env_id, episodes=episodes, seed=seed, env_kwargs=p.env_kwargs,
+                               max_steps=p.eval_max_steps or None, env_factory=env_factory(p))
+
+
+def export_policy(agent, train_step, p: TfaDqnConfig, folder: Path, result: evaluation.EvalResult | None) -> Path:
+    """``PolicySaver`` export of the greedy policy with ``policy.json`` and a manifest, atomically."""
+    extra = {"train_step": int(train_step.numpy()), "framework": "tf-agents 0.19 PolicySaver"}
+    if p.env == "breakout":
+        extra["env_factory"] = BREAKOUT_FACTORY
+    meta = policy_files.policy_metadata(policy_files.TFA_KIND, p.env_id, p.env_kwargs, config=p,
+                                        evaluation=result, extra=extra)
+    saver = policy_saver.PolicySaver(agent.policy, batch_size=None, train_step=train_step)
+    with files.atomic_directory(folder) as tmp:
+        saver.save(str(tmp))
+        policy_files.write_metadata(tmp, meta)
+        write_manifest(tmp, exclude=(policy_files.POLICY_FILE,))
+    return folder

@@ -1,0 +1,52 @@
+"""The arguments of ``kcourse eval`` and ``kcourse data``; each names its handler as ``"module:function"``.
+
+Only argument definitions live here (cheap to import); a handler's module is imported when its
+command runs.
+"""
+from __future__ import annotations
+
+from keras_impl.movielens import DATASETS, GROUPLENS_URL, SYNTHETIC_SIZES
+
+
+def add_commands(subs) -> None:
+    """Add the ``eval`` and ``data`` subcommands to ``kcourse``'s subparsers."""
+    _add_eval(subs.add_parser("eval", help="evaluate a saved policy: kcourse eval POLICY [--env ID] [--episodes N] "
+                                           "[--seed S] [--render gif]",
+                              description="Evaluate a saved policy folder (or `random`). Policies saved as Keras "
+                                          "files load in Keras' safe mode; a TF-Agents policy is a TensorFlow "
+                                          "SavedModel whose graph runs when loaded: evaluate only policies from "
+                                          "a source you trust."))
+    _add_data(subs.add_parser("data", help="MovieLens data: `data download NAME --to DIR`, "
+                                           "`data synthetic SIZE --to DIR`"))
+
+
+def _add_eval(sub) -> None:
+    sub.add_argument("policy", help="saved policy folder (or a run directory holding policy/), or `random`")
+    sub.add_argument("--env", default=None, help="environment id or alias (default: the one the policy was trained on)")
+    sub.add_argument("--episodes", type=int, default=100, help="episodes (default: 100)")
+    sub.add_argument("--seed", type=int, default=0, help="episode i is reset with seed + i (default: 0)")
+    sub.add_argument("--stochastic", action="store_true",
+                     help="sample actions from the policy's distribution (softmax / bernoulli-left policies)")
+    sub.add_argument("--render", choices=("gif", "mp4"), default=None,
+                     help="also record the first episode (seed S) as a GIF or MP4")
+    sub.add_argument("--render-out", default=None, help="video path (default: eval_{env}_seed{S}.{gif,mp4})")
+    sub.add_argument("--render-steps", type=int, default=1000, help="the most steps to record (default: 1000)")
+    sub.add_argument("--max-steps", type=int, default=None, help="cap on steps per episode (default: the env's limit)")
+    sub.add_argument("--json", default=None, metavar="PATH", help="also write the result as JSON")
+    sub.add_argument("--min-mean", type=float, default=None, help="exit with code 1 when the mean is below this")
+    sub.set_defaults(handler="kcourse.eval_command:main")
+
+
+def _add_data(sub) -> None:
+    subs = sub.add_subparsers(dest="data_command", required=True)
+    dl = subs.add_parser("download", help="download and unpack a MovieLens archive (needs a network)")
+    dl.add_argument("name", choices=DATASETS)
+    dl.add_argument("--to", required=True, help="parent folder; the data lands in TO/NAME")
+    dl.add_argument("--base-url", default=GROUPLENS_URL, help="mirror to download from (default: GroupLens)")
+    dl.add_argument("--md5", default=None, help="expected MD5 (default: the server's NAME.zip.md5 file)")
+    dl.set_defaults(handler="kcourse.data_command:download")
+    syn = subs.add_parser("synthetic", help="write a synthetic MovieLens-layout folder")
+    syn.add_argument("size", choices=tuple(SYNTHETIC_SIZES))
+    syn.add_argument("--to", required=True, help="folder to write (new, empty, or an earlier synthetic folder)")
+    syn.add_argument("--seed", type=int, default=0)
+    syn.set_defaults(handler="kcourse.data_command:synthetic")

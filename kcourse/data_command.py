@@ -1,0 +1,24 @@
+"""``kcourse data download NAME --to DIR`` and ``kcourse data synthetic SIZE --to DIR``."""
+from __future__ import annotations
+
+import urllib.error
+
+from keras_impl import movielens
+
+
+def download(args) -> int:
+    """Fetch, check and unpack a MovieLens archive."""
+    try:
+        folder = movielens.download(args.name, args.to, base_url=args.base_url, md5=args.md5)
+    except urllib.error.URLError as err:
+        raise ValueError(f"download of {args.name} failed: {err.reason}") from None
+    print(f"{args.name}: {folder}")
+    return 0
+
+
+def synthetic(args) -> int:
+    """Write a synthetic folder (refusing a folder that holds anything else)."""
+    info = movielens.generate_synthetic(args.to, args.size, seed=args.seed)
+    print(f"synthetic {args.size}: {info['n_users']} users, {info['n_movies']} films, {info['n_ratings']} ratings, "
+          f"oracle MSE {info['oracle_mse']:.4f} -> {args.to}")
+    return 0

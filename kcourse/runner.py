@@ -1,0 +1,145 @@
+"""``kcourse run``: resolve the config once, make (or reuse) the run folder, run, write ``result.json``.
+
+The flow of one run (``docs/architecture.md``):
+
+1. :func:`resolve_config` -- ``defaults < presets < the resumed run's config.json < typed``
+   (:func:`keras_impl.config.resolve`), validated before anything is written;
+2. :func:`run_exercise` -- a new ``runs/{name}__{seed}__{time}/`` (``config.json``, ``train/``,
+   ``eval/``, ``checkpoints/``), or the resumed folder left untouched until its checkpoint has
+   loaded (the trainer rewrites its ``config.json`` then); seeding; the exercise's ``run``;
+   ``result.json``;
+3. :func:`run_all` -- every exercise in its own process, then ``report.md`` / ``report.html``.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from kcourse import exercises
+from keras_impl import config as cfglib
+from keras_impl import files
+
+
+class UsageError(Exception):
+    """A user error reported as one line with exit code 2."""
+
+
+def resolve_config(ex: exercises.Exercise, typed: Mapping[str, Any], quick: bool = False,
+                   resume: str | None = None):
+    """The exercise's config: ``defaults < presets (--quick, --env ...) < resumed run < typed``.
+
+    Raises:
+        UsageError: ``--resume`` on an exercise that cannot resume, or on a folder that is not a run.
+        ValueError: a bad key or value (the message names it), or an unreadable ``config.json``.
+    """
+    resumed = None
+    if resume:
+        if not ex.resumable:
+            able = ", ".join(e.name for e in exercises.EXERCISES if e.resumable)
+            raise UsageError(f"exercise {ex.name!r} does not resume runs (--resume works for {able})")
+        folder = Path(resume)
+        if not folder.is_dir():
+            raise UsageError(f"--resume {resume}: no such run folder")
+        if not (folder / "config.json").is_file():
+            raise UsageError(f"--resume {resume}: not a kcourse run folder (no config.json); start a new run "
+                             f"without --resume")
+        resumed = files.read_json(folder / "config.json", "the run's config")
+        if not isinstance(resumed, dict):
+            raise ValueError(f"the run's config {folder / 'config.json'} is corrupt: expected a JSON object")
+    return cfglib.resolve(ex.config_class(), typed, quick=quick, resumed=resumed)
+
+
+def run_exercise(name: str, cfg, out: str = "runs", resume: str | None = None, run_dir: str | None = None,
+                 quiet: bool = False) -> tuple[Path, dict]:
+    """Create the run folder (or take the resumed one), seed, run the exercise, write ``result.json``.
+
+    Returns:
+        ``(run_dir, result)``.
+    """
+    from keras_impl import runtime  # TensorFlow: only once an exercise really runs
+
+    ex = exercises.get(name)
+    missing = ex.missing_requirements()
+    if missing:
+        raise UsageError(f"exercise {name!r} needs {', '.join(missing)}; install the extra "
+                         f"(e.g. pip install 'kcourse[atari]' or 'kcourse[box2d]')")
+    run = ex.run_function()
+    runtime.enable_memory_growth()
+    runtime.seed_everything(cfg.seed, deterministic=bool(getattr(cfg, "deterministic", False)))
+    if resume:
+        path = Path(resume)
+    elif run_dir:  # `run all` names the folder it will read
+        path = Path(run_dir)
+        path.mkdir(parents=True)
+        for sub in ("train", "eval", "checkpoints"):
+            (path / sub).mkdir()
+        files.atomic_write_json(path / "config.json", cfg)
+    else:
+        path = runtime.make_run_dir(name, cfg.seed, cfg, root=out)
+    if not quiet:
+        print(f"[kcourse] {runtime.device_summary()}", flush=True)
+        print(f"[kcourse] run {name} -> {path}", flush=True)
+    timer = runtime.Timer()
+    result = dict((run(cfg, path, resume=bool(resume)) if ex.resumable else run(cfg, path)) or {})
+    result.setdefault("headline", "")
+    result.setdefault("metrics", {})
+    result.setdefault("artifacts", [])
+    result.update(exercise=name, status="ok", seconds=round(timer.seconds, 2), run_dir=str(path))
+    files.atomic_write_json(path / "result.json", result)
+    if not quiet:
+        print(f"[kcourse] {name}: {result['headline']} ({result['seconds']:.1f}s)", flush=True)
+    return path, result
+
+
+def run_all(quick: bool, seed: int | None, out: str, only: str | None = None, timeout: float = 900) -> int:
+    """Run every exercise in its own process (clean TensorFlow state each) and write the report."""
+    from kcourse import report
+
+    names = [ex.name for ex in exercises.EXERCISES]
+    if only:
+        wanted = [n.strip() for n in only.split(",") if n.strip()]
+        unknown = [n for n in wanted if n not in exercises.BY_NAME]
+        if unknown:
+            raise UsageError(f"--only: unknown exercise(s) {', '.join(unknown)}; available: {', '.join(names)}")
+        names = wanted
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    start = time.perf_counter()
+    for name in names:
+        ex = exercises.get(name)
+        seed_ = ex.config_class()().seed if seed is None else seed
+        missing = ex.missing_requirements()
+        row = {"exercise": name, "summary": ex.summary, "reference": ex.reference, "section": ex.section}
+        if missing:
+            row.update(status="skipped", headline=f"needs {', '.join(missing)}", seconds=0.0)
+            rows.append(row)
+            print(f"[kcourse] {name}: skipped (needs {', '.join(missing)})", flush=True)
+            continue
+        run_dir = out_dir / f"{name}__{seed_}__{time.strftime('%Y%m%d-%H%M%S')}"
+        cmd = [sys.executable, "-m", "kcourse", "run", name, "--run-dir", str(run_dir), "--seed", str(seed_)]
+        cmd += ["--quick"] if quick else []
+        print(f"[kcourse] === {name}", flush=True)
+        began = time.perf_counter()
+        try:
+            code = subprocess.run(cmd, timeout=timeout).returncode
+        except subprocess.TimeoutExpired:
+            code = None
+        result_file = run_dir / "result.json"
+        if code == 0 and result_file.is_file():
+            row.update(json.loads(result_file.read_text()))
+        else:
+            why = "timed out" if code is None else f"exit code {code}"
+            row.update(status="failed", headline=why, seconds=round(time.perf_counter() - began, 1),
+                       run_dir=str(run_dir))
+        rows.append(row)
+    total = time.perf_counter() - start
+    paths = report.write_report(rows, out_dir, total_seconds=total)
+    failed = [r["exercise"] for r in rows if r.get("status") == "failed"]
+    print(f"[kcourse] report: {paths[0]} and {paths[1]} ({len(rows)} exercises, {len(failed)} failed, {total:.0f}s)",
+          flush=True)
+    return 1 if failed else 0

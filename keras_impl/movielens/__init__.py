@@ -1,0 +1,81 @@
+"""MovieLens data for the recommender: read and validate a folder, the course preprocessing, a
+synthetic generator in the same layout, and downloads.
+
+The exam (``shared/seeds/dl2024-final-exam.txt``, part 1) builds its training frame like this::
+
+    np.random.seed(43052)
+    df_train_all = pd.merge(df_ratings, df_movies)
+    userId_sampled = np.random.choice(df_train_all.userId.unique(), 5000, replace=False)
+    userId_sampled[0] = 46889
+    df_train = df_train_all.query("userId in @userId_sampled").reset_index(drop=True)
+    df_train["userId"] = df_train.userId.map({u: i for i, u in enumerate(set(df_train.userId))})
+    df_train["movieId"] = df_train.movieId.map({m: i for i, m in enumerate(set(df_train.movieId))})
+    ... train_test_split(X, y, test_size=0.1, random_state=42)
+
+:func:`course_preprocess` does exactly that, with one trap handled: the row order of
+``pd.merge``. The course ran on pandas < 2.2, whose inner merge returned the rows *grouped by the
+join key, in order of the key's first appearance in the left frame* (within a group, left rows
+keep their order). pandas 2.2 made ``how="inner"`` keep the left frame's row order (whatsnew 2.2.0,
+"merge() and DataFrame.join() now consistently follow documented sort behavior", GH 54611; the old
+behaviour is shown in GH 55774: left keys ``[1, 2, 3, 1]`` came back ``[1, 1, 2, 3]``). The order
+decides ``userId.unique()``'s order and therefore which 5000 users the seeded ``choice`` picks, and
+which index each user and film gets. The course's own frame confirms the old order: it starts with
+Jumanji (movieId 2, the first film rated in ml-20m's ``ratings.csv``) and is grouped by film.
+``merge_order="pre-2.2"`` (the default) reproduces it on any pandas; ``"current"`` is what
+``pd.merge`` does on pandas >= 2.2.
+
+Folders in the MovieLens CSV layout (ml-20m, ml-25m, ml-32m, ml-latest-small) are read the same
+way: ``ratings.csv`` (userId, movieId, rating[, timestamp]) and ``movies.csv`` (movieId, title,
+genres). MovieLens data may not be redistributed, so tests and demos use :func:`generate_synthetic`.
+"""
+from keras_impl.movielens.course import (
+                                         COURSE_FORCED_USER,
+                                         COURSE_SEED,
+                                         COURSE_SPLIT_SEED,
+                                         COURSE_TEST_SIZE,
+                                         COURSE_USERS,
+                                         NO_GENRES,
+                                         CourseData,
+                                         course_index,
+                                         course_merge,
+                                         course_preprocess,
+                                         genre_matrix,
+                                         load_course_data,
+                                         merge_rows,
+                                         sample_users,
+)
+from keras_impl.movielens.download import DATASETS, GROUPLENS_URL, download
+from keras_impl.movielens.readers import (
+                                         MERGE_ORDERS,
+                                         MOVIES_COLUMNS,
+                                         MOVIES_FILE,
+                                         RATING_MAX,
+                                         RATING_MIN,
+                                         RATINGS_COLUMNS,
+                                         RATINGS_FILE,
+                                         read_movielens,
+                                         validate_movies,
+                                         validate_ratings,
+)
+from keras_impl.movielens.synthetic import (
+                                         GENERATOR_VERSION,
+                                         GENRES,
+                                         INFO_FILE,
+                                         SYNTHETIC_SIZES,
+                                         TRUTH_FILE,
+                                         SyntheticSpec,
+                                         cache_root,
+                                         expected_rating,
+                                         generate_synthetic,
+                                         oracle_mse,
+                                         synthetic_folder,
+)
+
+__all__ = [
+    "read_movielens", "validate_ratings", "validate_movies", "merge_rows", "course_merge", "course_preprocess",
+    "load_course_data", "CourseData", "course_index", "genre_matrix", "sample_users", "SyntheticSpec", "generate_synthetic",
+    "oracle_mse", "synthetic_folder", "cache_root", "expected_rating", "download", "DATASETS", "GROUPLENS_URL",
+    "SYNTHETIC_SIZES", "MERGE_ORDERS", "RATING_MIN", "RATING_MAX", "RATINGS_FILE", "MOVIES_FILE", "RATINGS_COLUMNS",
+    "MOVIES_COLUMNS", "COURSE_SEED", "COURSE_USERS", "COURSE_FORCED_USER", "COURSE_TEST_SIZE", "COURSE_SPLIT_SEED",
+    "NO_GENRES", "GENRES", "GENERATOR_VERSION", "INFO_FILE", "TRUTH_FILE",
+]

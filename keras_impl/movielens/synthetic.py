@@ -1,0 +1,301 @@
+"""Synthetic MovieLens folders (the CSV layout) from a latent-factor model, with the oracle MSE.
+
+MovieLens may not be redistributed, so tests and demos use these folders.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.special import ndtr
+
+from keras_impl import files
+from keras_impl.movielens.readers import MOVIES_FILE, RATING_MAX, RATING_MIN, RATINGS_FILE
+
+# ----------------------------------------------------------------------------------------------
+# Synthetic MovieLens
+# ----------------------------------------------------------------------------------------------
+
+TRUTH_FILE = "synthetic_truth.npz"
+INFO_FILE = "SYNTHETIC.json"
+# Bump when generate_synthetic's output changes for the same spec, so cached folders are remade.
+GENERATOR_VERSION = 2
+GENRES = ("Action", "Adventure", "Animation", "Children", "Comedy", "Crime", "Documentary", "Drama",
+          "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
+          "War", "Western")
+_WORDS_A = ("Silent", "Last", "Red", "Lost", "Dark", "Golden", "Broken", "Wild", "Hidden", "Usual",
+            "Midnight", "Electric", "Frozen", "Little", "Big", "Secret", "Iron", "Crimson", "Empty", "Final")
+_WORDS_B = ("River", "Suspects", "City", "Garden", "Heat", "Road", "Kingdom", "Letter", "Machine",
+            "Island", "Summer", "Witness", "Harbor", "Circus", "Echo", "Frontier", "Signal", "Orchard",
+            "Mirror", "Storm")
+
+# name -> (users, films, ratings). "course" is the size of the course's df_train after sampling;
+# "20m" is ml-20m (138,493 users, 26,744 films, 20,000,263 ratings).
+SYNTHETIC_SIZES = {
+    "tiny": (60, 80, 1_500),
+    "small": (500, 1_000, 40_000),
+    "course": (5_000, 11_000, 721_484),
+    "20m": (138_493, 26_744, 20_000_263),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticSpec:
+    """Parameters of the synthetic generator (the latent-factor model behind the ratings).
+
+    A user's expected opinion of a film is ``mu + b_u + b_m + p_u . q_m``; the observed rating is
+    that plus N(0, noise) noise, rounded to half stars and clipped to 0.5..5.0.
+    """
+
+    n_users: int
+    n_movies: int
+    n_ratings: int
+    rank: int = 4
+    factor_std: float = 0.40  # std of each entry of p_u and q_m: var(p.q) = rank * std**4 ~ 0.10
+    user_bias_std: float = 0.4
+    movie_bias_std: float = 0.5
+    mean: float = 3.5
+    noise: float = 0.85
+    popularity_exponent: float = 0.8  # film popularity ~ rank ** -exponent (Zipf)
+    activity_sigma: float = 1.1  # user activity: 20 + lognormal, heavy right tail
+    min_user_ratings: int = 20  # as in ml-20m: every user rated at least 20 films
+    seed: int = 0
+
+
+def expected_rating(r_true: np.ndarray, noise: float) -> np.ndarray:
+    """E[observed rating] when ``observed = clip(round_half(r_true + N(0, noise)), 0.5, 5)``.
+
+    Half-star value ``v`` is observed when ``r_true + eps`` falls in ``[v - 0.25, v + 0.25)``,
+    0.5 absorbs everything below 0.75 and 5.0 everything from 4.75 up. So
+    ``E = sum_v v * (Phi((hi_v - r)/s) - Phi((lo_v - r)/s))``.
+    """
+
+    values = np.arange(1, 11) * 0.5  # 0.5 .. 5.0
+    edges = np.concatenate([[-np.inf], values[:-1] + 0.25, [np.inf]])  # [11]
+    r = np.asarray(r_true, dtype="float64")[..., None]
+    cdf = ndtr((edges - r) / noise)  # [..., 11]
+    return ((cdf[..., 1:] - cdf[..., :-1]) * values).sum(-1)
+
+
+def _user_counts(spec: SyntheticSpec, rng: np.random.Generator) -> np.ndarray:
+    """Ratings per user: at least ``min_user_ratings``, lognormal tail, summing to ``n_ratings``."""
+    floor = min(spec.min_user_ratings, spec.n_ratings // spec.n_users, spec.n_movies)
+    cap = max(floor, int(spec.n_movies * 0.6))
+    if spec.n_ratings > cap * spec.n_users:
+        raise ValueError(f"Received an invalid value for argument `n_ratings`: {spec.n_ratings} ratings do not fit "
+                         f"{spec.n_users} users x {spec.n_movies} films (at most {cap * spec.n_users})")
+    weights = rng.lognormal(0.0, spec.activity_sigma, spec.n_users)
+    counts = np.full(spec.n_users, floor, dtype="int64")
+    extra = spec.n_ratings - counts.sum()
+    for _ in range(50):  # hand the extra ratings out by weight, respecting the cap
+        room = cap - counts
+        w = np.where(room > 0, weights, 0.0)
+        if extra <= 0 or w.sum() == 0:
+            break
+        share = w / w.sum() * extra
+        add = np.minimum(np.floor(share).astype("int64"), room)
+        left = int(extra - add.sum())
+        if left > 0:  # the remainder: one more each to the largest fractional parts with room
+            frac = np.where(room - add > 0, share - np.floor(share), -1.0)
+            top = np.argsort(-frac, kind="stable")[:left]
+            add[top[frac[top] >= 0]] += 1
+        counts += add
+        extra = spec.n_ratings - counts.sum()
+    assert counts.sum() == spec.n_ratings, "user counts do not add up"
+    return counts
+
+
+def _sample_pairs(counts: np.ndarray, popularity: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (user, film) pairs, ``counts[u]`` per user, films drawn by ``popularity``.
+
+    Weighted sampling without replacement per user, done for all users at once: draw with
+    replacement, drop repeated pairs, draw again for the users still short (a few rounds).
+    """
+    n_users, n_movies = len(counts), len(popularity)
+    cdf = np.cumsum(popularity / popularity.sum())
+    keys = np.empty(0, dtype="int64")
+    have = np.zeros(n_users, dtype="int64")
+    for _ in range(12):
+        need = counts - have
+        if need.sum() == 0:
+            break
+        users = np.repeat(np.arange(n_users, dtype="int64"), np.ceil(need * 1.1).astype("int64") + 1)
+        films = np.minimum(np.searchsorted(cdf, rng.random(len(users))), n_movies - 1)
+        keys = np.unique(np.concatenate([keys, users * n_movies + films]))  # sorted by user
+        user_of = keys // n_movies
+        # keep at most counts[u] pairs per user, chosen at random among the distinct ones
+        rank_in_user = _rank_within_groups(user_of, rng)
+        keys = keys[rank_in_user < counts[user_of]]
+        have = np.bincount(keys // n_movies, minlength=n_users)
+    need = counts - have
+    for user in np.flatnonzero(need):  # heavy users that keep colliding: exact top-k by Gumbel
+        taken = keys[keys // n_movies == user] % n_movies
+        score = np.log(popularity) + rng.gumbel(size=n_movies)
+        score[taken] = -np.inf
+        extra = np.argpartition(-score, need[user])[: need[user]]
+        keys = np.concatenate([keys, user * n_movies + extra])
+    keys.sort()
+    return keys // n_movies, keys % n_movies
+
+
+def _rank_within_groups(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random rank 0..k-1 of each element within its group (``groups`` sorted)."""
+    order = np.lexsort((rng.random(len(groups)), groups))
+    starts = np.searchsorted(groups[order], groups[order], side="left")
+    ranks = np.empty(len(groups), dtype="int64")
+    ranks[order] = np.arange(len(groups)) - starts
+    return ranks
+
+
+def _titles(n_movies: int, years: np.ndarray, rng: np.random.Generator) -> list[str]:
+    a = rng.integers(0, len(_WORDS_A), n_movies)
+    b = rng.integers(0, len(_WORDS_B), n_movies)
+    seen: dict[str, int] = {}
+    titles = []
+    for i in range(n_movies):
+        base = f"{_WORDS_A[a[i]]} {_WORDS_B[b[i]]}"
+        key = f"{base} ({years[i]})"
+        seen[key] = seen.get(key, 0) + 1
+        # MovieLens titles can repeat, but unique ones make tests and top-N lists readable.
+        titles.append(key if seen[key] == 1 else f"{base} {_roman(seen[key])} ({years[i]})")
+    return titles
+
+
+def _roman(n: int) -> str:
+    out = ""
+    for value, digits in ((1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"), (90, "XC"),
+                          (50, "L"), (40, "XL"), (10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I")):
+        while n >= value:
+            out, n = out + digits, n - value
+    return out
+
+
+def generate_synthetic(folder: str | os.PathLike, spec: SyntheticSpec | str = "small", seed: int | None = None) -> dict:
+    """Write a synthetic MovieLens folder (``ratings.csv``, ``movies.csv``) and its ground truth.
+
+    Users' activity and films' popularity follow heavy-tailed laws (lognormal activity with a
+    floor of 20 ratings, Zipf popularity); ratings are half stars from a rank-``rank`` latent
+    factor model plus noise (see :class:`SyntheticSpec`); titles and genres are made up (each
+    film's genres follow its strongest latent factors, so "thriller fans" exist). Rows are sorted
+    by userId then movieId, as in ml-20m, which matters for the merge order.
+
+    Also writes ``synthetic_truth.npz`` (the expected rating of each row of ``ratings.csv``, for
+    oracle MSEs: see :func:`oracle_mse`) and ``SYNTHETIC.json`` (spec and oracle MSE over all rows).
+
+    Args:
+        folder: the folder to create (written atomically; an existing one is replaced).
+        spec: a :class:`SyntheticSpec`, or a size name from :data:`SYNTHETIC_SIZES`.
+        seed: overrides ``spec.seed``.
+
+    Returns:
+        The ``SYNTHETIC.json`` content: spec, counts and ``oracle_mse``.
+    """
+    if isinstance(spec, str):
+        if spec not in SYNTHETIC_SIZES:
+            raise ValueError(f"Received an invalid value for argument `spec`: expected a SyntheticSpec or one of "
+                             f"{', '.join(SYNTHETIC_SIZES)}, got {spec!r}")
+        users, films, n = SYNTHETIC_SIZES[spec]
+        spec = SyntheticSpec(users, films, n)
+    if seed is not None:
+        spec = dataclasses.replace(spec, seed=seed)
+    for name in ("n_users", "n_movies", "n_ratings", "rank"):
+        if getattr(spec, name) < 1:
+            raise ValueError(f"Received an invalid value for argument `{name}`: expected >= 1, got {getattr(spec, name)}")
+    rng = np.random.default_rng(spec.seed)
+    # Films: sparse ids as in MovieLens, Zipf popularity in random id order, a year, latent traits.
+    movie_ids = np.sort(rng.choice(np.arange(1, 5 * spec.n_movies + 1), spec.n_movies, replace=False))
+    popularity = (1.0 + rng.permutation(spec.n_movies)) ** -spec.popularity_exponent
+    counts = _user_counts(spec, rng)
+    users, films = _sample_pairs(counts, popularity, rng)  # [N], [N], sorted by user then film
+    p = rng.normal(0, spec.factor_std, (spec.n_users, spec.rank)).astype("float32")
+    q = rng.normal(0, spec.factor_std, (spec.n_movies, spec.rank)).astype("float32")
+    b_user = rng.normal(0, spec.user_bias_std, spec.n_users).astype("float32")
+    b_movie = rng.normal(0, spec.movie_bias_std, spec.n_movies).astype("float32")
+    n = len(users)
+    r_true = np.empty(n, dtype="float32")
+    expected = np.empty(n, dtype="float32")
+    observed = np.empty(n, dtype="float32")
+    for start in range(0, n, 2_000_000):  # chunks keep the [chunk, rank] temporaries small
+        sl = slice(start, min(n, start + 2_000_000))
+        u, m = users[sl], films[sl]
+        r = spec.mean + b_user[u] + b_movie[m] + np.einsum("ij,ij->i", p[u], q[m])  # per-row dot
+        r_true[sl] = r
+        expected[sl] = expected_rating(r, spec.noise)
+        noisy = r + rng.normal(0, spec.noise, len(r))
+        observed[sl] = np.clip(np.round(noisy * 2) / 2, RATING_MIN, RATING_MAX)
+    oracle = float(np.mean((observed.astype("float64") - expected) ** 2))
+    years = rng.integers(1920, 2015, spec.n_movies)
+    order = np.argsort(-q, axis=1)[:, :2]  # strongest two traits -> genres
+    genre_names = ["|".join(sorted({GENRES[(2 * k) % len(GENRES)] if q[i, k] > 0 else GENRES[(2 * k + 1) % len(GENRES)]
+                                    for k in order[i]})) for i in range(spec.n_movies)]
+    start_time = rng.integers(789_652_009, 1_420_000_000, spec.n_users)
+    timestamps = start_time[users] + rng.integers(0, 3 * 365 * 86400, n)
+    ratings = pd.DataFrame({"userId": (users + 1).astype("int64"), "movieId": movie_ids[films],
+                            "rating": observed.astype("float64"), "timestamp": timestamps})
+    movies = pd.DataFrame({"movieId": movie_ids, "title": _titles(spec.n_movies, years, rng), "genres": genre_names})
+    info = {"spec": dataclasses.asdict(spec), "generator_version": GENERATOR_VERSION, "n_users": int(spec.n_users), "n_movies": int(spec.n_movies),
+            "n_ratings": int(n), "oracle_mse": oracle,
+            "note": "oracle_mse = mean squared error of the true expected rating over all rows; "
+                    "keras_impl.movielens.oracle_mse gives it on a validation split"}
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with files.atomic_directory(folder) as tmp:
+        ratings.to_csv(tmp / RATINGS_FILE, index=False, chunksize=1_000_000)
+        movies.to_csv(tmp / MOVIES_FILE, index=False)
+        np.savez(tmp / TRUTH_FILE, expected=expected, r_true=r_true, user_factors=p, movie_factors=q,
+                 user_bias=b_user, movie_bias=b_movie)
+        files.atomic_write_json(tmp / INFO_FILE, info)
+    return info
+
+
+def oracle_mse(folder: str | os.PathLike, rows: np.ndarray, y: np.ndarray) -> float:
+    """MSE of the generator's true expected rating on the given examples (the best any model can do).
+
+    Args:
+        folder: a folder written by :func:`generate_synthetic`.
+        rows: ``[N]`` row numbers in its ``ratings.csv`` (``CourseData.rows_val``).
+        y: ``[N]`` or ``[N, 1]`` observed ratings of those rows.
+    """
+    path = Path(folder) / TRUTH_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found; oracle MSEs exist only for folders written by generate_synthetic")
+    expected = np.load(path)["expected"][np.asarray(rows)]
+    return float(np.mean((np.asarray(y, dtype="float64").reshape(-1) - expected) ** 2))
+
+
+def cache_root() -> Path:
+    """Where generated and downloaded data live: ``$KCOURSE_CACHE`` or ``~/.cache/kcourse``."""
+    return Path(os.environ.get("KCOURSE_CACHE") or Path.home() / ".cache" / "kcourse")
+
+
+def synthetic_folder(size: str = "course", seed: int = 0, root: str | os.PathLike | None = None) -> Path:
+    """A cached synthetic folder of a named size, generated on first use."""
+    if size not in SYNTHETIC_SIZES:
+        raise ValueError(f"Received an invalid value for argument `synthetic_size`: expected one of "
+                         f"{', '.join(SYNTHETIC_SIZES)}, got {size!r}")
+    folder = Path(root or cache_root()) / "movielens-synthetic" / f"{size}__seed{seed}"
+    if not _cache_is_current(folder, size, seed):
+        generate_synthetic(folder, size, seed=seed)
+    return folder
+
+
+def _cache_is_current(folder: Path, size: str, seed: int) -> bool:
+    """True when ``folder`` is complete and was written by this generator for this spec.
+
+    A folder left by an older generator (other spec defaults or GENERATOR_VERSION) would silently
+    give other data and another oracle MSE, so it is regenerated instead of reused.
+    """
+    if not files.is_complete(folder) or not (folder / INFO_FILE).is_file():
+        return False
+    try:
+        info = json.loads((folder / INFO_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    users, films, n = SYNTHETIC_SIZES[size]
+    wanted = dataclasses.asdict(SyntheticSpec(users, films, n, seed=seed))
+    return info.get("spec") == wanted and info.get("generator_version") == GENERATOR_VERSION
+

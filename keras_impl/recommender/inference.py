@@ -1,0 +1,105 @@
+"""Using a trained recommender: predict, recommend, batch predictions, the scatter plot, save and load."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+from matplotlib.figure import Figure
+
+from keras_impl.movielens import course_index
+from keras_impl.recommender.model import DotRecommender, IdMappings
+
+
+def predict(model: DotRecommender, user, movie, by: str = "index") -> dict:
+    """Predicted rating of one film for one user.
+
+    Args:
+        user, movie: course indices (``by="index"``) or MovieLens ``userId``/``movieId`` (``by="id"``).
+
+    Returns:
+        ``{"rating", "user_index", "user_id", "movie_index", "movie_id", "title"}``.
+
+    Raises:
+        ValueError: an id or index the model does not know.
+    """
+    maps = model.mappings
+    u = course_index(user, maps.user_ids, by, "user", "user")
+    m = course_index(movie, maps.movie_ids, by, "movie", "movie")
+    rating = float(model(np.array([[u, m]], dtype="int32"))[0, 0])
+    return {"rating": rating, "user_index": u, "user_id": int(maps.user_ids[u]), "movie_index": m,
+            "movie_id": int(maps.movie_ids[m]), "title": str(maps.titles[m])}
+
+
+def recommend(model: DotRecommender, user, n: int = 10, by: str = "index") -> list[dict]:
+    """The ``n`` films with the highest predicted rating that ``user`` has not rated.
+
+    Returns:
+        Dicts ``{"movie_index", "movie_id", "title", "rating"}``, best first.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"Received an invalid value for argument `n`: expected an integer >= 1, got {n!r}")
+    u = course_index(user, model.mappings.user_ids, by, "user", "user")
+    movies = np.arange(model.n_movies, dtype="int32")
+    x = np.stack([np.full_like(movies, u), movies], axis=1)  # [M, 2]
+    scores = np.array(model(x)).reshape(-1)  # one call for all films, not a per-film loop
+    scores[model.mappings.seen(u)] = -np.inf
+    n = min(n, int(np.isfinite(scores).sum()))
+    best = np.argsort(-scores, kind="stable")[:n]
+    maps = model.mappings
+    return [{"movie_index": int(m), "movie_id": int(maps.movie_ids[m]), "title": str(maps.titles[m]),
+             "rating": float(scores[m])} for m in best]
+
+
+def predict_batch(model: DotRecommender, x: np.ndarray, batch_size: int = 65536) -> np.ndarray:
+    """Predictions ``[N]`` for ``x [N, 2]`` course indices, in large batches."""
+    out = [np.asarray(model(x[i: i + batch_size])).reshape(-1) for i in range(0, len(x), batch_size)]
+    return np.concatenate(out) if out else np.zeros(0, dtype="float32")
+
+
+def scatter_plot(y_true: np.ndarray, y_pred: np.ndarray, path: Path, title: str = "") -> Path:
+    """The course's ``plt.plot(y_val, yhat, '.', alpha=...)``, with jitter to show the half stars."""
+    y_true, y_pred = np.asarray(y_true).reshape(-1), np.asarray(y_pred).reshape(-1)
+    rng = np.random.default_rng(0)
+    fig = Figure(figsize=(5, 4.5))
+    ax = fig.subplots()
+    jitter = rng.uniform(-0.12, 0.12, len(y_true))
+    ax.plot(y_true + jitter, y_pred, ".", alpha=max(0.002, min(0.3, 300 / len(y_true))))
+    means = [np.mean(y_pred[y_true == v]) if np.any(y_true == v) else np.nan for v in np.arange(1, 11) * 0.5]
+    ax.plot(np.arange(1, 11) * 0.5, means, "r-o", label="mean prediction")
+    ax.plot([0.5, 5], [0.5, 5], "k--", lw=0.8, label="y = x")
+    ax.set(xlabel="true rating (jittered)", ylabel="predicted rating", xlim=(0.2, 5.3), ylim=(0.3, 5.2), title=title)
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    return Path(path)
+
+
+def save(model: DotRecommender, path: str | os.PathLike) -> Path:
+    """Save to a ``.keras`` file (weights, config, id/title mappings, seen films)."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"Received an invalid value for argument `path`, expected a name ending in .keras, got {str(path)!r}")
+    model.save(path)
+    return path
+
+
+def load(path: str | os.PathLike) -> DotRecommender:
+    """Load a model written by :func:`save` (Keras' safe mode: no code from the file runs).
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: the file is not a readable recommender.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such model file")
+    try:
+        model = keras.models.load_model(path, custom_objects={"DotRecommender": DotRecommender,
+                                                              "IdMappings": IdMappings}, safe_mode=True)
+    except Exception as err:  # Keras reports a corrupt zip as "File not found": say what it is
+        raise ValueError(f"{path} is not a readable .keras recommender (corrupt or another kind of file): "
+                         f"{type(err).__name__}") from None
+    if not isinstance(model, DotRecommender):
+        raise ValueError(f"{path} holds a {type(model).__name__}, not a recommender saved by kcourse")
+    return model
