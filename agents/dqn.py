@@ -172,10 +172,10 @@ class DQNAgent:
         self._q_values = tf.function(lambda obs: self.q_net(obs, training=False), input_signature=[spec])
         self._train_steps = tf.function(self.train_steps, reduce_retracing=True)
         self._update_target = tf.function(self.update_target)
-        # Acting one observation at a time is DQN's hot loop, and a compiled TensorFlow call costs
-        # ~0.4 ms of dispatch there, about 40x a NumPy forward pass of a 256x256 MLP
-        # (docs/dqn.md); MLP and Embedding networks act through a NumPy copy of the weights,
-        # refreshed after each training round. Convolutional networks use the tf.function.
+        # Acting one observation at a time is DQN's hot loop, and a compiled TensorFlow call's
+        # dispatch costs far more than a small MLP's arithmetic there (docs/dqn.md measures it): MLP
+        # and Embedding networks act through a NumPy copy of the weights, refreshed after each
+        # training round. Convolutional networks use the tf.function.
         self._numpy_ok = len(obs_shape) <= 1 and cfg.activation in NUMPY_ACTIVATIONS
         self._numpy_q = None
         self._numpy_stale = True

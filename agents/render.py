@@ -103,8 +103,8 @@ def write_gif(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: int = 
     path.parent.mkdir(parents=True, exist_ok=True)
     frames = _check_frames(frames)
     # Written with Pillow directly rather than imageio.imwrite: imageio quantises every frame to
-    # its own adaptive palette (about 0.3 s a 600x400 frame on one core). These renders use few
-    # colours, so one exact palette for the whole episode (a numpy lookup) is >10x faster and
+    # its own adaptive palette, which is slow for long episodes. These renders use few
+    # colours, so one exact palette for the whole episode (a numpy lookup) is much faster and
     # lossless; only frames with more than 256 colours fall back to Pillow's quantiser.
     rgb = [f if f.ndim == 3 and f.shape[-1] == 3 else np.asarray(Image.fromarray(f).convert("RGB")) for f in frames]
     images = _exact_palette_images(rgb)

@@ -155,7 +155,7 @@ def q_learning(mdp: MDP = HOML_MDP, gamma: float = 0.90, iterations: int = 10_00
     rng = np.random.default_rng(seed)
     q = mdp.initial_q()
     history = np.empty((iterations, mdp.n_states, mdp.n_actions))
-    # Draw all the random numbers at once (rng.choice costs ~20 us a call, 10x the update itself).
+    # Draw all the random numbers at once (a call of rng.choice costs more than the update itself).
     u_action, u_next = rng.random(iterations), rng.random(iterations)
     cdf = np.cumsum(mdp.transitions, axis=2)  # [S, A, S']
     state = 0

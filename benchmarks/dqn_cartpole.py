@@ -180,17 +180,19 @@ def run_keras(seed: int, max_steps: int, variant: str, threads: int, overrides: 
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
-    from agents import dqn
+    from agents import dqn_train
+    from agents.configs import DQNConfig
     from keras_impl import config as cfglib
+    from keras_impl.plotting import moving_mean
 
-    cfg = dqn.DQNConfig(variant=variant, seed=seed, total_timesteps=max_steps, gif=False, checkpoint_every=0)
+    cfg = DQNConfig(variant=variant, seed=seed, total_timesteps=max_steps, gif=False, checkpoint_every=0)
     if overrides:
         cfg = cfglib.apply_overrides(cfg, overrides)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        agent, state = dqn.train(cfg, tmp, log=lambda line: None)
+        agent, state = dqn_train.train(cfg, tmp, log=lambda line: None)
         wall = time.perf_counter() - start
-    means = dqn.moving_mean(state.lengths)
+    means = moving_mean(state.lengths)
     hit = np.flatnonzero((means >= TARGET) & (np.arange(1, len(means) + 1) >= 100))
     train_solved_step = int(np.cumsum(state.lengths)[hit[0]]) if hit.size else None
     return {"impl": f"keras-{variant}", "seed": seed, "env_steps": state.global_step, "episodes": state.episode,

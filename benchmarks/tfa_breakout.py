@@ -1,6 +1,6 @@
 """Throughput of the TF-Agents Breakout pipeline: collect + train, agent steps/s and ALE frames/s.
 
-Builds the ``breakout`` preset's components (:func:`agents.tfa.pipeline.build`: HOML's conv
+Builds the ``breakout`` preset's components (:func:`agents.tfa.components.build`: HOML's conv
 QNetwork, centered RMSProp, DqnAgent, uint8 TFUniformReplayBuffer, DynamicStepDriver with 4
 collect steps per train step), fills the buffer with random steps, then times
 
@@ -28,7 +28,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from keras_impl import runtime  # noqa: E402
+from keras_impl import files, runtime  # noqa: E402
 
 FRAME_SKIP = 4
 
@@ -52,9 +52,10 @@ def main(argv=None) -> int:
     from tf_agents.policies import random_tf_policy
     from tf_agents.utils import common
 
-    from agents.tfa.atari import make_breakout_env
-    from agents.tfa.config import TfaDqnConfig, resolve
-    from agents.tfa.pipeline import build
+    from agents.atari import make_breakout_env
+    from agents.configs import TfaDqnConfig
+    from agents.tfa.components import build
+    from keras_impl.config import resolve
 
     print(f"[bench] {runtime.device_summary()}", flush=True)
     figures: dict = {"device": runtime.device_summary(), "cpu_count": os.cpu_count()}
@@ -78,7 +79,7 @@ def main(argv=None) -> int:
           f"({figures['env_only_agent_steps_per_cpu_s']:.0f} per CPU-second)", flush=True)
 
     # 2. the pipeline's components, buffer prefilled with random steps
-    p = resolve(TfaDqnConfig(env="breakout", replay_capacity=max(10_000, args.prefill * 2)))
+    p = resolve(TfaDqnConfig, {"env": "breakout", "replay_capacity": max(10_000, args.prefill * 2)})
     c = build(p)
     random_policy = random_tf_policy.RandomTFPolicy(c.tf_env.time_step_spec(), c.tf_env.action_spec())
     prefill = dynamic_step_driver.DynamicStepDriver(c.tf_env, random_policy, observers=[c.replay_buffer.add_batch],
@@ -136,12 +137,12 @@ def main(argv=None) -> int:
         out = Path(args.out)
         # HOML's preset, with a smaller buffer/initial collect and short evaluations so that a
         # CPU run of a few thousand iterations shows a curve.
-        result = train_eval(TfaDqnConfig(env="breakout", iterations=args.learn, replay_capacity=20_000,
+        result = train_eval(resolve(TfaDqnConfig, dict(env="breakout", iterations=args.learn, replay_capacity=20_000,
                                          initial_collect_steps=min(20_000, 5 * args.learn),
                                          eval_interval=max(1, args.learn // 5), eval_episodes=2,
                                          eval_max_steps=2_000, final_eval_episodes=3, gif_steps=300,
                                          log_interval=max(1, args.learn // 10),
-                                         checkpoint_interval=max(1, args.learn // 5)), out)
+                                         checkpoint_interval=max(1, args.learn // 5))), out)
         history = json.loads((out / "eval_history.json").read_text())
         print("[bench] learning curve (train_step, agent steps, greedy eval mean, collect avg return):")
         for h in history:
@@ -150,7 +151,7 @@ def main(argv=None) -> int:
         figures["learning_curve"] = history
 
     if args.json:
-        runtime.atomic_write_json(args.json, figures)
+        files.atomic_write_json(args.json, figures)
     return 0
 
 

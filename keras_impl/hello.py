@@ -229,7 +229,7 @@ def train(model, data: CharData, epochs: int = 200, learning_rate: float = 0.1) 
 
     The step is a compiled ``tf.function`` called once per epoch. ``model.fit`` would do the same
     maths, but here an epoch is a single step and fit's per-epoch bookkeeping (data adapter,
-    callbacks, metrics) cost about 30 ms each, several times the step itself on a short sequence.
+    callbacks, metrics) cost several times the step itself on a short sequence.
     ``jit_compile=False``: XLA was no faster for this small loop, and it would compile the
     built-in and hand-written graphs separately, free to fuse them differently; without it both
     twins run the same TensorFlow ops in the same order.

@@ -124,7 +124,7 @@ RECOMMENDER = notebook(
 
     With `QUICK` the notebook trains on a small *synthetic* set in the MovieLens CSV layout (MovieLens
     may not be redistributed); in Colab (`QUICK` off) it downloads ml-20m from GroupLens.
-    Code: `keras_impl/recommender.py`, `keras_impl/movielens.py`.
+    Code: `keras_impl/recommender/`, `keras_impl/movielens/`; options: `keras_impl/configs.py`.
     """,
     """
     import pandas as pd
@@ -132,6 +132,7 @@ RECOMMENDER = notebook(
     from keras_impl import movielens
     from keras_impl import recommender as rec
     from keras_impl import runtime
+    from keras_impl.configs import RecommenderConfig
 
     print(runtime.device_summary())
     """,
@@ -146,7 +147,7 @@ RECOMMENDER = notebook(
             folder = movielens.synthetic_folder("small", seed=0)  # generated once, cached in ~/.cache/kcourse
         else:
             folder = movielens.download("ml-20m", "data")  # ~190 MB from files.grouplens.org
-        cfg = rec.RecommenderConfig(data=str(folder), epochs=3 if QUICK else 5, batch_size=256 if QUICK else 64)
+        cfg = RecommenderConfig(data=str(folder), epochs=3 if QUICK else 5, batch_size=256 if QUICK else 64)
         data = movielens.load_course_data(folder, merge_order=cfg.merge_order, n_users=cfg.users)
         print(f"{len(data.frame):,} ratings, {data.n_users} users, {data.n_movies} films; "
               f"train {len(data.x_train):,}, validation {len(data.x_val):,}")
@@ -338,6 +339,8 @@ POLICY_GRADIENTS = notebook(
     """
     from agents import policies, render
     from agents import policy_gradient as pg
+    from agents.configs import PolicyGradientConfig
+    from keras_impl.plotting import plot_learning_curve
 
     print("discount_rewards([10, 0, -50], 0.8) =", pg.discount_rewards([10, 0, -50], 0.8))
     print("normalised over two episodes:", pg.discount_and_normalize_rewards([[10, 0, -50], [10, 20]], 0.8))
@@ -355,8 +358,8 @@ POLICY_GRADIENTS = notebook(
         layers of 32 units for CartPole.
         """),
         code("""
-        cfg = pg.PolicyGradientConfig(env="CartPole-v1", iterations=8 if QUICK else 200,
-                                      eval_episodes=10 if QUICK else 100, seed=1)
+        cfg = PolicyGradientConfig(env="CartPole-v1", iterations=8 if QUICK else 200,
+                                   eval_episodes=10 if QUICK else 100, seed=1)
         print(pg.resolved(cfg))
         pg.build_policy_model(4, 2, hidden_units=32).summary()
         """),
@@ -368,7 +371,8 @@ POLICY_GRADIENTS = notebook(
         md("## Visualise\n\nThe learning curve (mean training return per iteration) and the trained policy playing:"),
         code("""
         path = RUN_DIR / "learning_curve.png"
-        pg.plot_learning_curve(out["history"], out["config"].target, path, "REINFORCE on CartPole-v1")
+        plot_learning_curve(path, "REINFORCE on CartPole-v1", returns=out["history"], returns_label="mean training return",
+                            window=10, xlabel="iteration", target=out["config"].target)
         display(Image(filename=str(path)))
         """),
         code("""
@@ -393,11 +397,14 @@ DQN = notebook(
     did not terminate** (a time-limit truncation still has a future). Double DQN picks `a'` with the
     online network; Dueling DQN splits the head into a state value and advantages. HOML's agent balances
     CartPole after about 600 episodes; the PyTorch tutorial uses a soft target update (TAU 0.005) and an
-    exponential epsilon. Code: `agents/dqn.py`, `agents/networks.py`, `agents/replay.py`.
+    exponential epsilon. Code: `agents/dqn.py` (the agent), `agents/dqn_train.py` (the loop), `agents/networks.py`,
+    `agents/replay.py`; options: `agents/configs.py`.
     """,
     """
-    from agents import dqn, evaluation, render
+    from agents import dqn, dqn_train, evaluation, render
+    from agents.configs import DQNConfig
     from keras_impl import runtime
+    from keras_impl.plotting import plot_learning_curve
 
     print(runtime.device_summary())
     """,
@@ -405,7 +412,7 @@ DQN = notebook(
         md("## Model\n\nThe TD target is a pure function (terminated transitions do not bootstrap):"),
         code("""
         print(dqn.td_target(np.array([1.0, 1.0]), np.array([10.0, 10.0]), np.array([0.0, 1.0]), 0.9))  # [10, 1]
-        cfg = dqn.DQNConfig(
+        cfg = DQNConfig(
             env="CartPole-v1", variant="double",
             total_timesteps=3_000 if QUICK else 50_000, learning_starts=500 if QUICK else 1_000,
             hidden=(64, 64) if QUICK else (256, 256), eval_interval=1_000 if QUICK else 2_000,
@@ -419,21 +426,24 @@ DQN = notebook(
         plt.xlabel("env step"); plt.ylabel("epsilon"); plt.title("exploration")
         plt.show()
         """),
-        md("## Train\n\nCheckpoints (with the replay buffer) go to the run folder; `cfg.resume` continues a run."),
+        md("## Train\n\nCheckpoints (with the replay buffer) go to the run folder; `resume=True` continues a run."),
         code("""
-        agent, state = dqn.train(cfg, RUN_DIR / "dqn")
+        agent, state = dqn_train.train(cfg, RUN_DIR / "dqn")
         print(f"{state.episode} episodes, {state.global_step} env steps, {state.train_seconds:.0f}s training")
         """),
         md("## Visualise\n\nReturn per episode, its 100-episode mean and the greedy evaluations:"),
         code("""
-        path = dqn.plot_learning_curve(state.returns, state.evals, RUN_DIR / "learning_curve.png",
-                                       f"CartPole-v1 {cfg.variant}", target=475)
+        evals = np.asarray(state.evals, dtype=float).reshape(-1, 5)  # [step, episode, mean, std, episodes]
+        path = plot_learning_curve(RUN_DIR / "learning_curve.png", f"CartPole-v1 {cfg.variant}", returns=state.returns,
+                                   points={"greedy evaluation mean": (evals[:, 1], evals[:, 2])}, target=475)
         display(Image(filename=str(path)))
-        result = evaluation.evaluate(agent.greedy_policy, "CartPole-v1", episodes=10 if QUICK else 100, seed=10_000)
+        result = evaluation.evaluate(agent.greedy_policy, "CartPole-v1", episodes=10 if QUICK else 100,
+                                     seed=evaluation.EVAL_SEED)
         print(result.summary())
         """),
         code("""
-        frames = render.record_episode(agent.greedy_policy, "CartPole-v1", seed=10_000, max_steps=100 if QUICK else 500)
+        frames = render.record_episode(agent.greedy_policy, "CartPole-v1", seed=evaluation.EVAL_SEED,
+                                       max_steps=100 if QUICK else 500)
         render.show(frames)
         """),
     ],
@@ -456,13 +466,15 @@ FROZENLAKE = notebook(
     """,
     """
     from agents import evaluation, frozenlake, render
+    from agents.configs import FrozenLakeConfig
     from agents.envs import make_env
+    from keras_impl.plotting import plot_learning_curve
     """,
     [
         md("## Model\n\nThe lake (S start, F frozen, H hole, G goal) and the agent's q_net: an `Embedding` row per state, then one Q-value per action."),
         code("""
-        cfg = frozenlake.FrozenLakeConfig(episodes=300 if QUICK else 3000, eval_episodes=100 if QUICK else 1000,
-                                          log_every=100 if QUICK else 500, seed=0)
+        cfg = FrozenLakeConfig(episodes=300 if QUICK else 3000, eval_episodes=100 if QUICK else 1000,
+                               log_every=100 if QUICK else 500, seed=0)
         env = make_env(frozenlake.ENV_ID, render=True, **cfg.env_kwargs)
         env.reset(seed=0)
         plt.figure(figsize=(3, 3))
@@ -479,14 +491,16 @@ FROZENLAKE = notebook(
         """),
         md("## Visualise\n\nScore per episode and its 100-episode mean, the greedy success rate, and the trained agent walking:"),
         code("""
-        path = frozenlake.plot_scores(agent.scores, RUN_DIR / "learning_curve.png", "FrozenLake 4x4", cfg.clear_score)
+        path = plot_learning_curve(RUN_DIR / "learning_curve.png", "FrozenLake 4x4", returns=agent.scores,
+                                   returns_label="score per episode", target=cfg.clear_score,
+                                   target_label="clear condition", ylabel="score")
         display(Image(filename=str(path)))
         result = evaluation.evaluate(agent.greedy_policy, frozenlake.ENV_ID, episodes=cfg.eval_episodes,
-                                     seed=frozenlake.EVAL_SEED, env_kwargs=cfg.env_kwargs)
+                                     seed=evaluation.EVAL_SEED, env_kwargs=cfg.env_kwargs)
         print(result.summary())
         """),
         code("""
-        frames = render.record_episode(agent.greedy_policy, frozenlake.ENV_ID, seed=frozenlake.EVAL_SEED,
+        frames = render.record_episode(agent.greedy_policy, frozenlake.ENV_ID, seed=evaluation.EVAL_SEED,
                                        max_steps=100, env_kwargs=cfg.env_kwargs)
         render.show(frames, interval=300)
         """),
@@ -506,7 +520,8 @@ TFA = notebook(
     64x4x4/2, 64x3x3/1, 512), RMSProp 2.5e-4, epsilon decaying 1.0 -> 0.01, target update every 2,000
     steps, a `TFUniformReplayBuffer`, drivers, metrics, checkpoints and a saved policy. HOML reports an
     average return of about **7.8** after ~200k agent steps (humans ~30): hours on a GPU, so with `QUICK`
-    this is a smoke run of 200 iterations. Code: `agents/tfa/`.
+    this is a smoke run of 100 iterations. Code: `agents/tfa/`, `agents/atari.py`; options:
+    `agents/configs.py` (`TfaDqnConfig` and its presets).
     """,
     """
     import dataclasses
@@ -514,11 +529,13 @@ TFA = notebook(
     from absl import logging as absl_logging
 
     from agents import render
-    from agents import tfa
+    from agents.atari import make_breakout_env
+    from agents.configs import TfaDqnConfig
+    from agents.tfa.pipeline import train_eval  # stops with the fix if tf.keras is not Keras 2 (TF-Agents needs it)
     from keras_impl import runtime
+    from keras_impl.config import resolve
 
     print(runtime.device_summary())
-    runtime.require_legacy_keras()  # TF-Agents needs tf.keras = Keras 2: stops with the fix if it is not
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")  # TF-Agents 0.19 on TF 2.21: deprecation warnings we cannot act on
@@ -527,7 +544,7 @@ TFA = notebook(
     [
         md("## Model\n\nThe preprocessed environment: what the agent sees is a stack of 4 grayscale 84x84 frames."),
         code("""
-        env = tfa.make_breakout_env(seed=0)
+        env = make_breakout_env(seed=0)
         obs, _ = env.reset(seed=0)
         for _ in range(20):
             obs, *_ = env.step(env.action_space.sample())
@@ -540,17 +557,16 @@ TFA = notebook(
             ax.axis("off")
         plt.show()
         """),
-        md("The configuration: HOML's hyperparameters (`full`) or the smoke-test budget (`quick`)."),
+        md("The configuration: HOML's hyperparameters (the `breakout` preset) or the smoke-test budget (`quick`)."),
         code("""
-        cfg = tfa.TfaDqnConfig(env="breakout", budget="quick" if QUICK else "full", seed=0)
+        cfg = resolve(TfaDqnConfig, {"env": "breakout", "seed": 0}, quick=QUICK)
         if QUICK:  # half of `kcourse run tfa-dqn --env breakout --quick`: the notebook test's budget
             cfg = dataclasses.replace(cfg, iterations=100, eval_interval=100, checkpoint_interval=100)
-        resolved = tfa.resolve(cfg)
-        print(resolved)
+        print(cfg)
         """),
         md("## Train\n\n`train_eval` collects with a driver, trains from the replay buffer, checkpoints, exports the greedy policy with `PolicySaver` and evaluates the exported policy."),
         code("""
-        result = tfa.train_eval(cfg, RUN_DIR / "breakout")
+        result = train_eval(cfg, RUN_DIR / "breakout")
         print(result["headline"])
         """),
         md("## Visualise\n\nThe learning curve and the trained agent (from the exported policy):"),
@@ -586,13 +602,14 @@ MOVIELENS_RL = notebook(
 
     from agents import movielens_env
     from agents import movielens_rl as mrl
+    from agents.configs import MovieLensRLConfig
     """,
     [
         md("## Model\n\nData, the recommender that fills in unseen ratings, and the environment's tables:"),
         code("""
         # data="synthetic" (MovieLens CSV layout, generated); set data= to a MovieLens folder for real
         # ratings, e.g. str(movielens.download("ml-latest-small", "data")) from keras_impl.movielens.
-        cfg = mrl.MovieLensRLConfig(
+        cfg = MovieLensRLConfig(
             synthetic_size="small" if QUICK else "course", candidates=10 if QUICK else 100, k=3 if QUICK else 10,
             eval_users=100 if QUICK else 500, rec_epochs=3 if QUICK else 2, rec_batch_size=256 if QUICK else 512,
             dqn_episodes=400 if QUICK else 6000, q_episodes=1000 if QUICK else 20_000, seed=0)

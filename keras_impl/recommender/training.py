@@ -24,8 +24,8 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, s
     Like ``DataLoader(shuffle=True)``: a fresh permutation each pass, the last batch may be
     smaller. Each pass gathers the whole permuted epoch at once and hands out ready-made batches
     (slices of a ``[n_batches, B, ...]`` tensor), because per-example tf.data elements, or even a
-    per-batch ``map`` with a gather, cost more than the model's step at batch 64 (a per-batch map
-    capped training at ~200,000 samples/s here, this layout passes ~350,000).
+    per-batch ``map`` with a gather, cost more than the model's step at batch 64
+    (``docs/recommender.md`` has the measurements).
     """
     if batch_size < 1:
         raise ValueError(f"Received an invalid value for argument `batch_size`: expected >= 1, got {batch_size}")
@@ -59,8 +59,8 @@ class SparseAdam(keras.optimizers.Adam):
     The same algorithm as ``torch.optim.SparseAdam`` (and TF-Addons' ``LazyAdam``): for a row-sparse
     gradient (``tf.IndexedSlices`` from an ``Embedding`` lookup), the moments and weights of the
     rows in the batch get the Adam update and the other rows are left alone. Dense Adam touches all
-    ``(users + films) x dim`` entries every step, which is memory-bound and caps a CPU at about
-    15,000 samples/s at batch 64 here; dense variables (the offset) get the ordinary Adam update.
+    ``(users + films) x dim`` entries every step, which is memory-bound on a CPU at batch 64;
+    dense variables (the offset) get the ordinary Adam update.
 
     A row used twice in a batch must get one update with the sum of its gradients (as a dense
     gradient would). ``tf.unique`` has a data-dependent output shape, which XLA handles slowly, so
