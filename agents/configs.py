@@ -281,7 +281,7 @@ class TfaDqnConfig:
     The defaults are CartPole-v1's: rl-baselines3-zoo's tuned DQN schedule in TF-Agents terms
     (collect 256 steps, then 128 updates against a target network refreshed every 128 updates;
     Dense 256x256, Adam 2.3e-3, gradients clipped to norm 10, epsilon 1.0 -> 0.04 over 8,000
-    steps); it stops once 20 greedy episodes average >= 495 and exports that policy.
+    steps); it stops once 100 greedy episodes average >= 475 (CartPole-v1's threshold) and exports that policy.
     """
 
     env: str = arg("cartpole", "cartpole, frozenlake or breakout (each has its preset; --resume keeps the run's)",
@@ -310,15 +310,18 @@ class TfaDqnConfig:
     parallel: bool = arg(False, "use ParallelPyEnvironment (one process per env) instead of BatchedPyEnvironment "
                                 "when num_envs > 1")
     eval_interval: int = arg(2, "iterations between greedy evaluations", ge=1)
-    eval_episodes: int = arg(20, "episodes per periodic greedy evaluation", ge=1)
+    eval_episodes: int = arg(100, "episodes of a periodic greedy evaluation (with a target_return, a 10-episode "
+                                  "screen runs first and all of them only when the screen reaches the target)", ge=1)
     final_eval_episodes: int = arg(100, "episodes of the final evaluation of the exported policy", ge=1)
     eval_max_steps: int = arg(0, "cap on steps per evaluation episode (0: the env's own limit)", ge=0)
-    target_return: float = arg(495.0, "stop once a periodic evaluation reaches this mean return (0: never stop early)")
+    target_return: float = arg(475.0, "stop once a periodic evaluation of all eval_episodes reaches this mean return "
+                                      "(0: never stop early)")
     log_interval: int = arg(5, "iterations between TensorBoard/console logs", ge=1)
     checkpoint_interval: int = arg(50, "iterations between checkpoints (the last 2 are kept; Ctrl-C saves one)",
                                    ge=1)
     checkpoint_replay_buffer: bool = arg(True, "also checkpoint the replay buffer (needed for an exact resume; "
                                                "large for Breakout)")
+    jit_compile: bool = arg(False, "compile the train step with XLA (its effect is measured in docs/tfa.md)")
     gif: bool = arg(True, "write agent.gif of the trained greedy policy")
     gif_steps: int = arg(300, "maximum frames in agent.gif", ge=1)
     seed: int = arg(0, "random seed", ge=0)

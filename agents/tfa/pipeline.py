@@ -15,6 +15,7 @@ Run it with ``kcourse run tfa-dqn --env cartpole|frozenlake|breakout [--iteratio
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -52,7 +53,17 @@ def _checkpoint(c, p: TfaDqnConfig) -> tf.train.Checkpoint:
 
 
 def _restore(manager: CheckpointManager, checkpoint: tf.train.Checkpoint) -> Path:
-    """Restore the newest checkpoint that verifies (:meth:`CheckpointManager.latest`)."""
+    """Restore the newest checkpoint that verifies (:meth:`CheckpointManager.latest`).
+
+    A run made before kcourse's checkpoint folders (TF-Agents' ``Checkpointer`` files directly in
+    ``checkpoints/``, no manifest) is read as it is, with a message: it cannot be verified.
+    """
+    legacy = tf.train.latest_checkpoint(str(manager.directory)) if not manager.checkpoints() else None
+    if legacy:
+        manager.log(f"reading {legacy}: a checkpoint written by TF-Agents' Checkpointer (an older kcourse), "
+                    f"which has no checksums to verify")
+        checkpoint.read(legacy).expect_partial()
+        return Path(legacy)
     path = manager.latest()
     try:
         checkpoint.read(str(path / CHECKPOINT_FILE)).assert_existing_objects_matched()
@@ -73,10 +84,86 @@ def _initial_collect(c, p: TfaDqnConfig) -> int:
     return p.initial_collect_steps
 
 
-def _log_line(iteration: int, step: int, loss: float, epsilon: float, c, its_per_s: float) -> str:
-    return (f"[tfa-dqn] iter {iteration:>7} | updates {step:>7} | loss {loss:8.4f} | eps {epsilon:.3f} | "
-            f"episodes {int(c.train_metrics[0].result())} | avg return {float(c.train_metrics[2].result()):7.2f} | "
-            f"{its_per_s:6.1f} it/s")
+def _train_function(c, p: TfaDqnConfig):
+    """``train(iterator) -> last loss``: ``train_steps`` agent updates in one compiled call.
+
+    One call per iteration instead of one per update (CartPole takes 128 updates an iteration).
+    The loop is a plain ``tf.while_loop``: AutoGraph would convert all of TF-Agents' training code.
+    """
+    def train(iterator):
+        def body(i, loss):
+            experience, _ = next(iterator)
+            return i + 1, c.agent.train(experience).loss
+
+        _, loss = tf.while_loop(lambda i, loss: i < p.train_steps, body, (tf.constant(0), tf.constant(0.0)))
+        return loss
+
+    return common.function(train, jit_compile=p.jit_compile or None)
+
+
+@dataclasses.dataclass
+class _Session:
+    """One training session of :func:`train_eval`: components, history, writers, clocks."""
+
+    p: TfaDqnConfig
+    run_dir: Path
+    c: object
+    history: list
+    writers: tuple
+    best: float = -np.inf
+    timer: runtime.Timer = dataclasses.field(default_factory=runtime.Timer)
+    window: tuple = dataclasses.field(default_factory=lambda: (0, time.perf_counter()))
+
+    @property
+    def step(self) -> int:
+        return int(self.c.train_step.numpy())
+
+
+def _log(s: _Session, iteration: int, loss: float, verbose: bool) -> None:
+    """TensorBoard scalars and the console line, every ``log_interval`` iterations."""
+    start_iteration, start = s.window
+    its_per_s = (iteration - start_iteration) / max(time.perf_counter() - start, 1e-9)
+    s.window = (iteration, time.perf_counter())
+    train_writer = s.writers[0]
+    with train_writer.as_default(step=s.step):
+        for metric in s.c.train_metrics:
+            metric.tf_summaries(train_step=s.c.train_step, step_metrics=s.c.train_metrics[:2])
+    epsilon = float(s.c.epsilon_fn(s.c.train_step))
+    runtime.log_scalars(train_writer, s.step, {"losses/td_loss": loss, "charts/epsilon": epsilon,
+                                               "charts/iterations_per_s": its_per_s,
+                                               "charts/agent_steps_per_s": its_per_s * s.p.collect_steps})
+    if verbose:
+        m = s.c.train_metrics
+        print(f"[tfa-dqn] iter {iteration:>7} | updates {s.step:>7} | loss {loss:8.4f} | eps {epsilon:.3f} | "
+              f"episodes {int(m[0].result())} | avg return {float(m[2].result()):7.2f} | {its_per_s:6.1f} it/s",
+              flush=True)
+
+
+def _evaluate(s: _Session, greedy, iteration: int, verbose: bool) -> bool:
+    """A greedy evaluation; export the policy when it is the best so far. Returns: the target is reached.
+
+    With a target, a screen of 10 episodes comes first and all ``eval_episodes`` run only when the
+    screen reaches it (the hand-written DQN's rule): most evaluations of an unfinished agent stop there.
+    """
+    p, seed = s.p, EVAL_SEED + iteration
+    result = evaluate_policy(greedy, p, min(10, p.eval_episodes) if p.target_return else p.eval_episodes, seed)
+    if p.target_return and p.eval_episodes > 10 and result.mean >= p.target_return:
+        result = evaluate_policy(greedy, p, p.eval_episodes, seed)
+    runtime.log_scalars(s.writers[1], s.step, {"eval/mean_return": result.mean, "eval/std_return": result.std})
+    m = s.c.train_metrics
+    s.history.append({"iteration": iteration, "train_step": s.step, "eval_mean": result.mean, "eval_std": result.std,
+                      "eval_episodes": len(result.returns), "train_avg_return": float(m[2].result()),
+                      "env_steps": int(m[1].result()), "seconds": round(s.timer.seconds, 2)})
+    files.atomic_write_json(s.run_dir / HISTORY_FILE, s.history)
+    if verbose:
+        print(f"[tfa-dqn] eval at iter {iteration}: {result.summary()}", flush=True)
+    if result.mean > s.best or not (s.run_dir / POLICY_DIR).is_dir():
+        s.best = max(s.best, result.mean)
+        export_policy(s.c.agent, s.c.train_step, p, s.run_dir / POLICY_DIR, result)
+    reached = bool(p.target_return) and len(result.returns) == p.eval_episodes and result.mean >= p.target_return
+    if reached and verbose:
+        print(f"[tfa-dqn] target return {p.target_return:g} reached at iteration {iteration}", flush=True)
+    return reached
 
 
 def train_eval(cfg: TfaDqnConfig, run_dir: str | os.PathLike, resume: bool = False, verbose: bool = True) -> dict:
@@ -110,71 +197,43 @@ def train_eval(cfg: TfaDqnConfig, run_dir: str | os.PathLike, resume: bool = Fal
     resumed_from = int(c.train_step.numpy())
     history_path = run_dir / HISTORY_FILE
     history = files.read_json(history_path, "the evaluation history") if resumed_from and history_path.is_file() else []
-    history = [h for h in history if h["train_step"] <= resumed_from]
+    s = _Session(p, run_dir, c, [h for h in history if h["train_step"] <= resumed_from], runtime.summary_writers(run_dir))
+    s.best = max((h["eval_mean"] for h in s.history), default=-np.inf)
 
     def save() -> Path:
-        return manager.save(int(c.train_step.numpy()), lambda folder: checkpoint.write(str(folder / CHECKPOINT_FILE)))
+        return manager.save(s.step, lambda folder: checkpoint.write(str(folder / CHECKPOINT_FILE)))
 
     initial_frames = _initial_collect(c, p)
     # 2-step trajectories (one transition each), sampled in parallel and prefetched
     iterator = iter(c.replay_buffer.as_dataset(sample_batch_size=p.batch_size, num_steps=2,
                                                num_parallel_calls=3).prefetch(3))
-    collect, train = common.function(c.collect_driver.run), common.function(c.agent.train)
-    train_writer, eval_writer = runtime.summary_writers(run_dir)
+    collect, train = common.function(c.collect_driver.run), _train_function(c, p)
     greedy = greedy_policy(c.agent.policy)
-    best = max((h["eval_mean"] for h in history), default=-np.inf)
     time_step, policy_state = None, c.agent.collect_policy.get_initial_state(c.tf_env.batch_size)
-    loss, reached_target = float("nan"), False
-    timer, cpu_start = runtime.Timer(), time.process_time()
-    iteration = window_iteration = int(c.train_step.numpy()) // p.train_steps
-    window_start = time.perf_counter()
-    with save_on_interrupt(save, f"kcourse run tfa-dqn --resume {run_dir}", log=print):
-        while iteration < p.iterations:
-            with train_writer.as_default():
-                time_step, policy_state = collect(time_step=time_step, policy_state=policy_state)
-                for _ in range(p.train_steps):
-                    experience, _ = next(iterator)
-                    loss_tensor = train(experience).loss
-            loss, iteration, step = float(loss_tensor), iteration + 1, int(c.train_step.numpy())
+    loss, reached_target, cpu_start = float("nan"), False, time.process_time()
+    iteration = s.step // p.train_steps
+    s.window = (iteration, time.perf_counter())
+    # The agent's own loss summaries only once a log interval (not 128 times an iteration).
+    summary_every = p.log_interval * p.train_steps
+    with save_on_interrupt(save, f"kcourse run tfa-dqn --resume {run_dir}", log=print), s.writers[0].as_default(), \
+            tf.summary.record_if(lambda: tf.equal(c.train_step % summary_every, 0)):
+        while iteration < p.iterations and not reached_target:
+            time_step, policy_state = collect(time_step=time_step, policy_state=policy_state)
+            loss, iteration = float(train(iterator)), iteration + 1
             if iteration % p.log_interval == 0:
-                its_per_s = (iteration - window_iteration) / max(time.perf_counter() - window_start, 1e-9)
-                window_start, window_iteration = time.perf_counter(), iteration
-                with train_writer.as_default(step=step):
-                    for metric in c.train_metrics:
-                        metric.tf_summaries(train_step=c.train_step, step_metrics=c.train_metrics[:2])
-                epsilon = float(c.epsilon_fn(c.train_step))
-                runtime.log_scalars(train_writer, step, {"losses/td_loss": loss, "charts/epsilon": epsilon,
-                                                         "charts/iterations_per_s": its_per_s,
-                                                         "charts/agent_steps_per_s": its_per_s * p.collect_steps})
-                if verbose:
-                    print(_log_line(iteration, step, loss, epsilon, c, its_per_s), flush=True)
+                _log(s, iteration, loss, verbose)
             if iteration % p.eval_interval == 0 or iteration == p.iterations:
-                result = evaluate_policy(greedy, p, p.eval_episodes, seed=EVAL_SEED + iteration)
-                runtime.log_scalars(eval_writer, step, {"eval/mean_return": result.mean, "eval/std_return": result.std})
-                history.append({"iteration": iteration, "train_step": step, "eval_mean": result.mean,
-                                "eval_std": result.std, "train_avg_return": float(c.train_metrics[2].result()),
-                                "env_steps": int(c.train_metrics[1].result()), "seconds": round(timer.seconds, 2)})
-                files.atomic_write_json(history_path, history)
-                if verbose:
-                    print(f"[tfa-dqn] eval at iter {iteration}: {result.summary()}", flush=True)
-                if result.mean > best or not (run_dir / POLICY_DIR).is_dir():
-                    best = max(best, result.mean)
-                    export_policy(c.agent, c.train_step, p, run_dir / POLICY_DIR, result)
-                if p.target_return and result.mean >= p.target_return:
-                    reached_target = True
-                    if verbose:
-                        print(f"[tfa-dqn] target return {p.target_return:g} reached at iteration {iteration}", flush=True)
-                    break
+                reached_target = _evaluate(s, greedy, iteration, verbose)
             if iteration % p.checkpoint_interval == 0:
                 save()
     save()
-    train_seconds, train_cpu_seconds = timer.seconds, time.process_time() - cpu_start
+    train_seconds, train_cpu_seconds = s.timer.seconds, time.process_time() - cpu_start
     if not (run_dir / POLICY_DIR).is_dir():  # resumed at/after the end, or never evaluated
         export_policy(c.agent, c.train_step, p, run_dir / POLICY_DIR, None)
     if hasattr(c.tf_env, "close"):
         c.tf_env.close()
-    return _finish(p, run_dir, c, eval_writer, history, best, loss, reached_target, initial_frames, resumed_from,
-                   train_seconds, train_cpu_seconds)
+    return _finish(p, run_dir, c, s.writers[1], s.history, s.best, loss, reached_target, initial_frames,
+                   resumed_from, train_seconds, train_cpu_seconds)
 
 
 def _finish(p: TfaDqnConfig, run_dir: Path, c, eval_writer, history: list, best: float, loss: float,
