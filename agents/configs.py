@@ -126,6 +126,8 @@ class DQNConfig:
     target_update_interval: int = arg(10, "env steps between target-network updates", ge=1)
     tau: float = arg(0.005, "soft-update rate (PyTorch tutorial: 0.005); ignored for hard updates", gt=0, le=1)
     loss: str = arg("huber", "TD loss", choices=("huber", "mse"))
+    n_step: int = arg(1, "n-step returns: sum n discounted rewards before bootstrapping from Q (1: one-step DQN)",
+                      ge=1)
     max_grad_norm: float = arg(10.0, "clip gradients to this global norm (0: no clipping)", ge=0)
     epsilon_schedule: str = arg("linear", "linear (by step, SB3), linear-episode (HOML), exponential (by step, "
                                           "PyTorch tutorial), multiplicative (per episode, Keras tutorial/exam)",

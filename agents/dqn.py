@@ -94,10 +94,11 @@ def masked_next_q(next_q: Callable, q_next_target, q_next_online, legal):
     return tf.where(tf.reduce_any(tf.cast(legal, tf.bool), axis=1), value, tf.zeros_like(value))
 
 
-def td_target(rewards, next_q, terminated, gamma: float):
+def td_target(rewards, next_q, terminated, gamma):
     """``r + gamma * (1 - terminated) * next_q`` -> ``[B]``.
 
     Only ``terminated`` stops the bootstrap; a truncated transition keeps ``gamma * next_q``.
+    ``gamma`` is a number or ``[B]`` (``gamma ** k`` for n-step transitions of horizon ``k``).
     """
     rewards = tf.cast(rewards, tf.float32)
     terminated = tf.cast(terminated, tf.float32)
@@ -225,8 +226,12 @@ class DQNAgent:
 
     # -- learning -------------------------------------------------------------------------------
 
-    def compute_loss(self, obs, actions, rewards, next_obs, terminated):
-        """``(loss, td_targets [B], q_taken [B])`` for a batch; the TD target is not differentiated."""
+    def compute_loss(self, obs, actions, rewards, next_obs, terminated, horizons=None):
+        """``(loss, td_targets [B], q_taken [B])`` for a batch; the TD target is not differentiated.
+
+        ``horizons [B]``: how many rewards each ``rewards`` entry sums (n-step returns); the bootstrap
+        is then discounted by ``gamma ** horizon``. None: one-step transitions.
+        """
         next_in, next_legal = self.splitter(next_obs) if self.splitter else (next_obs, None)
         q_next_target = self.target_net(next_in, training=False)  # [B, A]
         q_next_online = self.q_net(next_in, training=False) if self.cfg.double else q_next_target  # [B, A]
@@ -234,24 +239,25 @@ class DQNAgent:
             next_q = self.next_q(q_next_target, q_next_online)  # [B]
         else:
             next_q = masked_next_q(self.next_q, q_next_target, q_next_online, next_legal)  # [B]
-        targets = tf.stop_gradient(td_target(rewards, next_q, terminated, self.cfg.gamma))  # [B]
+        gamma = self.cfg.gamma if horizons is None else self.cfg.gamma ** tf.cast(horizons, tf.float32)  # [] or [B]
+        targets = tf.stop_gradient(td_target(rewards, next_q, terminated, gamma))  # [B]
         obs_in = self.splitter(obs)[0] if self.splitter else obs
         q_all = self.q_net(obs_in, training=True)  # [B, A]
         q_taken = tf.gather(q_all, tf.cast(actions, tf.int32), axis=1, batch_dims=1)  # [B]
         return td_loss(q_taken, targets, self.cfg.loss), targets, q_taken
 
-    def train_step(self, obs, actions, rewards, next_obs, terminated):
+    def train_step(self, obs, actions, rewards, next_obs, terminated, horizons):
         """One gradient step; returns ``(loss, mean Q of the taken actions)``."""
         variables = self.q_net.trainable_variables
         with tf.GradientTape() as tape:
-            loss, _, q_taken = self.compute_loss(obs, actions, rewards, next_obs, terminated)
+            loss, _, q_taken = self.compute_loss(obs, actions, rewards, next_obs, terminated, horizons)
         grads = tape.gradient(loss, variables)
         if self.cfg.max_grad_norm > 0:
             grads, _ = tf.clip_by_global_norm(grads, self.cfg.max_grad_norm)
         self.optimizer.apply_gradients(zip(grads, variables))
         return loss, tf.reduce_mean(q_taken)
 
-    def train_steps(self, obs, actions, rewards, next_obs, terminated):
+    def train_steps(self, obs, actions, rewards, next_obs, terminated, horizons):
         """``G`` gradient steps in one compiled call; inputs are ``[G, B, ...]``, returns losses and mean Qs ``[G]``.
 
         One ``tf.function`` call per training round instead of one per step: on a CPU the Python
@@ -261,7 +267,7 @@ class DQNAgent:
         losses = tf.TensorArray(tf.float32, size=steps)
         q_means = tf.TensorArray(tf.float32, size=steps)
         for g in tf.range(steps):
-            loss, q_mean = self.train_step(obs[g], actions[g], rewards[g], next_obs[g], terminated[g])
+            loss, q_mean = self.train_step(obs[g], actions[g], rewards[g], next_obs[g], terminated[g], horizons[g])
             losses = losses.write(g, loss)
             q_means = q_means.write(g, q_mean)
         return losses.stack(), q_means.stack()
@@ -276,7 +282,7 @@ class DQNAgent:
         self._numpy_stale = True
         losses, q_means = self._train_steps(buffer.obs[idx].astype(self.obs_dtype, copy=False), buffer.actions[idx],
                                             buffer.rewards[idx], buffer.next_obs[idx].astype(self.obs_dtype, copy=False),
-                                            buffer.terminated[idx])
+                                            buffer.terminated[idx], buffer.horizons[idx])
         return losses.numpy(), q_means.numpy()
 
     def update_target(self, tau: float = 1.0):

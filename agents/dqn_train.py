@@ -31,7 +31,7 @@ from agents.configs import DQNConfig
 from agents.dqn import DQNAgent, epsilon_at
 from agents.envs import make_env, resolve_env_id
 from agents.evaluation import EVAL_SEED, evaluate
-from agents.replay import ReplayBuffer
+from agents.replay import NStepWindow, ReplayBuffer
 from keras_impl import config as cfglib
 from keras_impl import files, runtime
 from keras_impl.checkpoints import CheckpointManager, save_on_interrupt
@@ -55,6 +55,7 @@ class TrainState:
     returns: list = dataclasses.field(default_factory=list)
     lengths: list = dataclasses.field(default_factory=list)
     evals: list = dataclasses.field(default_factory=list)  # [step, episode, mean, std, episodes]
+    train_log: list = dataclasses.field(default_factory=list)  # [step, mean loss, mean Q of taken actions] a round
     solved_step: Optional[int] = None
     solved_seconds: Optional[float] = None
     best_eval: Optional[float] = None
@@ -124,6 +125,7 @@ class _Run:
     run_dir: Path
     agent: DQNAgent
     buffer: ReplayBuffer
+    window: NStepWindow
     state: TrainState
     best_weights: list
     manager: CheckpointManager
@@ -165,8 +167,9 @@ def _start(cfg: DQNConfig, run_dir: Path, resume: bool, log: Callable[[str], Non
         log(f"[dqn] resumed from {path}: episode {state.episode}, step {state.global_step}, "
             f"epsilon {state.epsilon:.3f}, replay {len(buffer)}")
     files.atomic_write_json(run_dir / "config.json", cfg)  # a resumed run's record changes only after the restore
-    run = _Run(cfg, run_dir, agent, buffer, state, best_weights, manager, resolve_target_return(cfg, env),
-               runtime.summary_writers(run_dir), log, base_seconds=state.train_seconds, base_cpu=state.cpu_seconds)
+    run = _Run(cfg, run_dir, agent, buffer, NStepWindow(buffer, cfg.n_step, cfg.gamma), state, best_weights, manager,
+               resolve_target_return(cfg, env), runtime.summary_writers(run_dir), log,
+               base_seconds=state.train_seconds, base_cpu=state.cpu_seconds)
     return run, env
 
 
@@ -220,7 +223,7 @@ def _loop(run: _Run, env) -> None:
         state.epsilon = epsilon_at(cfg, state.global_step, state.episode, state.schedule_timesteps)
         action = agent.act(obs, state.epsilon)
         next_obs, reward, terminated, truncated, _ = env.step(action)
-        buffer.add(obs, action, reward, next_obs, terminated, truncated)
+        run.window.add(obs, action, reward, next_obs, terminated, truncated)
         obs, state.global_step = next_obs, state.global_step + 1
         episode_return, episode_length = episode_return + float(reward), episode_length + 1
         if state.global_step > cfg.learning_starts and state.global_step % cfg.train_frequency == 0:
@@ -229,6 +232,7 @@ def _loop(run: _Run, env) -> None:
                 run.on_update(i, float(loss))
             state.updates += cfg.gradient_steps
             last_loss = float(losses[-1])
+            state.train_log.append([state.global_step, float(losses.mean()), float(q_means.mean())])
             runtime.log_scalars(run.writers[0], state.global_step, {"losses/td_loss": float(losses.mean()),
                                                                      "losses/q_values": float(q_means.mean())})
         if state.global_step % cfg.target_update_interval == 0:

@@ -32,7 +32,7 @@ from typing import Sequence
 
 import numpy as np
 
-FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated", "truncated")
+FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated", "truncated", "horizons")
 
 
 @dataclasses.dataclass
@@ -45,6 +45,7 @@ class Batch:
     next_obs: np.ndarray  # [B, *obs_shape]
     terminated: np.ndarray  # [B] float32 (1.0: the episode ended in a terminal state)
     truncated: np.ndarray  # [B] float32 (1.0: cut by a time limit; still bootstrapped)
+    horizons: np.ndarray  # [B] float32: how many rewards ``rewards`` sums (1, or k <= n for n-step returns)
 
 
 class ReplayBuffer:
@@ -71,6 +72,7 @@ class ReplayBuffer:
         self.rewards = np.zeros(self.capacity, dtype=np.float32)
         self.terminated = np.zeros(self.capacity, dtype=np.float32)
         self.truncated = np.zeros(self.capacity, dtype=np.float32)
+        self.horizons = np.ones(self.capacity, dtype=np.float32)
         self.pos = 0  # next row to write
         self.size = 0  # rows filled so far (<= capacity)
         self.rng = np.random.default_rng(seed)
@@ -78,8 +80,12 @@ class ReplayBuffer:
     def __len__(self) -> int:
         return self.size
 
-    def add(self, obs, action, reward, next_obs, terminated: bool, truncated: bool) -> None:
-        """Store one transition, overwriting the oldest when the buffer is full."""
+    def add(self, obs, action, reward, next_obs, terminated: bool, truncated: bool, horizon: int = 1) -> None:
+        """Store one transition, overwriting the oldest when the buffer is full.
+
+        ``horizon`` is the number of rewards ``reward`` sums (an n-step transition from
+        :class:`NStepWindow`); the TD target then discounts ``next_obs`` by ``gamma ** horizon``.
+        """
         i = self.pos
         self.obs[i] = obs
         self.actions[i] = action
@@ -87,6 +93,7 @@ class ReplayBuffer:
         self.next_obs[i] = next_obs
         self.terminated[i] = float(terminated)
         self.truncated[i] = float(truncated)
+        self.horizons[i] = float(horizon)
         self.pos = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
@@ -116,7 +123,8 @@ class ReplayBuffer:
                              f"this buffer has {self.capacity}")
         self.size, self.pos = int(state["size"]), int(state["pos"])
         for name in FIELDS:
-            getattr(self, name)[: self.size] = state[name]
+            if name in state:  # checkpoints of older versions have no horizons: all 1-step transitions
+                getattr(self, name)[: self.size] = state[name]
 
     def to_bytes(self) -> bytes:
         """The buffer as ``.npz`` bytes (for an atomic checkpoint write)."""
@@ -128,3 +136,59 @@ class ReplayBuffer:
         """Restore from :meth:`to_bytes` output."""
         with np.load(io.BytesIO(data)) as arrays:
             self.load_state_dict({k: arrays[k] for k in arrays.files})
+
+
+# ----------------------------------------------------------------------------------------------
+# n-step transitions
+# ----------------------------------------------------------------------------------------------
+
+
+def n_step_return(rewards, gamma: float) -> float:
+    """``r_0 + gamma r_1 + ... + gamma^(k-1) r_(k-1)`` for ``rewards = [r_0, ..., r_(k-1)]``.
+
+    Example:
+        >>> n_step_return([1.0, 1.0, 1.0], 0.5)   # 1 + 0.5 + 0.25
+        1.75
+    """
+    return float(sum(r * gamma ** i for i, r in enumerate(rewards)))
+
+
+class NStepWindow:
+    """Turns a stream of 1-step transitions into n-step ones (Sutton & Barto 7.1; Rainbow's "multi-step").
+
+    Each stored transition starts at ``(s_t, a_t)``, carries ``R = n_step_return(r_t .. r_(t+k-1))``,
+    ends at ``s_(t+k)`` with that step's ``terminated``/``truncated``, and its horizon ``k``: ``k = n``
+    inside an episode, fewer at its end (every pending transition is flushed when the episode
+    terminates or is truncated, so a time limit still bootstraps, from ``s_(t+k)`` with ``gamma ** k``).
+    ``n = 1`` passes transitions through unchanged.
+
+    Args:
+        buffer: where the n-step transitions go (:class:`ReplayBuffer`).
+        n: the number of rewards summed.
+        gamma: the discount inside the sum.
+    """
+
+    def __init__(self, buffer: ReplayBuffer, n: int, gamma: float):
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"Received an invalid value for argument `n`: expected an integer >= 1, got {n!r}")
+        self.buffer, self.n, self.gamma = buffer, int(n), float(gamma)
+        self._pending: list = []  # [(obs, action, reward)] of the open transitions, oldest first
+
+    def add(self, obs, action, reward, next_obs, terminated: bool, truncated: bool) -> None:
+        """One environment step; stores the transitions it completes."""
+        self._pending.append((obs, action, float(reward)))
+        if terminated or truncated:
+            while self._pending:
+                self._emit(next_obs, terminated, truncated)
+        elif len(self._pending) == self.n:
+            self._emit(next_obs, False, False)
+
+    def _emit(self, next_obs, terminated: bool, truncated: bool) -> None:
+        obs, action, _ = self._pending[0]
+        ret = n_step_return([r for _, _, r in self._pending], self.gamma)
+        self.buffer.add(obs, action, ret, next_obs, terminated, truncated, horizon=len(self._pending))
+        self._pending.pop(0)
+
+    def clear(self) -> None:
+        """Forget open transitions (a resumed run restarts its interrupted episode from a reset)."""
+        self._pending.clear()

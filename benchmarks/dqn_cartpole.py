@@ -12,14 +12,17 @@ excluded), and the env steps and wall time needed to reach a 100-episode mean >=
   hyperparameters); its criterion: a greedy 100-episode evaluation mean >= 475 (stricter), and
   also the training 100-episode mean for the like-for-like comparison.
 
-Both run on the CPU with the same number of threads (``--threads``, default 2). The machine's
-load matters: say whether it was shared when you quote the numbers.
+Both run on the CPU with the same number of threads (``--threads``, default 1), each run in its own
+process; ``--parallel 2`` runs two at a time (only on an otherwise idle 2-core machine). The summary
+gives, per implementation: how many seeds reach 475 within ``--budget`` env steps, the median and
+the worst seed, and the median env steps/s. The load average is printed at the start and the end:
+say whether the machine was shared when you quote the numbers.
 
 Usage::
 
     python benchmarks/dqn_cartpole.py                    # both, seed 0
-    python benchmarks/dqn_cartpole.py --impl torch --seeds 0 1 2 --max-steps 100000
-    python benchmarks/dqn_cartpole.py --impl keras --variant dueling-double --seeds 0 1 2
+    python benchmarks/dqn_cartpole.py --variant all --seeds 0-9 --parallel 2 --json sweep.json
+    python benchmarks/dqn_cartpole.py --impl keras --variant dueling --seeds 7 8 9 --config learning_rate=1e-3
 """
 from __future__ import annotations
 
@@ -32,6 +35,8 @@ import sys
 import tempfile
 import time
 from collections import deque, namedtuple
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -187,7 +192,7 @@ def run_keras(seed: int, max_steps: int, variant: str, threads: int, overrides: 
 
     cfg = DQNConfig(variant=variant, seed=seed, total_timesteps=max_steps, gif=False, checkpoint_every=0)
     if overrides:
-        cfg = cfglib.apply_overrides(cfg, overrides)
+        cfg = cfglib.validate(cfglib.apply_overrides(cfg, overrides))
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         agent, state = dqn_train.train(cfg, tmp, log=lambda line: None)
@@ -199,44 +204,99 @@ def run_keras(seed: int, max_steps: int, variant: str, threads: int, overrides: 
             "seconds": wall, "train_seconds": state.train_seconds, "train_cpu_seconds": state.cpu_seconds,
             "steps_per_second": state.global_step / state.train_seconds,
             "greedy_eval_solved_step": state.solved_step, "greedy_eval_solved_seconds": state.solved_seconds,
-            "train_mean100_solved_step": train_solved_step, "best_greedy_eval": state.best_eval}
+            "train_mean100_solved_step": train_solved_step, "best_greedy_eval": state.best_eval,
+            "overrides": list(overrides), "evals": state.evals, "train_log": state.train_log,
+            "epsilon_end": cfg.epsilon_end}
+
+
+# ----------------------------------------------------------------------------------------------
+# Seed sweeps: one process per run (one thread each), a summary per implementation
+# ----------------------------------------------------------------------------------------------
+
+
+def parse_seeds(items: list[str]) -> list[int]:
+    """``["0-9"]`` -> ``[0, ..., 9]``; ``["7", "8"]`` -> ``[7, 8]``."""
+    seeds = []
+    for item in items:
+        lo, _, hi = item.partition("-")
+        seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+    return seeds
+
+
+def _job(job: tuple) -> dict:
+    kind, seed, args = job
+    if kind == "torch":
+        return run_torch(seed, args["torch_max_steps"], args["max_seconds"], args["threads"])
+    return run_keras(seed, args["max_steps"], kind, args["threads"], args["config"])
+
+
+def summarize(rows: list[dict], budget: int) -> list[str]:
+    """Per implementation: solved within ``budget`` env steps, median and worst steps to 475, steps/s."""
+    lines = [f"{'impl':<22}{'solved':>9}{'median':>10}{'worst (seed)':>18}{'steps/s (median)':>18}"]
+    for impl in dict.fromkeys(r["impl"] for r in rows):
+        mine = [r for r in rows if r["impl"] == impl]
+        key = "train_mean100_solved_step" if impl.startswith("torch") else "greedy_eval_solved_step"
+        steps = [r[key] if r[key] is not None and r[key] <= budget else math.inf for r in mine]
+        worst = max(range(len(mine)), key=lambda i: (steps[i], mine[i]["env_steps"]))
+        worst_text = ("not solved" if math.isinf(steps[worst]) else f"{steps[worst]:,}") + f" ({mine[worst]['seed']})"
+        median = float(np.median(steps))
+        lines.append(f"{impl:<22}{sum(map(math.isfinite, steps)):>4}/{len(mine):<4}"
+                     f"{'-' if math.isinf(median) else f'{median:,.0f}':>10}{worst_text:>18}"
+                     f"{np.median([r['steps_per_second'] for r in mine]):>18,.0f}")
+    return lines
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--impl", choices=("both", "torch", "keras"), default="both")
-    parser.add_argument("--variant", default="dqn", choices=("dqn", "double", "dueling", "dueling-double"))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--max-steps", type=int, default=50_000, help="env-step budget per run")
-    parser.add_argument("--max-seconds", type=float, default=600, help="wall-time cap for the torch loop")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--variant", nargs="+", default=["dqn"],
+                        choices=("dqn", "double", "dueling", "dueling-double", "all"))
+    parser.add_argument("--seeds", nargs="+", default=["0"], help="seeds, e.g. 0-9 or 7 8 9")
+    parser.add_argument("--torch-seeds", nargs="+", default=None,
+                        help="seeds of the PyTorch loop (default: the first 3 of --seeds)")
+    parser.add_argument("--max-steps", type=int, default=50_000, help="env-step budget per Keras run")
+    parser.add_argument("--torch-max-steps", type=int, default=150_000, help="env-step budget per PyTorch run")
+    parser.add_argument("--budget", type=int, default=50_000, help="'solved' counts runs at 475 within this many steps")
+    parser.add_argument("--max-seconds", type=float, default=900, help="wall-time cap for the torch loop")
+    parser.add_argument("--threads", type=int, default=1, help="threads per run")
+    parser.add_argument("--parallel", type=int, default=1, help="runs at a time (one process each); use 2 only on "
+                                                                 "an otherwise idle 2-core machine")
     parser.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
                         help="override a DQNConfig field of the Keras agent")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
+    if args.json:
+        from keras_impl.files import writable_path
+
+        writable_path(args.json, "--json file")
+    seeds = parse_seeds(args.seeds)
+    variants = ["dqn", "double", "dueling", "dueling-double"] if "all" in args.variant else args.variant
+    jobs = []
+    if args.impl in ("both", "torch"):
+        jobs += [("torch", s, None) for s in parse_seeds(args.torch_seeds) if args.torch_seeds] if args.torch_seeds \
+            else [("torch", s, None) for s in seeds[:3]]
+    if args.impl in ("both", "keras"):
+        jobs += [(v, s, None) for v in variants for s in seeds]
+    shared = {"max_steps": args.max_steps, "torch_max_steps": args.torch_max_steps, "max_seconds": args.max_seconds,
+              "threads": args.threads, "config": args.config}
+    jobs = [(kind, seed, shared) for kind, seed, _ in jobs]
+    print(f"[bench] {len(jobs)} runs, {args.parallel} at a time, {args.threads} thread(s) each; load average "
+          f"{os.getloadavg()[0]:.2f} at the start", flush=True)
     rows = []
-    for seed in args.seeds:
-        if args.impl in ("both", "torch"):
-            rows.append(run_torch(seed, args.max_steps, args.max_seconds, args.threads))
-            print(json.dumps(rows[-1]), flush=True)
-        if args.impl in ("both", "keras"):
-            rows.append(run_keras(seed, args.max_steps, args.variant, args.threads, args.config))
-            print(json.dumps(rows[-1]), flush=True)
-    print(f"\n{'impl':<22}{'seed':>5}{'steps':>9}{'steps/s':>9}{'train-mean100>=475 at':>24}"
-          f"{'greedy-eval>=475 at':>22}{'wall s':>9}")
-    for r in rows:
-        def at(step, secs):
-            return "-" if step is None else f"{step:,} ({secs:.0f}s)" if secs is not None else f"{step:,}"
-        print(f"{r['impl']:<22}{r['seed']:>5}{r['env_steps']:>9,}{r['steps_per_second']:>9.0f}"
-              f"{at(r.get('train_mean100_solved_step'), r.get('train_mean100_solved_seconds')):>24}"
-              f"{at(r.get('greedy_eval_solved_step'), r.get('greedy_eval_solved_seconds')):>22}"
-              f"{r['seconds']:>9.0f}")
-    by_impl = {}
-    for r in rows:
-        by_impl.setdefault(r["impl"], []).append(r["steps_per_second"])
-    if len(by_impl) == 2:
-        (a, sa), (b, sb) = by_impl.items()
-        print(f"\nthroughput ratio {b} / {a}: {np.mean(sb) / np.mean(sa):.2f}x")
+    with ProcessPoolExecutor(max_workers=args.parallel, mp_context=get_context("spawn")) as pool:
+        for row in pool.map(_job, jobs):
+            rows.append(row)
+            brief = {k: row.get(k) for k in ("impl", "seed", "env_steps", "steps_per_second", "greedy_eval_solved_step",
+                                             "train_mean100_solved_step", "seconds")}
+            print(json.dumps(brief), flush=True)
+    print(f"\nload average at the end {os.getloadavg()[0]:.2f}; config {args.config or 'defaults'}")
+    print("\n".join(summarize(rows, args.budget)))
+    rates = {impl: np.median([r["steps_per_second"] for r in rows if r["impl"] == impl])
+             for impl in dict.fromkeys(r["impl"] for r in rows)}
+    if "torch-tutorial" in rates:
+        for impl, rate in rates.items():
+            if impl != "torch-tutorial":
+                print(f"throughput {impl} / torch-tutorial: {rate / rates['torch-tutorial']:.2f}x")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
     return 0

@@ -1,24 +1,28 @@
-"""Throughput of the TF-Agents Breakout pipeline: collect + train, agent steps/s and ALE frames/s.
+"""Where a TF-Agents Breakout iteration's time goes, and what each speed-up option changes.
 
 Builds the ``breakout`` preset's components (:func:`agents.tfa.components.build`: HOML's conv
 QNetwork, centered RMSProp, DqnAgent, uint8 TFUniformReplayBuffer, DynamicStepDriver with 4
-collect steps per train step), fills the buffer with random steps, then times
+collect steps per train step), fills the buffer with random steps, then times, one after the other
+in the same process:
 
-* the environment alone (preprocessed Breakout, random actions),
-* the train step alone (``common.function(agent.train)`` on batches of 32),
-* the full iteration (collect 4 steps + 1 train step), as in ``train_eval``.
+* ``env``: the preprocessed environment alone (Gymnasium's AtariPreprocessing + FIRE + frame
+  stack, random actions), agent steps/s;
+* ``ale-vector``: ale-py's own vectorised environment (C++ threads, the same preprocessing and
+  frame stacking) with ``--vector-envs`` environments, agent steps/s over all of them;
+* ``policy``: one call of the collect policy on one observation;
+* ``sample``: one replay batch from the dataset iterator, with and without ``prefetch``;
+* ``train``: one agent update on a pre-sampled batch, without and with ``jit_compile=True``;
+* ``iteration``: collect 4 steps + 1 update, as in ``train_eval`` (1 env), and the same with 4
+  batched environments (one collect step of 4 envs per update).
 
-Optionally (``--learn N``) runs ``train_eval`` for N iterations and prints its learning curve.
+Every figure comes with the load average at its start; take them on an idle machine.
 
-    python benchmarks/tfa_breakout.py                      # about a minute on 2 CPU cores
-    python benchmarks/tfa_breakout.py --iterations 500 --learn 5000 --out runs/bench
-
-On a GPU machine the same script reports the GPU figure (TensorFlow places the network there).
+    python benchmarks/tfa_breakout.py                     # about two minutes on 2 CPU cores
+    python benchmarks/tfa_breakout.py --json breakout.json
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -28,128 +32,123 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from keras_impl import files, runtime  # noqa: E402
-
-FRAME_SKIP = 4
+from keras_impl import files  # noqa: E402
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--iterations", type=int, default=200, help="timed collect+train iterations")
-    parser.add_argument("--warmup", type=int, default=20, help="untimed iterations first (tracing)")
-    parser.add_argument("--env-steps", type=int, default=1000, help="timed environment-only steps")
-    parser.add_argument("--prefill", type=int, default=1000, help="random steps put in the buffer first")
-    parser.add_argument("--learn", type=int, default=0, help="also run train_eval for this many iterations")
-    parser.add_argument("--out", default="runs/bench-tfa-breakout", help="run dir for --learn")
-    parser.add_argument("--json", default="", help="write the figures to this JSON file too")
-    args = parser.parse_args(argv)
+def _timed(label: str, n: int, fn, unit: str, figures: dict, per: int = 1) -> float:
+    """Run ``fn`` ``n`` times; record and print ``per * n / seconds`` as ``label``."""
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    for _ in range(n):
+        fn()
+    rate = per * n / (time.perf_counter() - start)
+    figures[label] = {"rate": rate, "unit": unit, "load_average": load}
+    print(f"[bench] {label:<34} {rate:10.1f} {unit:<22} (load average {load:.2f})", flush=True)
+    return rate
 
-    runtime.require_legacy_keras()
-    runtime.enable_memory_growth()
-    runtime.seed_everything(0)
+
+def bench_envs(args, figures: dict) -> None:
     import numpy as np
+
+    from agents.atari import make_breakout_env
+
+    env = make_breakout_env(seed=0)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+
+    def step():
+        _, _, terminated, truncated, _ = env.step(int(rng.integers(4)))
+        if terminated or truncated:
+            env.reset()
+
+    _timed("env (gymnasium wrappers)", args.env_steps, step, "agent steps/s", figures)
+    env.close()
+    try:
+        from ale_py.vector_env import AtariVectorEnv
+    except ImportError:
+        print("[bench] ale-vector: not available in this ale-py", flush=True)
+        return
+    n = args.vector_envs
+    vec = AtariVectorEnv("breakout", num_envs=n, reward_clipping=False, episodic_life=False)
+    vec.reset(seed=0)
+    _timed(f"ale-vector ({n} envs, C++ threads)", args.env_steps // n,
+           lambda: vec.step(rng.integers(4, size=n)), "agent steps/s", figures, per=n)
+    vec.close()
+
+
+def bench_agent(args, figures: dict) -> None:
+    import tensorflow as tf
     from tf_agents.drivers import dynamic_step_driver
     from tf_agents.policies import random_tf_policy
     from tf_agents.utils import common
 
-    from agents.atari import make_breakout_env
     from agents.configs import TfaDqnConfig
     from agents.tfa.components import build
     from keras_impl.config import resolve
 
-    print(f"[bench] {runtime.device_summary()}", flush=True)
+    def components(**overrides):
+        p = resolve(TfaDqnConfig, {"env": "breakout", "replay_capacity": max(10_000, 2 * args.prefill), **overrides})
+        c = build(p)
+        random_policy = random_tf_policy.RandomTFPolicy(c.tf_env.time_step_spec(), c.tf_env.action_spec())
+        common.function(dynamic_step_driver.DynamicStepDriver(
+            c.tf_env, random_policy, observers=[c.replay_buffer.add_batch], num_steps=args.prefill).run)()
+        return p, c
+
+    p, c = components()
+    time_step = c.tf_env.reset()
+    action = common.function(c.agent.collect_policy.action)
+    action(time_step)
+    _timed("policy call (collect, 1 obs)", 200, lambda: action(time_step), "calls/s", figures)
+    plain = iter(c.replay_buffer.as_dataset(sample_batch_size=p.batch_size, num_steps=2))
+    fast = iter(c.replay_buffer.as_dataset(sample_batch_size=p.batch_size, num_steps=2,
+                                           num_parallel_calls=3).prefetch(3))
+    for label, it in (("sample (no prefetch)", plain), ("sample (3 parallel + prefetch)", fast)):
+        next(it)
+        _timed(label, 200, lambda it=it: next(it), "batches/s", figures)
+    experience, _ = next(fast)
+    for jit in (False, True):
+        train = common.function(c.agent.train, jit_compile=jit or None)
+        float(train(experience).loss)
+        _timed(f"train step (jit_compile={jit})", args.iterations, lambda: train(experience).loss.numpy(),
+               "updates/s", figures)
+    for num_envs in (1, 4):
+        p, c = components(num_envs=num_envs, collect_steps=4 // num_envs * num_envs)
+        collect, train = common.function(c.collect_driver.run), common.function(c.agent.train)
+        it = iter(c.replay_buffer.as_dataset(sample_batch_size=p.batch_size, num_steps=2,
+                                             num_parallel_calls=3).prefetch(3))
+        state = {"ts": None, "ps": c.agent.collect_policy.get_initial_state(c.tf_env.batch_size)}
+
+        def iteration():
+            state["ts"], state["ps"] = collect(time_step=state["ts"], policy_state=state["ps"])
+            train(next(it)[0]).loss.numpy()
+
+        for _ in range(args.warmup):
+            iteration()
+        _timed(f"iteration, {num_envs} env(s): collect 4 + train 1", args.iterations, iteration, "agent steps/s",
+               figures, per=4)
+        tf.keras.backend.clear_session()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--iterations", type=int, default=200, help="timed train steps / iterations")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed iterations first (tracing)")
+    parser.add_argument("--env-steps", type=int, default=2000, help="timed environment steps")
+    parser.add_argument("--vector-envs", type=int, default=4, help="environments of ale-py's vector env")
+    parser.add_argument("--prefill", type=int, default=2000, help="random steps put in the buffer first")
+    parser.add_argument("--json", default="", help="write the figures to this JSON file too")
+    args = parser.parse_args(argv)
+    if args.json:
+        files.writable_path(args.json, "--json file")
+    from keras_impl import runtime
+
     figures: dict = {"device": runtime.device_summary(), "cpu_count": os.cpu_count()}
-
-    # 1. the environment alone
-    env = make_breakout_env(seed=0)
-    env.reset(seed=0)
-    rng = np.random.default_rng(0)
-    start, cpu_start = time.perf_counter(), time.process_time()
-    for _ in range(args.env_steps):
-        _, _, terminated, truncated, _ = env.step(int(rng.integers(4)))
-        if terminated or truncated:
-            env.reset()
-    seconds = time.perf_counter() - start
-    figures["env_only_agent_steps_per_s"] = args.env_steps / seconds
-    figures["env_only_agent_steps_per_cpu_s"] = args.env_steps / (time.process_time() - cpu_start)
-    figures["env_only_ale_frames_per_s"] = args.env_steps * FRAME_SKIP / seconds
-    env.close()
-    print(f"[bench] env only: {figures['env_only_agent_steps_per_s']:.0f} agent steps/s = "
-          f"{figures['env_only_ale_frames_per_s']:.0f} ALE frames/s "
-          f"({figures['env_only_agent_steps_per_cpu_s']:.0f} per CPU-second)", flush=True)
-
-    # 2. the pipeline's components, buffer prefilled with random steps
-    p = resolve(TfaDqnConfig, {"env": "breakout", "replay_capacity": max(10_000, args.prefill * 2)})
-    c = build(p)
-    random_policy = random_tf_policy.RandomTFPolicy(c.tf_env.time_step_spec(), c.tf_env.action_spec())
-    prefill = dynamic_step_driver.DynamicStepDriver(c.tf_env, random_policy, observers=[c.replay_buffer.add_batch],
-                                                    num_steps=args.prefill)
-    common.function(prefill.run)()
-    dataset = c.replay_buffer.as_dataset(sample_batch_size=p.batch_size, num_steps=2,
-                                         num_parallel_calls=3).prefetch(3)
-    iterator = iter(dataset)
-    collect = common.function(c.collect_driver.run)
-    train = common.function(c.agent.train)
-
-    def iterate(n, do_collect=True, do_train=True):
-        time_step, policy_state = None, c.agent.collect_policy.get_initial_state(c.tf_env.batch_size)
-        loss = None
-        for _ in range(n):
-            if do_collect:
-                time_step, policy_state = collect(time_step=time_step, policy_state=policy_state)
-            if do_train:
-                experience, _ = next(iterator)
-                loss = train(experience).loss
-        if loss is not None:
-            float(loss)  # wait for the last step
-
-    iterate(args.warmup)
-    # 3. the train step alone
-    start = time.perf_counter()
-    iterate(args.iterations, do_collect=False)
-    train_seconds = time.perf_counter() - start
-    figures["train_steps_per_s"] = args.iterations / train_seconds
-    # 4. collect + train, as in train_eval. On a shared machine wall time depends on the load, so
-    # also report the rate per CPU-second of this process (all its threads).
-    start, cpu_start = time.perf_counter(), time.process_time()
-    iterate(args.iterations)
-    seconds = time.perf_counter() - start
-    cpu_seconds = time.process_time() - cpu_start
-    figures["agent_steps_per_cpu_s"] = args.iterations * p.collect_steps / cpu_seconds
-    figures["load_average_1min"] = os.getloadavg()[0]
-    figures["iterations_per_s"] = args.iterations / seconds
-    figures["agent_steps_per_s"] = args.iterations * p.collect_steps / seconds
-    figures["ale_frames_per_s"] = figures["agent_steps_per_s"] * FRAME_SKIP
-    figures["batch_size"] = p.batch_size
-    print(f"[bench] train step alone: {figures['train_steps_per_s']:.1f} steps/s (batch {p.batch_size})", flush=True)
-    print(f"[bench] collect+train: {figures['iterations_per_s']:.1f} iterations/s = "
-          f"{figures['agent_steps_per_s']:.0f} agent steps/s = {figures['ale_frames_per_s']:.0f} ALE frames/s", flush=True)
-    hours = 1_000_000 / figures["agent_steps_per_s"] / 3600
-    print(f"[bench] per CPU-second of this process: {figures['agent_steps_per_cpu_s']:.0f} agent steps = "
-          f"{figures['agent_steps_per_cpu_s'] * FRAME_SKIP:.0f} ALE frames (load average now "
-          f"{figures['load_average_1min']:.1f} on {os.cpu_count()} cores)", flush=True)
-    print(f"[bench] at this rate 1M agent steps (4M frames) take {hours:.1f} h", flush=True)
-    figures["hours_per_million_agent_steps"] = hours
-
-    if args.learn:
-        from agents.tfa.pipeline import train_eval
-
-        out = Path(args.out)
-        # HOML's preset, with a smaller buffer/initial collect and short evaluations so that a
-        # CPU run of a few thousand iterations shows a curve.
-        result = train_eval(resolve(TfaDqnConfig, dict(env="breakout", iterations=args.learn, replay_capacity=20_000,
-                                         initial_collect_steps=min(20_000, 5 * args.learn),
-                                         eval_interval=max(1, args.learn // 5), eval_episodes=2,
-                                         eval_max_steps=2_000, final_eval_episodes=3, gif_steps=300,
-                                         log_interval=max(1, args.learn // 10),
-                                         checkpoint_interval=max(1, args.learn // 5))), out)
-        history = json.loads((out / "eval_history.json").read_text())
-        print("[bench] learning curve (train_step, agent steps, greedy eval mean, collect avg return):")
-        for h in history:
-            print(f"  {h['train_step']:>8} {h['env_steps']:>9} {h['eval_mean']:8.2f} {h['train_avg_return']:8.2f}")
-        print(f"[bench] {result['headline']}")
-        figures["learning_curve"] = history
-
+    print(f"[bench] {figures['device']}", flush=True)
+    bench_envs(args, figures)
+    bench_agent(args, figures)
+    rate = figures["iteration, 1 env(s): collect 4 + train 1"]["rate"]  # agent steps/s
+    print(f"[bench] at the 1-env rate, 250,000 agent steps take {250_000 / rate / 3600:.2f} h "
+          f"(without evaluations and the 20,000 random initial steps)", flush=True)
     if args.json:
         files.atomic_write_json(args.json, figures)
     return 0

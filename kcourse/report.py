@@ -7,7 +7,7 @@ import html
 import os
 from pathlib import Path
 
-from keras_impl import files, runtime
+from keras_impl import files
 
 IMAGE_SUFFIXES = (".png", ".gif", ".jpg", ".svg")
 
@@ -46,7 +46,8 @@ def write_report(rows: list[dict], out_dir: str | os.PathLike, total_seconds: fl
     """
     out_dir = Path(out_dir)
     stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    devices = runtime.device_summary()
+    # the runs' own device line: the parent of `run all` never imports TensorFlow
+    devices = next((row["device"] for row in rows if row.get("device")), "device summary unavailable")
     lines = [f"# kcourse report ({stamp})", "", f"Devices: {devices}", ""]
     if total_seconds is not None:
         lines += [f"Total time: {total_seconds:.0f} s for {len(rows)} exercises.", ""]

@@ -13,8 +13,10 @@ The flow of one run (``docs/architecture.md``):
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -88,11 +90,40 @@ def run_exercise(name: str, cfg, out: str = "runs", resume: str | None = None, r
     result.setdefault("headline", "")
     result.setdefault("metrics", {})
     result.setdefault("artifacts", [])
-    result.update(exercise=name, status="ok", seconds=round(timer.seconds, 2), run_dir=str(path))
+    result.update(exercise=name, status="ok", seconds=round(timer.seconds, 2), run_dir=str(path),
+                  device=runtime.device_summary())
     files.atomic_write_json(path / "result.json", result)
     if not quiet:
         print(f"[kcourse] {name}: {result['headline']} ({result['seconds']:.1f}s)", flush=True)
     return path, result
+
+
+# Lines TensorFlow and SDL print on every start of a CPU-only, headless machine: noise, not errors.
+NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|[IW]0000\s+\S+\s+\d+\s+(port|cudart_stub|"
+                   r"cuda_platform|cpu_feature_guard)\.cc|E0000\s+\S+\s+\d+\s+cuda_platform\.cc:\d+\] failed call to cuInit|"
+                   r"error: XDG_RUNTIME_DIR is invalid or not set)")
+
+
+def _run_quietly(cmd: list[str], timeout: float) -> int | None:
+    """Run one exercise's process; its stdout passes through, its stderr without :data:`NOISE`.
+
+    Returns the exit code, or None when it ran past ``timeout`` seconds (then it is killed).
+    """
+    with subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) as proc:
+        def relay():
+            for line in proc.stderr:
+                if not NOISE.match(line):
+                    sys.stderr.write(line)
+
+        thread = threading.Thread(target=relay, daemon=True)
+        thread.start()
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = None
+        thread.join(timeout=5)
+    return code
 
 
 def run_all(quick: bool, seed: int | None, out: str, only: str | None = None, timeout: float = 900) -> int:
@@ -125,10 +156,7 @@ def run_all(quick: bool, seed: int | None, out: str, only: str | None = None, ti
         cmd += ["--quick"] if quick else []
         print(f"[kcourse] === {name}", flush=True)
         began = time.perf_counter()
-        try:
-            code = subprocess.run(cmd, timeout=timeout).returncode
-        except subprocess.TimeoutExpired:
-            code = None
+        code = _run_quietly(cmd, timeout)
         result_file = run_dir / "result.json"
         if code == 0 and result_file.is_file():
             row.update(json.loads(result_file.read_text()))

@@ -96,6 +96,9 @@ def test_same_seed_same_result(tmp_path):
 
 def test_run_all_writes_the_report(tmp_path, capsys):
     assert cli.main(["run", "all", "--quick", "--only", "linreg", "--out", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    for noise in ("E0000", "I0000", "failed call to cuInit", "absl::InitializeLog", "XDG_RUNTIME_DIR"):
+        assert noise not in captured.err + captured.out, noise
     report = (tmp_path / "report.md").read_text()
     assert "| exercise | reference (course / peer) | ours | time (s) | status | plots |" in report
     row = next(line for line in report.splitlines() if line.startswith("| linreg |"))
@@ -104,3 +107,17 @@ def test_run_all_writes_the_report(tmp_path, capsys):
     assert "data:image/png;base64," in html
     assert cli.main(["run", "all", "--only", "linreg,bogus", "--out", str(tmp_path)]) == 2
     assert "unknown exercise(s) bogus" in capsys.readouterr().err
+
+
+def test_run_all_drops_only_the_known_start_up_noise():
+    from kcourse.runner import NOISE
+
+    noise = ["WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+             "I0000 00:00:1796070070.211431   31854 port.cc:153] oneDNN custom operations are on.",
+             "E0000 00:00:1796065406.485250    2408 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error",
+             "error: XDG_RUNTIME_DIR is invalid or not set in the environment."]
+    kept = ["E0000 00:00:1796065406.485250    2408 bfc_allocator.cc:12] OOM when allocating tensor",
+            "kcourse: error: Received an invalid value for argument `gamma`: expected > 0, got 0.0",
+            "Traceback (most recent call last):"]
+    assert all(NOISE.match(line) for line in noise)
+    assert not any(NOISE.match(line) for line in kept)

@@ -365,3 +365,38 @@ def test_cartpole_learning_regression(tmp_path, variant, budget):
     assert proc.returncode == 0, proc.stderr[-2000:]
     (row,) = json.loads(out.read_text())
     assert row["greedy_eval_solved_step"] is not None and row["greedy_eval_solved_step"] <= budget, row
+
+
+# ----------------------------------------------------------------------------------------------
+# n-step returns
+# ----------------------------------------------------------------------------------------------
+
+
+def test_n_step_return_and_window_by_hand():
+    from agents.replay import NStepWindow, n_step_return
+
+    assert n_step_return([1.0, 2.0, 4.0], 0.5) == pytest.approx(1 + 0.5 * 2 + 0.25 * 4)  # = 3.0
+    buf = ReplayBuffer(10, obs_shape=(1,))
+    window = NStepWindow(buf, n=3, gamma=0.5)
+    # an episode of 5 steps, reward 1 each, terminated at the last step (t = 4)
+    for t in range(5):
+        window.add([t], 0, 1.0, [t + 1], terminated=t == 4, truncated=False)
+    # t=0, 1: full windows: 1 + 0.5 + 0.25 = 1.75, to s_3 and s_4, not terminal, horizon 3
+    # t=2, 3, 4: flushed at the end: 1.75 (3 rewards), 1.5 (2), 1.0 (1), all to s_5, terminal
+    np.testing.assert_allclose(buf.rewards[:5], [1.75, 1.75, 1.75, 1.5, 1.0])
+    np.testing.assert_allclose(buf.next_obs[:5, 0], [3, 4, 5, 5, 5])
+    np.testing.assert_allclose(buf.terminated[:5], [0, 0, 1, 1, 1])
+    np.testing.assert_allclose(buf.horizons[:5], [3, 3, 3, 2, 1])
+    # a time limit flushes too, without terminating: the TD target still bootstraps
+    window.add([9], 1, 1.0, [10], terminated=False, truncated=True)
+    assert (buf.terminated[5], buf.truncated[5], buf.horizons[5]) == (0.0, 1.0, 1.0)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_n_step_targets_discount_the_bootstrap_by_gamma_to_the_horizon(variant):
+    # BATCH's first transition as a 2-step one (its reward stands for 2 rewards): gamma 0.5 -> 0.25
+    #   dqn / dueling: 1 + 0.25 * 2 = 1.5;  double: 1 + 0.25 * 1 = 1.25;  the terminal one stays 0
+    agent = linear_agent(variant)
+    _, targets, _ = agent.compute_loss(**BATCH, horizons=np.array([2.0, 1.0], "float32"))
+    expected = [1.25, 0.0] if "double" in variant else [1.5, 0.0]
+    np.testing.assert_allclose(np.asarray(targets), expected, rtol=1e-6)
