@@ -214,6 +214,13 @@ def main(argv=None) -> int:
                         help="override a DQNConfig field of the Keras agent")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
+    from keras_impl import files
+
+    if args.json:  # checked before the long runs: an unwritable path is one line now, not a traceback later
+        try:
+            files.writable_path(args.json, "result file (--json)")
+        except ValueError as err:
+            parser.exit(2, f"{parser.prog}: error: {err}\n")
     rows = []
     for seed in args.seeds:
         if args.impl in ("both", "torch"):
@@ -238,7 +245,7 @@ def main(argv=None) -> int:
         (a, sa), (b, sb) = by_impl.items()
         print(f"\nthroughput ratio {b} / {a}: {np.mean(sb) / np.mean(sa):.2f}x")
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+        files.atomic_write_json(args.json, rows)
     return 0
 
 

@@ -43,6 +43,11 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="runs/bench-tfa-breakout", help="run dir for --learn")
     parser.add_argument("--json", default="", help="write the figures to this JSON file too")
     args = parser.parse_args(argv)
+    if args.json:  # checked before the long work: an unwritable path is one line now, not a traceback later
+        try:
+            files.writable_path(args.json, "result file (--json)")
+        except ValueError as err:
+            parser.exit(2, f"{parser.prog}: error: {err}\n")
 
     runtime.require_legacy_keras()
     runtime.enable_memory_growth()

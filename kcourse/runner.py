@@ -13,6 +13,7 @@ The flow of one run (``docs/architecture.md``):
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -50,6 +51,10 @@ def resolve_config(ex: exercises.Exercise, typed: Mapping[str, Any], quick: bool
         resumed = files.read_json(folder / "config.json", "the run's config")
         if not isinstance(resumed, dict):
             raise ValueError(f"the run's config {folder / 'config.json'} is corrupt: expected a JSON object")
+        try:  # a value of the wrong type or out of range: the file is at fault, and named
+            cfglib.check_values(ex.config_class(), resumed)
+        except ValueError as err:
+            raise ValueError(f"the run's config {folder / 'config.json'} is corrupt: {err}") from None
     return cfglib.resolve(ex.config_class(), typed, quick=quick, resumed=resumed)
 
 
@@ -70,21 +75,39 @@ def run_exercise(name: str, cfg, out: str = "runs", resume: str | None = None, r
     run = ex.run_function()
     runtime.enable_memory_growth()
     runtime.seed_everything(cfg.seed, deterministic=bool(getattr(cfg, "deterministic", False)))
+    made: list[Path] = []  # folders this run created: removed again if it fails before writing anything
     if resume:
         path = Path(resume)
     elif run_dir:  # `run all` names the folder it will read
         path = Path(run_dir)
-        path.mkdir(parents=True)
-        for sub in ("train", "eval", "checkpoints"):
+        made = _missing_folders(path)
+        try:
+            path.mkdir(parents=True)
+        except OSError as err:
+            raise OSError(f"cannot create the run folder {path}: {err.strerror or err}") from None
+        for sub in runtime.RUN_SUBFOLDERS:
             (path / sub).mkdir()
         files.atomic_write_json(path / "config.json", cfg)
     else:
+        made = _missing_folders(Path(out))
         path = runtime.make_run_dir(name, cfg.seed, cfg, root=out)
+        made.insert(0, path)
     if not quiet:
         print(f"[kcourse] {runtime.device_summary()}", flush=True)
         print(f"[kcourse] run {name} -> {path}", flush=True)
     timer = runtime.Timer()
-    result = dict((run(cfg, path, resume=bool(resume)) if ex.resumable else run(cfg, path)) or {})
+    try:
+        result = dict((run(cfg, path, resume=bool(resume)) if ex.resumable else run(cfg, path)) or {})
+    except BaseException:
+        # A run that fails before writing anything (a bad --env, a recommender for other data) leaves no
+        # config.json-only folder behind; one with logs or checkpoints is kept.
+        if made and runtime.remove_unused_run_dir(made[0]):
+            for folder in made[1:]:  # the --out folders this run created, if now empty
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+        raise
     result.setdefault("headline", "")
     result.setdefault("metrics", {})
     result.setdefault("artifacts", [])
@@ -93,6 +116,11 @@ def run_exercise(name: str, cfg, out: str = "runs", resume: str | None = None, r
     if not quiet:
         print(f"[kcourse] {name}: {result['headline']} ({result['seconds']:.1f}s)", flush=True)
     return path, result
+
+
+def _missing_folders(path: Path) -> list[Path]:
+    """``path`` and those of its parents that do not exist yet, deepest first."""
+    return [p for p in (path, *path.parents) if not os.path.lexists(p)]
 
 
 def run_all(quick: bool, seed: int | None, out: str, only: str | None = None, timeout: float = 900) -> int:
@@ -107,6 +135,7 @@ def run_all(quick: bool, seed: int | None, out: str, only: str | None = None, ti
             raise UsageError(f"--only: unknown exercise(s) {', '.join(unknown)}; available: {', '.join(names)}")
         names = wanted
     out_dir = Path(out)
+    files.writable_path(out_dir / "report.md", "report (--out)")  # before the first exercise runs
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     start = time.perf_counter()
