@@ -7,7 +7,8 @@ The flow of one run (``docs/architecture.md``):
 2. :func:`run_exercise` -- a new ``runs/{name}__{seed}__{time}/`` (``config.json``, ``train/``,
    ``eval/``, ``checkpoints/``), or the resumed folder left untouched until its checkpoint has
    loaded (the trainer rewrites its ``config.json`` then); seeding; the exercise's ``run``;
-   ``result.json``;
+   ``result.json``. A run that fails before writing anything (a ``--env`` DQN cannot act in)
+   removes the folder it made (``keras_impl.runtime.remove_unused_run_dir``);
 3. :func:`run_all` -- every exercise in its own process, then ``report.md`` / ``report.html``.
 """
 from __future__ import annotations

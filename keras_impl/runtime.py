@@ -8,7 +8,8 @@ One module for the things every exercise needs:
 * :func:`seed_everything` -- seed Python, NumPy, TensorFlow and Keras in one call.
 * :func:`set_mixed_precision` -- switch Keras' global dtype policy.
 * :func:`make_run_dir` / :func:`summary_writers` -- ``runs/{exercise}__{seed}__{timestamp}/`` with
-  ``config.json``, TensorBoard ``train/`` and ``eval/`` logs and ``checkpoints/``.
+  ``config.json``, TensorBoard ``train/`` and ``eval/`` logs and ``checkpoints/``;
+  :func:`remove_unused_run_dir` removes one again when its run failed before writing anything.
 * :func:`progress` and :class:`Timer`.
 
 Works on a CPU-only machine and on one or more GPUs. ``TF_USE_LEGACY_KERAS`` is set by the
