@@ -49,6 +49,10 @@ def resolve_config(ex: exercises.Exercise, typed: Mapping[str, Any], quick: bool
         if not (folder / "config.json").is_file():
             raise UsageError(f"--resume {resume}: not a kcourse run folder (no config.json); start a new run "
                              f"without --resume")
+        other = _run_exercise_name(folder)
+        if other is not None and other != ex.name:
+            raise UsageError(f"--resume {resume}: a run of {other!r}, not {ex.name!r} (resume it with "
+                             f"`kcourse run {other} --resume {resume}`)")
         resumed = files.read_json(folder / "config.json", "the run's config")
         if not isinstance(resumed, dict):
             raise ValueError(f"the run's config {folder / 'config.json'} is corrupt: expected a JSON object")
@@ -57,6 +61,18 @@ def resolve_config(ex: exercises.Exercise, typed: Mapping[str, Any], quick: bool
         except ValueError as err:
             raise ValueError(f"the run's config {folder / 'config.json'} is corrupt: {err}") from None
     return cfglib.resolve(ex.config_class(), typed, quick=quick, resumed=resumed)
+
+
+def _run_exercise_name(folder: Path) -> str | None:
+    """The exercise a run folder belongs to: its ``result.json``'s, else its name's ``{exercise}__`` prefix."""
+    try:
+        name = json.loads((folder / "result.json").read_text()).get("exercise")
+    except (OSError, ValueError, AttributeError):
+        name = None
+    if name is None:
+        prefix = folder.resolve().name.split("__", 1)[0]
+        name = prefix if "__" in folder.resolve().name else None
+    return name if name in exercises.BY_NAME else None
 
 
 def run_exercise(name: str, cfg, out: str = "runs", resume: str | None = None, run_dir: str | None = None,

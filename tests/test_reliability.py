@@ -498,3 +498,44 @@ def test_resumed_dqn_run_with_a_corrupt_config_json_names_it(dqn_run, tmp_path, 
     line = one_error(err)
     assert f"the run's config {run_dir / 'config.json'} " in line and message in line, line
     assert snapshot(run_dir) == before
+
+
+def test_resume_of_another_exercises_run_says_whose_it_is(dqn_run, tmp_path, capsys):
+    run_dir = tmp_path / "dqn__0__20260101-120000"  # the name make_run_dir gives a dqn run
+    shutil.copytree(dqn_run, run_dir)
+    before = snapshot(run_dir)
+    code, out, err = kcourse(capsys, "run", "tfa-dqn", "--resume", run_dir)
+    assert code == 2  # not "config.json is corrupt": it is a healthy run of another exercise
+    assert one_error(err) == (f"kcourse: error: --resume {run_dir}: a run of 'dqn', not 'tfa-dqn' (resume it with "
+                              f"`kcourse run dqn --resume {run_dir}`)")
+    (run_dir / "result.json").write_text(json.dumps({"exercise": "dqn"}))  # any folder name: result.json tells
+    renamed = run_dir.rename(tmp_path / "my-run")
+    code, out, err = kcourse(capsys, "run", "tfa-dqn", "--resume", renamed)
+    assert code == 2 and "a run of 'dqn', not 'tfa-dqn'" in one_error(err)
+    assert snapshot(renamed) == dict(before, **{"result.json": b'{"exercise": "dqn"}'})
+
+
+# ----------------------------------------------------------------------------------------------
+# kcourse eval: every numeric argument checked
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("option, value, expected", [
+    ("--episodes", "0", ">= 1"),
+    ("--seed", "-1", ">= 0"),  # was a gymnasium.error.Error traceback
+    ("--max-steps", "0", ">= 1"),  # was accepted: every episode cut after one step
+    ("--render-steps", "0", ">= 1"),  # was accepted: a one-frame video
+])
+def test_kcourse_eval_refuses_meaningless_numbers(tmp_path, capsys, monkeypatch, option, value, expected):
+    from kcourse import eval_command
+
+    def no_evaluation(*args, **kwargs):
+        raise AssertionError("evaluated with a meaningless argument")
+
+    monkeypatch.setattr(eval_command, "evaluate", no_evaluation)
+    code, out, err = kcourse(capsys, "eval", "random", "--env", "cartpole", "--render", "gif", "--render-out",
+                             tmp_path / "v.gif", option, value)
+    assert code == 2
+    assert one_error(err) == f"kcourse: error: Received an invalid value for argument `{option}`: expected {expected}, " \
+                             f"got {int(value)}"
+    assert list(tmp_path.iterdir()) == []
