@@ -69,9 +69,9 @@ def _run_exercise_name(folder: Path) -> str | None:
         name = json.loads((folder / "result.json").read_text()).get("exercise")
     except (OSError, ValueError, AttributeError):
         name = None
-    if name is None:
-        prefix = folder.resolve().name.split("__", 1)[0]
-        name = prefix if "__" in folder.resolve().name else None
+    base = folder.resolve().name
+    if name is None and "__" in base:  # runs/{exercise}__{seed}__{time}
+        name = base.split("__", 1)[0]
     return name if name in exercises.BY_NAME else None
 
 

@@ -255,7 +255,7 @@ def test_truncated_newest_checkpoint_falls_back_to_the_previous_one(damaged_run)
     _truncate(newest / "tf.data-00000-of-00001")
     # --iterations 2: the previous checkpoint is at iteration 2, so nothing is left to train and the run
     # ends at once (its last loss is NaN: result.json must still be strict JSON).
-    code, out, err = run_cli("run", "tfa-dqn", "--resume", damaged_run, "--iterations", 2, timeout=300)
+    code, out, err = run_cli("run", "tfa-dqn", "--resume", damaged_run, "--iterations", 2, "--no-gif", timeout=300)
     assert code == 0, err[-3000:]
     assert (f"[tfa-dqn] refusing checkpoint {newest} is corrupt: {newest / 'tf.data-00000-of-00001'} does not match "
             f"its SHA-256 in manifest.json (truncated or modified); trying the previous checkpoint") in out
@@ -339,7 +339,7 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path):
     # No periodic checkpoint or evaluation: the only checkpoint can come from Ctrl-C.
     cmd = [sys.executable, "-m", "kcourse", "run", "tfa-dqn", "--quick", "--run-dir", str(run_dir),
            "--config", "iterations=100000", "--config", "checkpoint_interval=100000",
-           "--config", "eval_interval=100000"]
+           "--config", "eval_interval=100000", "--no-gif"]
     from conftest import REPO
 
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
