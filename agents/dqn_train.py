@@ -162,7 +162,12 @@ def _start(cfg: DQNConfig, run_dir: Path, resume: bool, log: Callable[[str], Non
         agent.q_net.get_weights()
     if resume:
         path = manager.latest()
-        state, best_weights = load_checkpoint(path, agent, buffer)
+        try:
+            state, best_weights = load_checkpoint(path, agent, buffer)
+        except (KeyError, TypeError, ValueError, OSError) as err:  # verified files from another version or shape
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+            raise ValueError(f"checkpoint {path} does not fit this run's agent ({type(err).__name__}: {first})") \
+                from None
         state.schedule_timesteps = state.schedule_timesteps or cfg.total_timesteps
         log(f"[dqn] resumed from {path}: episode {state.episode}, step {state.global_step}, "
             f"epsilon {state.epsilon:.3f}, replay {len(buffer)}")
@@ -264,8 +269,8 @@ def train(cfg: DQNConfig, run_dir, resume: bool = False, log: Callable[[str], No
     """
     cfglib.validate(cfg)
     run_dir = Path(run_dir)
+    run, env = _start(cfg, run_dir, resume, log)  # a resumed folder is not touched before its checkpoint loads
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    run, env = _start(cfg, run_dir, resume, log)
     run.on_update = on_update
     with save_on_interrupt(run.save, f"kcourse run dqn --resume {run_dir}", log=lambda m: log(f"[dqn] {m}")):
         _loop(run, env)

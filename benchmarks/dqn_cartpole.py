@@ -265,10 +265,13 @@ def main(argv=None) -> int:
                         help="override a DQNConfig field of the Keras agent")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
-    if args.json:
-        from keras_impl.files import writable_path
+    from keras_impl import files
 
-        writable_path(args.json, "--json file")
+    if args.json:  # checked before the long runs: an unwritable path is one line now, not a traceback later
+        try:
+            files.writable_path(args.json, "result file (--json)")
+        except ValueError as err:
+            parser.exit(2, f"{parser.prog}: error: {err}\n")
     seeds = parse_seeds(args.seeds)
     variants = ["dqn", "double", "dueling", "dueling-double"] if "all" in args.variant else args.variant
     jobs = []
@@ -298,7 +301,7 @@ def main(argv=None) -> int:
             if impl != "torch-tutorial":
                 print(f"throughput {impl} / torch-tutorial: {rate / rates['torch-tutorial']:.2f}x")
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+        files.atomic_write_json(args.json, rows)
     return 0
 
 

@@ -138,8 +138,11 @@ def main(argv=None) -> int:
     parser.add_argument("--prefill", type=int, default=2000, help="random steps put in the buffer first")
     parser.add_argument("--json", default="", help="write the figures to this JSON file too")
     args = parser.parse_args(argv)
-    if args.json:
-        files.writable_path(args.json, "--json file")
+    if args.json:  # checked before the long work: an unwritable path is one line now, not a traceback later
+        try:
+            files.writable_path(args.json, "result file (--json)")
+        except ValueError as err:
+            parser.exit(2, f"{parser.prog}: error: {err}\n")
     from keras_impl import runtime
 
     figures: dict = {"device": runtime.device_summary(), "cpu_count": os.cpu_count()}

@@ -9,6 +9,7 @@ from agents.envs import make_env, resolve_env_id
 from agents.evaluation import evaluate, random_policy
 from agents.policy_files import env_factory_for, load_policy, space_to_dict
 from keras_impl import files
+from keras_impl.config import invalid
 
 
 def _check_spaces(meta: dict, env_id: str, env_kwargs: dict) -> None:
@@ -39,8 +40,10 @@ def _video_path(args, env_id: str, seed: int) -> Path | None:
 def main(args) -> int:
     """Evaluate, print mean/std/min/max and every return; exit 1 below ``--min-mean``."""
     seed = int(args.seed)
-    if args.episodes < 1:
-        raise ValueError(f"Received an invalid value for argument `--episodes`: expected >= 1, got {args.episodes}")
+    for name, value, least in (("--episodes", args.episodes, 1), ("--seed", args.seed, 0),
+                               ("--max-steps", args.max_steps, 1), ("--render-steps", args.render_steps, 1)):
+        if value is not None and value < least:  # --seed -1 was a Gymnasium traceback; --max-steps 0 one-step episodes
+            raise invalid(name, f">= {least}", value)
     if args.json:
         files.writable_path(args.json, "result file (--json)")
     factory = None

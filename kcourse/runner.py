@@ -7,12 +7,14 @@ The flow of one run (``docs/architecture.md``):
 2. :func:`run_exercise` -- a new ``runs/{name}__{seed}__{time}/`` (``config.json``, ``train/``,
    ``eval/``, ``checkpoints/``), or the resumed folder left untouched until its checkpoint has
    loaded (the trainer rewrites its ``config.json`` then); seeding; the exercise's ``run``;
-   ``result.json``;
+   ``result.json``. A run that fails before writing anything (a ``--env`` DQN cannot act in)
+   removes the folder it made (``keras_impl.runtime.remove_unused_run_dir``);
 3. :func:`run_all` -- every exercise in its own process, then ``report.md`` / ``report.html``.
 """
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -49,10 +51,30 @@ def resolve_config(ex: exercises.Exercise, typed: Mapping[str, Any], quick: bool
         if not (folder / "config.json").is_file():
             raise UsageError(f"--resume {resume}: not a kcourse run folder (no config.json); start a new run "
                              f"without --resume")
+        other = _run_exercise_name(folder)
+        if other is not None and other != ex.name:
+            raise UsageError(f"--resume {resume}: a run of {other!r}, not {ex.name!r} (resume it with "
+                             f"`kcourse run {other} --resume {resume}`)")
         resumed = files.read_json(folder / "config.json", "the run's config")
         if not isinstance(resumed, dict):
             raise ValueError(f"the run's config {folder / 'config.json'} is corrupt: expected a JSON object")
+        try:  # a value of the wrong type or out of range: the file is at fault, and named
+            cfglib.check_values(ex.config_class(), resumed)
+        except ValueError as err:
+            raise ValueError(f"the run's config {folder / 'config.json'} is corrupt: {err}") from None
     return cfglib.resolve(ex.config_class(), typed, quick=quick, resumed=resumed)
+
+
+def _run_exercise_name(folder: Path) -> str | None:
+    """The exercise a run folder belongs to: its ``result.json``'s, else its name's ``{exercise}__`` prefix."""
+    try:
+        name = json.loads((folder / "result.json").read_text()).get("exercise")
+    except (OSError, ValueError, AttributeError):
+        name = None
+    base = folder.resolve().name
+    if name is None and "__" in base:  # runs/{exercise}__{seed}__{time}
+        name = base.split("__", 1)[0]
+    return name if name in exercises.BY_NAME else None
 
 
 def run_exercise(name: str, cfg, out: str = "runs", resume: str | None = None, run_dir: str | None = None,
@@ -72,21 +94,39 @@ def run_exercise(name: str, cfg, out: str = "runs", resume: str | None = None, r
     run = ex.run_function()
     runtime.enable_memory_growth()
     runtime.seed_everything(cfg.seed, deterministic=bool(getattr(cfg, "deterministic", False)))
+    made: list[Path] = []  # folders this run created: removed again if it fails before writing anything
     if resume:
         path = Path(resume)
     elif run_dir:  # `run all` names the folder it will read
         path = Path(run_dir)
-        path.mkdir(parents=True)
-        for sub in ("train", "eval", "checkpoints"):
+        made = _missing_folders(path)
+        try:
+            path.mkdir(parents=True)
+        except OSError as err:
+            raise OSError(f"cannot create the run folder {path}: {err.strerror or err}") from None
+        for sub in runtime.RUN_SUBFOLDERS:
             (path / sub).mkdir()
         files.atomic_write_json(path / "config.json", cfg)
     else:
+        made = _missing_folders(Path(out))
         path = runtime.make_run_dir(name, cfg.seed, cfg, root=out)
+        made.insert(0, path)
     if not quiet:
         print(f"[kcourse] {runtime.device_summary()}", flush=True)
         print(f"[kcourse] run {name} -> {path}", flush=True)
     timer = runtime.Timer()
-    result = dict((run(cfg, path, resume=bool(resume)) if ex.resumable else run(cfg, path)) or {})
+    try:
+        result = dict((run(cfg, path, resume=bool(resume)) if ex.resumable else run(cfg, path)) or {})
+    except BaseException:
+        # A run that fails before writing anything (a bad --env, a recommender for other data) leaves no
+        # config.json-only folder behind; one with logs or checkpoints is kept.
+        if made and runtime.remove_unused_run_dir(made[0]):
+            for folder in made[1:]:  # the --out folders this run created, if now empty
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+        raise
     result.setdefault("headline", "")
     result.setdefault("metrics", {})
     result.setdefault("artifacts", [])
@@ -126,6 +166,11 @@ def _run_quietly(cmd: list[str], timeout: float) -> int | None:
     return code
 
 
+def _missing_folders(path: Path) -> list[Path]:
+    """``path`` and those of its parents that do not exist yet, deepest first."""
+    return [p for p in (path, *path.parents) if not os.path.lexists(p)]
+
+
 def run_all(quick: bool, seed: int | None, out: str, only: str | None = None, timeout: float = 900) -> int:
     """Run every exercise in its own process (clean TensorFlow state each) and write the report."""
     from kcourse import report
@@ -138,6 +183,7 @@ def run_all(quick: bool, seed: int | None, out: str, only: str | None = None, ti
             raise UsageError(f"--only: unknown exercise(s) {', '.join(unknown)}; available: {', '.join(names)}")
         names = wanted
     out_dir = Path(out)
+    files.writable_path(out_dir / "report.md", "report (--out)")  # before the first exercise runs
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     start = time.perf_counter()

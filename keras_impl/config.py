@@ -15,7 +15,9 @@ it goes in ``metadata``)::
 * :func:`add_config_arguments` turns the fields into ``--env``, ``--learning-rate`` options
   (``--flag/--no-flag`` for booleans) that report only what the user typed;
 * :func:`apply_overrides` applies ``KEY=VALUE`` strings with the field's type;
-* :func:`validate` checks every field against its declared range (one place for all configs);
+* :func:`validate` checks every field against its declared range (one place for all configs) and
+  refuses NaN and infinity (``config.json`` is strict JSON);
+* :func:`check_values` checks values read from a file (a resumed run's ``config.json``): type, choices, range;
 * :func:`resolve` layers ``defaults < presets < the resumed run's config < what the user typed``.
 """
 from __future__ import annotations
@@ -174,8 +176,61 @@ def _check_bound(name: str, value, bounds: dict) -> None:
             raise invalid(name, " and ".join(f"{_BOUNDS[k]} {b:g}" for k, b in bounds.items()), value)
 
 
+def _is_type(value, tp) -> bool:
+    """``value`` is a ``tp`` as JSON brings it back (an int is a float; a list is a tuple)."""
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is str:
+        return isinstance(value, str)
+    if typing.get_origin(tp) in (tuple, list):
+        inner = (typing.get_args(tp) or (Any,))[0]
+        return isinstance(value, (tuple, list)) and (inner is Any or all(_is_type(v, inner) for v in value))
+    return True  # a type this check does not know: left to validate()
+
+
+def check_values(cls, values: Mapping[str, Any]) -> None:
+    """Check values read from a file (a resumed run's ``config.json``) field by field: type, choices, range.
+
+    Keys ``cls`` does not have are ignored (a run written by another version).
+
+    Raises:
+        ConfigError: naming the first bad field and its value.
+    """
+    fields, hints = _fields(cls), _field_types(cls)
+    for key, value in values.items():
+        if key not in fields:
+            continue
+        tp, optional = _base_type(hints[key])
+        if value is None and optional:
+            continue
+        try:
+            if not _is_type(value, tp):
+                raise invalid(key, f"a value of type {getattr(tp, '__name__', tp)}", value)
+            _check_field(fields[key], value)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+
+
+def _check_field(f: dataclasses.Field, value) -> None:
+    """One field's value against its choices, its range, and finiteness (``config.json`` is strict JSON)."""
+    choices = f.metadata.get("choices")
+    if choices and value not in choices:
+        raise invalid(f.name, f"one of {', '.join(map(str, choices))}", value)
+    if "bounds" in f.metadata:
+        _check_bound(f.name, value, f.metadata["bounds"])
+    numbers = value if isinstance(value, (tuple, list)) else (value,)
+    if any(isinstance(n, float) and not math.isfinite(n) for n in numbers):
+        # NaN compares false with everything (a target never reached) and config.json holds null for it,
+        # so a resumed run would silently get the default back: refused.
+        raise invalid(f.name, "a finite number", value)
+
+
 def validate(config):
-    """Check every field against its declared range and choices, then the class's own ``check()``.
+    """Check every field against its declared range and choices (NaN and infinity refused), then ``check()``.
 
     Returns:
         ``config`` (so ``validate(Cfg(...))`` can be used inline).
@@ -185,13 +240,8 @@ def validate(config):
     """
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
-        if value is None:
-            continue
-        choices = f.metadata.get("choices")
-        if choices and value not in choices:
-            raise invalid(f.name, f"one of {', '.join(map(str, choices))}", value)
-        if "bounds" in f.metadata:
-            _check_bound(f.name, value, f.metadata["bounds"])
+        if value is not None:
+            _check_field(f, value)
     check = getattr(config, "check", None)
     if callable(check):
         check()

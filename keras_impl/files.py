@@ -141,19 +141,27 @@ def is_complete(path: str | os.PathLike) -> bool:
 
 
 def writable_path(path: str | os.PathLike, what: str = "output") -> Path:
-    """Check before a long job that ``path``'s folder can be created and written.
+    """Check before a long job that ``path`` can be written, without creating anything.
+
+    The nearest folder of ``path`` that exists (``path``'s own folder, or the one its missing
+    folders will be made in) must be a folder in which a file can be created; it is probed with a
+    temporary file that is removed at once. Nothing is left behind, so a command that fails later
+    for another reason has written nothing.
 
     Raises:
         ValueError: one line naming the path and the reason.
     """
     path = Path(path)
-    folder = path.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{path.name}.", suffix=".probe"):
-            pass
-    except OSError as err:
-        raise ValueError(f"cannot write the {what} {path}: {err.strerror or err}") from None
     if path.is_dir():
         raise ValueError(f"cannot write the {what} {path}: it is a folder")
+    existing = path.parent
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"cannot write the {what} {path}: {existing} is not a folder")
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as err:
+        raise ValueError(f"cannot write the {what} {path}: {existing}: {err.strerror or err}") from None
     return path

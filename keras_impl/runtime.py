@@ -8,7 +8,8 @@ One module for the things every exercise needs:
 * :func:`seed_everything` -- seed Python, NumPy, TensorFlow and Keras in one call.
 * :func:`set_mixed_precision` -- switch Keras' global dtype policy.
 * :func:`make_run_dir` / :func:`summary_writers` -- ``runs/{exercise}__{seed}__{timestamp}/`` with
-  ``config.json``, TensorBoard ``train/`` and ``eval/`` logs and ``checkpoints/``.
+  ``config.json``, TensorBoard ``train/`` and ``eval/`` logs and ``checkpoints/``;
+  :func:`remove_unused_run_dir` removes one again when its run failed before writing anything.
 * :func:`progress` and :class:`Timer`.
 
 Works on a CPU-only machine and on one or more GPUs. ``TF_USE_LEGACY_KERAS`` is set by the
@@ -23,6 +24,7 @@ import importlib.metadata as md
 import json
 import os
 import random
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -253,6 +255,9 @@ def set_mixed_precision(enabled: bool = True) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
+RUN_SUBFOLDERS = ("train", "eval", "checkpoints")  # TensorBoard logs and checkpoints
+
+
 def make_run_dir(exercise: str, seed: int, config: Any = None, root: str | os.PathLike = "runs") -> Path:
     """Create ``{root}/{exercise}__{seed}__{timestamp}/`` with ``config.json``, ``train/``,
     ``eval/`` and ``checkpoints/``.
@@ -284,11 +289,34 @@ def make_run_dir(exercise: str, seed: int, config: Any = None, root: str | os.Pa
             continue
         except OSError as err:
             raise OSError(f"cannot create the run folder {run_dir}: {err.strerror or err}") from None
-    for sub in ("train", "eval", "checkpoints"):
+    for sub in RUN_SUBFOLDERS:
         (run_dir / sub).mkdir(exist_ok=True)
     if config is not None:
         files.atomic_write_json(run_dir / "config.json", config)
     return run_dir
+
+
+def remove_unused_run_dir(run_dir: str | os.PathLike) -> bool:
+    """Remove a run folder that holds nothing but what :func:`make_run_dir` put there.
+
+    A run that fails before writing anything (an environment that does not fit, a recommender
+    trained on other data) leaves no empty ``config.json``-only folder behind. A folder with any
+    other file (a TensorBoard log, a checkpoint) is kept.
+
+    Returns:
+        True when the folder was removed.
+    """
+    run_dir = Path(run_dir)
+    try:
+        entries = {p.name: p for p in run_dir.iterdir()}
+        if not set(entries) <= {"config.json", *RUN_SUBFOLDERS}:
+            return False
+        if any(not entries[s].is_dir() or any(entries[s].iterdir()) for s in RUN_SUBFOLDERS if s in entries):
+            return False
+    except OSError:
+        return False
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return not run_dir.exists()
 
 
 def summary_writers(run_dir: str | os.PathLike):

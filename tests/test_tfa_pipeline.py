@@ -218,3 +218,155 @@ def test_frozenlake_slippery_success_at_least_070(cli, tmp_path):
     run_dir, metrics = _run(cli, tmp_path, "--env", "frozenlake", "--slippery", "--seed", "0")
     assert metrics["final_eval_episodes"] >= 1000  # +/-0.014 standard error at p=0.74
     assert metrics["final_success_rate"] >= 0.70
+
+
+# ----------------------------------------------------------------------------------------------
+# Faults (issue 16): damaged checkpoints, a damaged export, a corrupt config.json, Ctrl-C
+# ----------------------------------------------------------------------------------------------
+
+
+def _snapshot(folder):
+    return {p.relative_to(folder).as_posix(): (None if p.is_dir() else p.read_bytes())
+            for p in sorted(folder.rglob("*"))}
+
+
+def _one_error(err):
+    assert "Traceback" not in err, err[-3000:]
+    lines = [line for line in err.splitlines() if line.startswith("kcourse: error:")]
+    assert len(lines) == 1, err[-3000:]
+    return lines[0]
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[: max(1, path.stat().st_size // 2)])
+
+
+@pytest.fixture
+def damaged_run(cartpole_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(cartpole_run[0], run_dir)
+    return run_dir
+
+
+def test_truncated_newest_checkpoint_falls_back_to_the_previous_one(damaged_run):
+    from conftest import run_cli
+
+    newest, older = damaged_run / "checkpoints" / "ckpt-000256", damaged_run / "checkpoints" / "ckpt-000128"
+    _truncate(newest / "tf.data-00000-of-00001")
+    # --iterations 2: the previous checkpoint is at iteration 2, so nothing is left to train and the run
+    # ends at once (its last loss is NaN: result.json must still be strict JSON).
+    code, out, err = run_cli("run", "tfa-dqn", "--resume", damaged_run, "--iterations", 2, "--no-gif", timeout=300)
+    assert code == 0, err[-3000:]
+    assert (f"[tfa-dqn] refusing checkpoint {newest} is corrupt: {newest / 'tf.data-00000-of-00001'} does not match "
+            f"its SHA-256 in manifest.json (truncated or modified); trying the previous checkpoint") in out
+    assert f"[tfa-dqn] resumed from {older} at update 128" in out
+    text = (damaged_run / "result.json").read_text()
+
+    def refuse(constant):
+        raise ValueError(f"non-standard JSON constant {constant} in result.json")
+
+    metrics = json.loads(text, parse_constant=refuse)["metrics"]
+    assert metrics["resumed_from"] == 128 and metrics["updates_this_run"] == 0
+    assert metrics["last_loss"] is None  # NaN: no update in this session (the old code wrote NaN)
+    assert newest.is_dir()  # the corrupt one is kept for inspection
+
+
+@pytest.mark.parametrize("damage", ["truncate-all", "remove-folder"])
+def test_failed_tfa_resume_is_one_line_and_changes_nothing(damaged_run, damage):
+    from conftest import run_cli
+
+    if damage == "truncate-all":
+        for ckpt in (damaged_run / "checkpoints").iterdir():
+            _truncate(ckpt / "tf.index")
+        expected = (f"kcourse: error: no usable checkpoint: checkpoint {damaged_run / 'checkpoints' / 'ckpt-000256'} "
+                    f"is corrupt: {damaged_run / 'checkpoints' / 'ckpt-000256' / 'tf.index'} does not match its SHA-256")
+    else:
+        shutil.rmtree(damaged_run / "checkpoints")
+        expected = f"kcourse: error: no checkpoint in {damaged_run / 'checkpoints'}"
+    before = _snapshot(damaged_run)
+    code, out, err = run_cli("run", "tfa-dqn", "--resume", damaged_run, "--iterations", 6, timeout=300)
+    assert code == 2
+    assert _one_error(err).startswith(expected)
+    assert _snapshot(damaged_run) == before  # config.json, the history, the policy: untouched; nothing new
+
+
+def test_resume_of_an_empty_folder_names_it(tmp_path, capsys):
+    from kcourse import cli
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli.main(["run", "tfa-dqn", "--quick", "--resume", str(empty)]) == 2
+    assert _one_error(capsys.readouterr().err) == (f"kcourse: error: --resume {empty}: not a kcourse run folder (no "
+                                                   f"config.json); start a new run without --resume")
+    assert list(empty.iterdir()) == []
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{\"env\": ", "is unreadable or corrupt (Expecting value"),
+    ("null", "is corrupt: expected a JSON object"),
+    ('{"env": "pong"}', "is corrupt: Received an invalid value for argument `env`: expected one of cartpole, "),
+    ('{"iterations": "many"}', "is corrupt: Received an invalid value for argument `iterations`: expected a value of "
+                               "type int, got 'many'"),
+])
+def test_resume_with_a_corrupt_config_json_names_the_file(damaged_run, capsys, content, message):
+    from kcourse import cli
+
+    (damaged_run / "config.json").write_text(content)
+    before = _snapshot(damaged_run)
+    assert cli.main(["run", "tfa-dqn", "--resume", str(damaged_run)]) == 2
+    line = _one_error(capsys.readouterr().err)
+    assert f"the run's config {damaged_run / 'config.json'} " in line and message in line, line
+    assert _snapshot(damaged_run) == before
+
+
+def test_truncated_policy_variables_file_is_named_by_kcourse_eval(damaged_run):
+    from conftest import run_cli
+
+    (variables,) = (damaged_run / "policy" / "variables").glob("variables.data-*")
+    _truncate(variables)
+    code, out, err = run_cli("eval", damaged_run / "policy", "--episodes", "1", timeout=300)
+    assert code == 2
+    assert _one_error(err) == (f"kcourse: error: saved policy {damaged_run / 'policy'} is corrupt: {variables} does "
+                               f"not match its SHA-256 in manifest.json (truncated or modified)")
+
+
+def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path):
+    import signal
+
+    from keras_impl.checkpoints import CheckpointManager
+
+    run_dir = tmp_path / "run"
+    # No periodic checkpoint or evaluation: the only checkpoint can come from Ctrl-C.
+    cmd = [sys.executable, "-m", "kcourse", "run", "tfa-dqn", "--quick", "--run-dir", str(run_dir),
+           "--config", "iterations=100000", "--config", "checkpoint_interval=100000",
+           "--config", "eval_interval=100000", "--no-gif"]
+    from conftest import REPO
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        lines = []
+        for line in proc.stdout:  # the first log line: training runs
+            lines.append(line)
+            if line.startswith("[tfa-dqn] iter"):
+                break
+        assert lines and lines[-1].startswith("[tfa-dqn] iter"), "".join(lines) + proc.stderr.read()[-3000:]
+        proc.send_signal(signal.SIGINT)
+        rest, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    out = "".join(lines) + rest
+    assert proc.returncode == 130, err[-3000:]
+    assert f"continue with `kcourse run tfa-dqn --resume {run_dir}`" in out
+    assert "Traceback" not in err and "kcourse: interrupted" in err
+    saved = CheckpointManager(run_dir / "checkpoints").latest()
+    step = int(saved.name.split("-")[1])
+    assert step > 0 and step % QUICK_CARTPOLE.train_steps == 0
+    from conftest import run_cli
+
+    iterations = step // QUICK_CARTPOLE.train_steps + 1
+    code, out, err = run_cli("run", "tfa-dqn", "--resume", run_dir, "--iterations", iterations, timeout=300)
+    assert code == 0, err[-3000:]
+    assert f"resumed from {saved} at update {step}" in out
+    metrics = json.loads((run_dir / "result.json").read_text())["metrics"]
+    assert metrics["resumed_from"] == step and metrics["train_step"] == step + QUICK_CARTPOLE.train_steps
