@@ -19,6 +19,11 @@ VENV=${COLAB_VENV:-$ROOT/.venv-colab}
 PY313=${PY313:-$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")/versions/3.13.0/bin/python3}
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 export PIP_DISABLE_PIP_VERSION_CHECK=1
+# Work outside the repository: `python -` there would see the kcourse.egg-info that pip's in-tree
+# build leaves in it and report a kcourse that is not installed.
+case $VENV in /*) ;; *) VENV=$PWD/$VENV ;; esac
+case $PY313 in /*) ;; *) PY313=$(command -v "$PY313" || echo "$PWD/$PY313") ;; esac
+cd "${TMPDIR:-/tmp}"
 
 COLAB_PINS=(tensorflow==2.20.0 keras==3.13.2 tf-keras==2.20.1 numpy==2.1.3 gymnasium==1.3.0)
 
@@ -75,6 +80,9 @@ for extra in ("test", "notebooks"):
 EOF
 )
 pip_ install -q "${COLAB_PINS[@]}" "${TEST_REQS[@]}"
+# Colab has neither kcourse nor tf-agents: a rerun removes them so that step 2 installs them again
+# (from the current working tree) instead of finding them already satisfied.
+pip_ uninstall -q -y kcourse tf-agents gym 2>/dev/null || true
 BEFORE=$(tf_version)
 echo "   $(versions)"
 
@@ -93,7 +101,7 @@ pip_ check || echo "   (pip check lists tf-agents' stale pins: expected, it is i
 
 echo "== 3. kcourse doctor (installed package, run outside the repository)"
 DOCTOR=PASS
-(cd /tmp && "$VENV/bin/kcourse" doctor) || DOCTOR=FAIL
+"$VENV/bin/kcourse" doctor || DOCTOR=FAIL
 
 echo "== 4. python -m pytest -q tests/test_notebooks.py"
 LOG=$(mktemp)
