@@ -14,6 +14,10 @@ from pathlib import Path
 REQUIRED = ("tensorflow", "keras", "tf-keras", "tensorflow-probability", "tf-agents", "gymnasium",
             "tensorboard", "numpy", "pandas")
 OPTIONAL = ("ale-py", "box2d", "torch")
+# TensorFlow minors the package is checked on: 2.21 (``make venv``) and 2.20 (Colab's preinstalled one).
+TF_MINORS = ("2.20", "2.21")
+# Version prefixes for the other pinned pieces; tf-keras is checked against TensorFlow's own minor.
+EXPECT = {"tensorflow-probability": ("0.25",), "tf-agents": ("0.19",), "keras": ("3",), "gymnasium": ("1",)}
 
 
 def _version(dist: str) -> str | None:
@@ -23,21 +27,46 @@ def _version(dist: str) -> str | None:
         return None
 
 
+def _minor(version: str) -> str:
+    """``"2.20.1"`` -> ``"2.20"``."""
+    return ".".join(version.split(".")[:2])
+
+
+def version_check(dist: str, version: str, tf_version: str | None) -> tuple[bool, str]:
+    """``(ok, what was expected)`` for an installed distribution's version.
+
+    TensorFlow may be 2.20 or 2.21; tf-keras must have TensorFlow's minor version (tf-keras 2.21
+    beside TF 2.20 imports but breaks ``tf.keras``), or one of those minors when TensorFlow is
+    missing. Other pieces are compared with :data:`EXPECT`; anything else passes.
+    """
+    if dist == "tensorflow":
+        wants = TF_MINORS
+    elif dist == "tf-keras":
+        wants = (_minor(tf_version),) if tf_version else TF_MINORS
+    else:
+        wants = EXPECT.get(dist)
+    if wants is None:
+        return True, ""
+    ok = any(version == w or version.startswith(w + ".") for w in wants)
+    expected = " or ".join(w + ".x" for w in wants)
+    if dist == "tf-keras" and tf_version:
+        expected += f", the minor version of tensorflow {tf_version}"
+    return ok, expected
+
+
 def checks() -> list[tuple[str, str, str]]:
     """(status, name, detail) for every check; status is PASS, FAIL or WARN."""
     out: list[tuple[str, str, str]] = []
     out.append(("PASS" if sys.version_info >= (3, 10) else "FAIL", "python", sys.version.split()[0]))
-    expect = {"tensorflow": "2.21", "tf-keras": "2.21", "tensorflow-probability": "0.25", "tf-agents": "0.19",
-              "keras": "3.", "gymnasium": "1."}
+    tf_version = _version("tensorflow")
     for dist in REQUIRED:
         version = _version(dist)
         if version is None:
             hint = " (make venv installs it with --no-deps)" if dist == "tf-agents" else ""
             out.append(("FAIL", dist, f"not installed{hint}"))
             continue
-        want = expect.get(dist)
-        ok = want is None or version.startswith(want)
-        out.append(("PASS" if ok else "FAIL", dist, version + ("" if ok else f" (expected {want}x)")))
+        ok, expected = version_check(dist, version, tf_version)
+        out.append(("PASS" if ok else "FAIL", dist, version + ("" if ok else f" (expected {expected})")))
     for dist in OPTIONAL:
         version = _version(dist)
         out.append(("PASS" if version else "WARN", dist, version or "not installed (optional extra)"))

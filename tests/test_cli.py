@@ -39,6 +39,30 @@ def test_doctor_prints_one_status_line_per_check_and_exits_0(capsys):
         assert expected in names
 
 
+@pytest.mark.parametrize("tf_version, tf_keras_version, ok", [
+    ("2.21.0", "2.21.0", True),    # make venv
+    ("2.20.0", "2.20.1", True),    # Colab's preinstalled stack
+    ("2.20.0", "2.21.0", False),   # tf-keras must have TensorFlow's minor
+    ("2.21.0", "2.20.1", False),
+    ("2.19.0", "2.19.0", True),    # tf-keras matches TF, but TensorFlow itself is out of range
+])
+def test_doctor_accepts_tf_2_20_and_2_21_with_tf_keras_of_the_same_minor(monkeypatch, capsys, tf_version,
+                                                                          tf_keras_version, ok):
+    from kcourse import doctor
+
+    real = doctor._version
+    fake = {"tensorflow": tf_version, "tf-keras": tf_keras_version}
+    monkeypatch.setattr(doctor, "_version", lambda dist: fake.get(dist) or real(dist))
+    cli.main(["doctor"])
+    lines = {line.split()[1]: line for line in capsys.readouterr().out.splitlines()[:-1]}
+    tf_ok = tf_version.startswith(("2.20.", "2.21."))
+    assert lines["tensorflow"].startswith("PASS" if tf_ok else "FAIL"), lines["tensorflow"]
+    assert lines["tf-keras"].startswith("PASS" if ok else "FAIL"), lines["tf-keras"]
+    if not ok and tf_ok:
+        assert f"(expected {tf_version[:4]}.x, the minor version of tensorflow {tf_version})" in lines["tf-keras"]
+    assert doctor.version_check("tf-keras", tf_keras_version, tf_version)[0] == ok
+
+
 def test_doctor_flags_a_foreign_agents_package(monkeypatch, capsys, tmp_path):
     import sys
     import types
