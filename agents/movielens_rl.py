@@ -270,6 +270,11 @@ class TabularQ:
 # ----------------------------------------------------------------------------------------------
 
 
+def dqn_policy(agent: DQNAgent) -> Policy:
+    """A trained masked DQN as this module's policy ``(obs, masks, users) -> actions`` (greedy, legal only)."""
+    return lambda obs, masks, users: agent.greedy_policy(obs)
+
+
 def train_dqn(tables: RecTables, users: np.ndarray, env_kwargs: dict, episodes: int = 4000, n_envs: int = 16,
               gamma: float = 0.9, learning_rate: float = 1e-3, hidden=(256, 256), batch_size: int = 128,
               buffer_size: int = 50_000, learning_starts: int = 1_000, gradient_steps: int = 2,
@@ -385,8 +390,7 @@ def run_agent(name: str, cfg: MovieLensRLConfig, tables: RecTables, train_users:
                                  gamma=cfg.gamma, learning_rate=cfg.dqn_lr, hidden=cfg.dqn_hidden,
                                  batch_size=cfg.dqn_batch_size, gradient_steps=cfg.dqn_gradient_steps, seed=seed,
                                  log=log)
-        return (lambda obs, masks, users: agent.greedy_policy(obs)), {"train_seconds": time.time() - t0, "curve": curve,
-                                                                     "agent": agent}
+        return dqn_policy(agent), {"train_seconds": time.time() - t0, "curve": curve, "agent": agent}
     raise invalid("agent", f"one of {', '.join(AGENTS)}", name)
 
 

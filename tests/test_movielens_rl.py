@@ -119,7 +119,7 @@ def test_tabular_q_learning_personalises():
     users = np.arange(tables.n_users)
     agent = rl.TabularQ(tables, users, segments=2, seed=0)
     agent.train(tables, users, {"k": 2}, episodes=600, alpha=0.2, gamma=0.9, seed=0)
-    m = rl.evaluate(tables, agent.policy(), users, {"k": 2, "repeat": "raise"})
+    m = rl.evaluate(tables, rl.dqn_policy(agent), users, {"k": 2, "repeat": "raise"})
     assert m["avg_reward"] == pytest.approx(4.5)  # the best two films of each group
 
 
@@ -139,7 +139,7 @@ def test_dqn_learns_hand_tables():
     users = np.arange(tables.n_users)
     agent, curve = rl.train_dqn(tables, users, {"k": 2}, episodes=640, n_envs=16, hidden=(32,), batch_size=32,
                                 learning_starts=64, gradient_steps=4, learning_rate=3e-3, target_tau=0.05, seed=0)
-    m = rl.evaluate(tables, agent.policy(), users, {"k": 2, "repeat": "raise"})
+    m = rl.evaluate(tables, rl.dqn_policy(agent), users, {"k": 2, "repeat": "raise"})
     assert m["avg_reward"] >= 4.4  # greedy = optimum = 4.5; random = 3.0
 
 
