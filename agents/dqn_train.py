@@ -334,5 +334,6 @@ def run(cfg: DQNConfig, run_dir: Path, resume: bool = False) -> dict:
                "train_seconds": state.train_seconds, "train_cpu_seconds": state.cpu_seconds, "steps_per_second": sps,
                "eval_mean": final.mean, "eval_std": final.std, "best_eval": state.best_eval,
                "mean_return_100": float(np.mean(state.returns[-100:])) if state.returns else None}
-    return {"headline": headline, "metrics": metrics, "artifacts": artifacts}
+    return {"headline": headline, "metrics": metrics, "artifacts": artifacts,
+            "reached": target is not None and final.mean >= target}
 

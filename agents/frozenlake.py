@@ -186,4 +186,4 @@ def run(cfg: FrozenLakeConfig, run_dir: Path) -> dict:
     metrics = {"cleared_at": cleared_at, "episodes": agent.n_episodes, "experiences": agent.n_experiences,
                "success_rate": result.mean, "train_seconds": seconds,
                "mean_score_100": float(np.mean(agent.scores[-100:]))}
-    return {"headline": headline, "metrics": metrics, "artifacts": artifacts}
+    return {"headline": headline, "metrics": metrics, "artifacts": artifacts, "reached": cleared_at is not None}

@@ -446,7 +446,12 @@ def run(cfg: MovieLensRLConfig, run_dir: Path) -> dict:
     headline = ", ".join(f"{name} {summary[name]['avg_reward']:.3f}" for name in names)
     if greedy_reward and "dqn" in summary:
         headline += f" (DQN {100 * (summary['dqn']['avg_reward'] / greedy_reward - 1):+.1f}% vs greedy)"
-    return {"headline": f"avg reward/rec over {len(eval_users)} held-out users: {headline}",
+    reached = None
+    if {"dqn", "greedy", "random", "popular"} <= set(summary):  # the target: DQN above both baselines, within 5% of greedy
+        dqn_reward = summary["dqn"]["avg_reward"]
+        reached = (dqn_reward > max(summary["random"]["avg_reward"], summary["popular"]["avg_reward"])
+                   and dqn_reward >= 0.95 * greedy_reward)
+    return {"headline": f"avg reward/rec over {len(eval_users)} held-out users: {headline}", "reached": reached,
             "metrics": {"recommender_val_mse": info["val_mse"],
                         **{f"{n}_avg_reward": s["avg_reward"] for n, s in summary.items()},
                         **{f"{n}_hit_rate": s["hit_rate"] for n, s in summary.items()},

@@ -154,6 +154,7 @@ def run(cfg: BasicPolicyConfig, run_dir: Path) -> dict:
     return {"headline": f"angle policy mean {capped.mean:.1f}, max {capped.max:.0f} at 200 steps "
                         f"(mean {full.mean:.1f}, max {full.max:.0f} at 500); imitation net greedy mean {net.mean:.1f}, "
                         f"agrees {agreement:.0%}",
+            "reached": abs(capped.mean - 42) <= 5,  # HOML: mean ~42 at the 200-step cap
             "metrics": {"basic_mean_200": capped.mean, "basic_std_200": capped.std, "basic_min_200": capped.min,
                         "basic_max_200": capped.max, "basic_mean_500": full.mean, "basic_std_500": full.std,
                         "basic_min_500": full.min, "basic_max_500": full.max, "net_greedy_mean": net.mean,

@@ -311,7 +311,7 @@ def run(cfg: PolicyGradientConfig, run_dir: Path) -> dict:
     status = "reached" if out["reached"] else "did not reach"
     headline = (f"{cfg.env}: {cfg.eval_policy} mean {result.mean:.1f} over {len(result.returns)} episodes ({status} "
                 f"{cfg.target:g}) after {out['episodes']} episodes, {out['seconds']:.0f}s")
-    return {"headline": headline,
+    return {"headline": headline, "reached": bool(out["reached"]),
             "metrics": {"eval_policy": cfg.eval_policy, "eval_mean": result.mean, "eval_std": result.std,
                         "eval_min": result.min,
                         "episodes": out["episodes"], "steps": out["steps"], "train_seconds": out["seconds"],

@@ -212,6 +212,7 @@ def run_markov(cfg: MarkovConfig, run_dir: Path) -> dict:
     ended = sum(w[-1] == 3 for w in walks)
     lengths = [len(w) for w in walks]
     return {"headline": f"{ended}/{len(walks)} walks reached s3; mean length {np.mean(lengths):.1f}",
+            "reached": None,  # sampling a chain has no target
             "metrics": {"reached_terminal": ended, "mean_length": float(np.mean(lengths))},
             "artifacts": ["walks.txt"]}
 
@@ -227,6 +228,8 @@ def run_q_value_iteration(cfg: QValueIterationConfig, run_dir: Path) -> dict:
     _plot_single(history, fig_path, "Q-Value Iteration")
     return {"headline": f"gamma {cfg.gamma}: Q(s0)={np.round(q[0], 2).tolist()}, policy "
                         f"{greedy_policy(q).tolist()}; gamma 0.95: policy {greedy_policy(q95).tolist()}",
+            "reached": greedy_policy(q95).tolist() == [0, 2, 1] and (cfg.gamma != 0.90 or (
+                np.round(q[0], 2).tolist() == [18.92, 17.03, 13.62] and greedy_policy(q).tolist() == [0, 0, 1])),
             "metrics": {"q_s0": np.round(q[0], 4).tolist(), "policy": greedy_policy(q).tolist(),
                         "policy_gamma_0.95": greedy_policy(q95).tolist()},
             "artifacts": ["q_values.npy", "q_value_iteration.png"]}
@@ -256,6 +259,7 @@ def run_q_learning(cfg: QLearningConfig, run_dir: Path) -> dict:
     gap = float(np.max(np.abs(q[finite] - q_vi[finite])))
     return {"headline": f"Q-learning policy {greedy_policy(q).tolist()} "
                         f"({'same as' if same else 'differs from'} Q-value iteration); Q(s0)={np.round(q[0], 2).tolist()}",
+            "reached": same,
             "metrics": {"policy": greedy_policy(q).tolist(), "same_policy_as_value_iteration": same,
                         "max_abs_gap_to_value_iteration": gap, "q_s0": np.round(q[0], 4).tolist()},
             "artifacts": ["q_value_plot.png"]}

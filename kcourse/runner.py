@@ -187,11 +187,12 @@ def run_all(quick: bool, seed: int | None, out: str, only: str | None = None, ti
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     start = time.perf_counter()
-    for name in names:
+    for number, name in enumerate(names, 1):
         ex = exercises.get(name)
         seed_ = ex.config_class()().seed if seed is None else seed
         missing = ex.missing_requirements()
-        row = {"exercise": name, "summary": ex.summary, "reference": ex.reference, "section": ex.section}
+        row = {"exercise": name, "summary": ex.summary, "reference": ex.reference, "section": ex.section,
+               "target": ex.target}
         if missing:
             row.update(status="skipped", headline=f"needs {', '.join(missing)}", seconds=0.0)
             rows.append(row)
@@ -200,7 +201,7 @@ def run_all(quick: bool, seed: int | None, out: str, only: str | None = None, ti
         run_dir = out_dir / f"{name}__{seed_}__{time.strftime('%Y%m%d-%H%M%S')}"
         cmd = [sys.executable, "-m", "kcourse", "run", name, "--run-dir", str(run_dir), "--seed", str(seed_)]
         cmd += ["--quick"] if quick else []
-        print(f"[kcourse] === {name}", flush=True)
+        print(f"[kcourse] === ({number}/{len(names)}) {name}: {ex.target or ex.summary}", flush=True)
         began = time.perf_counter()
         code = _run_quietly(cmd, timeout)
         result_file = run_dir / "result.json"
@@ -211,8 +212,10 @@ def run_all(quick: bool, seed: int | None, out: str, only: str | None = None, ti
             row.update(status="failed", headline=why, seconds=round(time.perf_counter() - began, 1),
                        run_dir=str(run_dir))
         rows.append(row)
+        print(f"[kcourse] {name}: {report.verdict(row)} ({time.perf_counter() - began:.0f}s; "
+              f"{time.perf_counter() - start:.0f}s so far)", flush=True)
     total = time.perf_counter() - start
-    paths = report.write_report(rows, out_dir, total_seconds=total)
+    paths = report.write_report(rows, out_dir, total_seconds=total, quick=quick)
     failed = [r["exercise"] for r in rows if r.get("status") == "failed"]
     print(f"[kcourse] report: {paths[0]} and {paths[1]} ({len(rows)} exercises, {len(failed)} failed, {total:.0f}s)",
           flush=True)

@@ -124,11 +124,12 @@ def test_run_all_writes_the_report(tmp_path, capsys):
     for noise in ("E0000", "I0000", "failed call to cuInit", "absl::InitializeLog", "XDG_RUNTIME_DIR"):
         assert noise not in captured.err + captured.out, noise
     report = (tmp_path / "report.md").read_text()
-    assert "| exercise | reference (course / peer) | ours | time (s) | status | plots |" in report
+    assert "| exercise | course's target | reference (course / peer) | ours | reached? | time (s) |" in report
     row = next(line for line in report.splitlines() if line.startswith("| linreg |"))
-    assert "| ok |" in row and "w=" in row and "fit.png" in row
+    assert "| **reached** |" in row and "w=" in row and "w and b within 0.1 of 3 and 2" in row
+    assert "![fit.png](linreg__" in report and "1 reached." in report
     html = (tmp_path / "report.html").read_text()
-    assert "data:image/png;base64," in html
+    assert "data:image/png;base64," in html and "class='reached'" in html
     assert cli.main(["run", "all", "--only", "linreg,bogus", "--out", str(tmp_path)]) == 2
     assert "unknown exercise(s) bogus" in capsys.readouterr().err
 
@@ -145,3 +146,17 @@ def test_run_all_drops_only_the_known_start_up_noise():
             "Traceback (most recent call last):"]
     assert all(NOISE.match(line) for line in noise)
     assert not any(NOISE.match(line) for line in kept)
+
+
+def test_report_says_reached_missed_or_why_not(tmp_path):
+    from kcourse import report
+
+    rows = [{"exercise": "a", "status": "ok", "reached": True, "target": "t", "headline": "h", "seconds": 1},
+            {"exercise": "b", "status": "ok", "reached": False, "target": "t", "headline": "h", "seconds": 2},
+            {"exercise": "c", "status": "ok", "reached": None, "headline": "h", "seconds": 3},
+            {"exercise": "d", "status": "failed", "headline": "exit code 1", "seconds": 4}]
+    assert [report.verdict(r) for r in rows] == ["reached", "missed", "n/a", "failed"]
+    md, _ = report.write_report(rows, tmp_path, total_seconds=10)
+    text = md.read_text()
+    assert "1 reached, 1 missed, 1 n/a, 1 failed. Total wall time 10 s." in text
+    assert "| b | t | " in text and "| **missed** |" in text

@@ -282,7 +282,8 @@ def _finish(p: TfaDqnConfig, run_dir: Path, c, eval_writer, history: list, best:
     headline = (f"{p.env_id}{' slippery' if p.slippery else ''}: greedy {what} {final.mean:.3f} over "
                 f"{len(final.returns)} episodes; policy from update {meta.get('train_step')} "
                 f"({train_seconds:.0f}s training)")
-    return {"headline": headline, "metrics": metrics, "artifacts": artifacts}
+    reached = final.mean >= p.target_return if p.target_return else None
+    return {"headline": headline, "metrics": metrics, "artifacts": artifacts, "reached": reached}
 
 
 def run(cfg: TfaDqnConfig, run_dir: Path, resume: bool = False) -> dict:
