@@ -124,6 +124,9 @@ class DQNConfig:
     gradient_steps: int = arg(128, "gradient steps per training round", ge=1)
     target_update: str = arg("hard", "hard: copy the online net; soft: Polyak with tau", choices=("hard", "soft"))
     target_update_interval: int = arg(10, "env steps between target-network updates", ge=1)
+    target_update_updates: int = arg(0, "also update the target network every this many gradient steps inside a "
+                                        "training round (0: never); the env-step interval alone updates it at most "
+                                        "once a round, which is what limits how fast Q-values grow", ge=0)
     tau: float = arg(0.005, "soft-update rate (PyTorch tutorial: 0.005); ignored for hard updates", gt=0, le=1)
     loss: str = arg("huber", "TD loss", choices=("huber", "mse"))
     n_step: int = arg(1, "n-step returns: sum n discounted rewards before bootstrapping from Q (1: one-step DQN)",

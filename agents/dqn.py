@@ -266,10 +266,13 @@ class DQNAgent:
         steps = tf.shape(actions)[0]
         losses = tf.TensorArray(tf.float32, size=steps)
         q_means = tf.TensorArray(tf.float32, size=steps)
+        period = self.cfg.target_update_updates
         for g in tf.range(steps):
             loss, q_mean = self.train_step(obs[g], actions[g], rewards[g], next_obs[g], terminated[g], horizons[g])
             losses = losses.write(g, loss)
             q_means = q_means.write(g, q_mean)
+            if period and self.optimizer.iterations % period == 0:  # target updates between gradient steps
+                self.update_target(self._tau)
         return losses.stack(), q_means.stack()
 
     def learn(self, buffer: ReplayBuffer, batch_size: int, gradient_steps: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -290,9 +293,13 @@ class DQNAgent:
         for target, online in zip(self.target_net.weights, self.q_net.weights):
             target.assign(tau * online + (1.0 - tau) * target)
 
+    @property
+    def _tau(self) -> float:
+        return 1.0 if self.cfg.target_update == "hard" else float(self.cfg.tau)
+
     def sync_target(self) -> None:
         """The configured target update: hard copy or soft with ``cfg.tau``."""
-        self._update_target(1.0 if self.cfg.target_update == "hard" else float(self.cfg.tau))
+        self._update_target(self._tau)
 
     # -- state for checkpoints --------------------------------------------------------------------
 

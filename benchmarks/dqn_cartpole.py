@@ -246,6 +246,25 @@ def summarize(rows: list[dict], budget: int) -> list[str]:
     return lines
 
 
+def plot_sweep(rows: list[dict], path: str, budget: int) -> None:
+    """One panel per Keras variant: every seed's greedy evaluation means against env steps."""
+    from matplotlib.figure import Figure
+
+    impls = [i for i in dict.fromkeys(r["impl"] for r in rows) if not i.startswith("torch")]
+    fig = Figure(figsize=(4.2 * len(impls), 3.4))
+    axes = fig.subplots(1, len(impls), squeeze=False)[0]
+    for ax, impl in zip(axes, impls):
+        for r in (r for r in rows if r["impl"] == impl):
+            evals = np.asarray(r["evals"], dtype=float).reshape(-1, 5)  # [step, episode, mean, std, episodes]
+            ax.plot(evals[:, 0], evals[:, 2], lw=1, label=f"seed {r['seed']}")
+        ax.axhline(TARGET, color="gray", ls="--", lw=1)
+        ax.axvline(budget, color="gray", ls=":", lw=1)
+        ax.set(title=impl, xlabel="env steps", ylabel="greedy evaluation mean")
+    axes[-1].legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--impl", choices=("both", "torch", "keras"), default="both")
@@ -264,7 +283,15 @@ def main(argv=None) -> int:
     parser.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
                         help="override a DQNConfig field of the Keras agent")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    parser.add_argument("--plot", default=None, help="also plot every seed's greedy evaluations to this PNG")
+    parser.add_argument("--from-json", default=None, help="summarise (and --plot) the rows of an earlier --json")
     args = parser.parse_args(argv)
+    if args.from_json:
+        rows = json.loads(Path(args.from_json).read_text())
+        print("\n".join(summarize(rows, args.budget)))
+        if args.plot:
+            plot_sweep(rows, args.plot, args.budget)
+        return 0
     from keras_impl import files
 
     if args.json:  # checked before the long runs: an unwritable path is one line now, not a traceback later
@@ -302,6 +329,8 @@ def main(argv=None) -> int:
                 print(f"throughput {impl} / torch-tutorial: {rate / rates['torch-tutorial']:.2f}x")
     if args.json:
         files.atomic_write_json(args.json, rows)
+    if args.plot:
+        plot_sweep(rows, args.plot, args.budget)
     return 0
 
 

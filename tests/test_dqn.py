@@ -400,3 +400,21 @@ def test_n_step_targets_discount_the_bootstrap_by_gamma_to_the_horizon(variant):
     _, targets, _ = agent.compute_loss(**BATCH, horizons=np.array([2.0, 1.0], "float32"))
     expected = [1.25, 0.0] if "double" in variant else [1.5, 0.0]
     np.testing.assert_allclose(np.asarray(targets), expected, rtol=1e-6)
+
+
+def test_target_updates_inside_a_training_round_every_n_gradient_steps():
+    # 6 gradient steps with target_update_updates=4: the target is copied after step 4 only, so it
+    # equals the online net as it was after 4 steps, not the initial target or the final online net
+    cfg = dqn.DQNConfig(variant="dqn", hidden=(), loss="mse", gamma=0.5, target_update_updates=4)
+    agent = dqn.DQNAgent(cfg, OBS_SPACE, ACT_SPACE)
+    buf = ReplayBuffer(4, obs_shape=(2,), seed=0)
+    for i in range(2):
+        buf.add(BATCH["obs"][i], BATCH["actions"][i], BATCH["rewards"][i], BATCH["next_obs"][i],
+                bool(BATCH["terminated"][i]), False)
+    initial_target = [w.copy() for w in agent.target_net.get_weights()]
+    agent.learn(buf, batch_size=2, gradient_steps=4)
+    after_4 = [w.copy() for w in agent.q_net.get_weights()]
+    agent.learn(buf, batch_size=2, gradient_steps=2)
+    for t, a, i, o in zip(agent.target_net.get_weights(), after_4, initial_target, agent.q_net.get_weights()):
+        np.testing.assert_array_equal(t, a)
+        assert not np.array_equal(t, i) and not np.array_equal(t, o)
