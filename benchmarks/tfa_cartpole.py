@@ -1,0 +1,71 @@
+"""The TF-Agents CartPole preset's wall time to a greedy 100-episode mean >= 475, per seed.
+
+Runs ``kcourse run tfa-dqn --env cartpole --seed S`` (plus any ``--config KEY=VALUE``) as a user
+does, one process per seed, one after the other, and prints per seed: the process's wall time (the
+import of TensorFlow and TF-Agents included), the training time, env steps, agent updates, whether
+the target was reached and the final greedy 100-episode mean of the exported policy. The load
+average is printed with every run: time on an idle machine.
+
+    python benchmarks/tfa_cartpole.py --seeds 0 1 2
+    python benchmarks/tfa_cartpole.py --seeds 0 1 2 --config num_envs=4 --config collect_steps=256
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def run_seed(seed: int, overrides: list[str]) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp) / "run"
+        cmd = [sys.executable, "-m", "kcourse", "run", "tfa-dqn", "--env", "cartpole", "--seed", str(seed),
+               "--run-dir", str(run_dir)] + [a for o in overrides for a in ("--config", o)]
+        load, start = os.getloadavg()[0], time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise SystemExit(f"seed {seed} failed (exit {proc.returncode}): {proc.stderr[-1500:]}")
+        m = json.loads((run_dir / "result.json").read_text())["metrics"]
+    return {"seed": seed, "wall_seconds": wall, "train_seconds": m["train_seconds"], "env_steps": m["env_steps"],
+            "updates": m["train_step"], "reached": m["reached_target"], "final_mean": m["final_eval_mean"],
+            "load_average_start": load, "load_average_end": os.getloadavg()[0], "overrides": overrides}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--config", action="append", default=[], metavar="KEY=VALUE", help="a TfaDqnConfig override")
+    parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    args = parser.parse_args(argv)
+    from keras_impl import files
+
+    if args.json:
+        try:
+            files.writable_path(args.json, "result file (--json)")
+        except ValueError as err:
+            parser.exit(2, f"{parser.prog}: error: {err}\n")
+    rows = []
+    print(f"{'seed':>4} {'wall s':>8} {'train s':>8} {'env steps':>10} {'updates':>8} {'reached':>8} "
+          f"{'final mean':>10} {'load':>10}", flush=True)
+    for seed in args.seeds:
+        r = run_seed(seed, args.config)
+        rows.append(r)
+        print(f"{r['seed']:>4} {r['wall_seconds']:>8.1f} {r['train_seconds']:>8.1f} {r['env_steps']:>10,} "
+              f"{r['updates']:>8,} {str(r['reached']):>8} {r['final_mean']:>10.1f} "
+              f"{r['load_average_start']:>4.2f}-{r['load_average_end']:<4.2f}", flush=True)
+    if args.json:
+        files.atomic_write_json(args.json, rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
