@@ -215,6 +215,33 @@ def play_episodes(envs, probabilities, rng: np.random.Generator, max_steps: int 
 CHECK_SEED, HELD_OUT_SEED = evaluation.EVAL_SEED, 2 * evaluation.EVAL_SEED  # disjoint from the training seeds
 
 
+def _check_target(agent: Reinforce, cfg: PolicyGradientConfig, episodes: int, evals: list, eval_writer, log):
+    """The greedy check: 20 episodes, then all ``eval_episodes``, then a held-out set.
+
+    Returns the held-out :class:`~agents.evaluation.EvalResult` when all three reach the target,
+    else None. The held-out set is what the run reports: the first set to cross the target is a
+    biased pick, so the result comes from episodes the stopping rule never saw.
+    """
+    policy = agent.policy(cfg.eval_policy, CHECK_SEED + cfg.seed)
+    quick = evaluation.evaluate(policy, cfg.env, episodes=20, seed=CHECK_SEED + cfg.seed)
+    if quick.mean < cfg.target:
+        return None
+    full = evaluation.evaluate(agent.policy(cfg.eval_policy, CHECK_SEED + cfg.seed), cfg.env,
+                               episodes=cfg.eval_episodes, seed=CHECK_SEED + cfg.seed)
+    evals.append((episodes, full.mean))
+    if eval_writer is not None:
+        runtime.log_scalars(eval_writer, episodes, {f"eval/{cfg.eval_policy}_mean_return": full.mean})
+    if log:
+        log(f"{cfg.eval_policy} check after {episodes} episodes: {full.summary()}")
+    if full.mean < cfg.target:
+        return None
+    held_out = evaluation.evaluate(agent.policy(cfg.eval_policy, HELD_OUT_SEED + cfg.seed), cfg.env,
+                                   episodes=cfg.eval_episodes, seed=HELD_OUT_SEED + cfg.seed)
+    if log:
+        log(f"held-out check: {held_out.summary()}")
+    return held_out if held_out.mean >= cfg.target else None
+
+
 def train(cfg: PolicyGradientConfig, run_dir: Path | None = None, log=print) -> dict:
     """Train REINFORCE; returns ``{"agent", "history", "episodes", "seconds", "reached", ...}``.
 
@@ -258,27 +285,10 @@ def train(cfg: PolicyGradientConfig, run_dir: Path | None = None, log=print) -> 
         near = mean_return >= cfg.target - 0.1 * abs(cfg.target)  # within 10%: worth a greedy check
         if near and iteration - last_check >= cfg.eval_every:
             last_check = iteration
-            quick = evaluation.evaluate(agent.policy(cfg.eval_policy, CHECK_SEED + cfg.seed), cfg.env, episodes=20,
-                                        seed=CHECK_SEED + cfg.seed)
-            if quick.mean >= cfg.target:
-                full = evaluation.evaluate(agent.policy(cfg.eval_policy, CHECK_SEED + cfg.seed), cfg.env,
-                                           episodes=cfg.eval_episodes, seed=CHECK_SEED + cfg.seed)
-                evals.append((episodes, full.mean))
-                if eval_writer is not None:
-                    runtime.log_scalars(eval_writer, episodes, {f"eval/{cfg.eval_policy}_mean_return": full.mean})
-                if log:
-                    log(f"{cfg.eval_policy} check after {episodes} episodes: {full.summary()}")
-                if full.mean >= cfg.target:
-                    # Confirm on episodes the stopping rule never saw: the first set to cross the
-                    # target is a biased pick, so the reported result comes from a fresh one.
-                    held_out = evaluation.evaluate(agent.policy(cfg.eval_policy, HELD_OUT_SEED + cfg.seed),
-                                                   cfg.env, episodes=cfg.eval_episodes,
-                                                   seed=HELD_OUT_SEED + cfg.seed)
-                    if log:
-                        log(f"held-out check: {held_out.summary()}")
-                    if held_out.mean >= cfg.target:
-                        reached, final = True, held_out
-                        break
+            final = _check_target(agent, cfg, episodes, evals, eval_writer, log)
+            if final is not None:
+                reached = True
+                break
     seconds = time.perf_counter() - start
     for env in envs:
         env.close()

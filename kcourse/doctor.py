@@ -54,8 +54,8 @@ def version_check(dist: str, version: str, tf_version: str | None) -> tuple[bool
     return ok, expected
 
 
-def checks() -> list[tuple[str, str, str]]:
-    """(status, name, detail) for every check; status is PASS, FAIL or WARN."""
+def _package_checks() -> list[tuple[str, str, str]]:
+    """Python and every required and optional distribution's version."""
     out: list[tuple[str, str, str]] = []
     out.append(("PASS" if sys.version_info >= (3, 10) else "FAIL", "python", sys.version.split()[0]))
     tf_version = _version("tensorflow")
@@ -70,7 +70,12 @@ def checks() -> list[tuple[str, str, str]]:
     for dist in OPTIONAL:
         version = _version(dist)
         out.append(("PASS" if version else "WARN", dist, version or "not installed (optional extra)"))
+    return out
 
+
+def _import_checks() -> list[tuple[str, str, str]]:
+    """What importing the stack shows: legacy Keras, devices, tf.summary, TF-Agents, the Atari ROMs."""
+    out: list[tuple[str, str, str]] = []
     flag = os.environ.get("TF_USE_LEGACY_KERAS")
     try:
         from keras_impl import runtime
@@ -112,19 +117,26 @@ def checks() -> list[tuple[str, str, str]]:
     except Exception as err:
         out.append(("FAIL", "atari-roms", f"{type(err).__name__}: {err}"))
 
+    return out
+
+
+def _agents_check() -> tuple[str, str, str]:
+    """Whether ``import agents`` finds kcourse's package or a foreign one that shadows it."""
     ours = Path(__file__).resolve().parent.parent / "agents"  # kcourse/ and agents/ sit side by side
     try:
         import agents
-
-        where = Path(getattr(agents, "__file__", "") or "").resolve().parent
-        if getattr(agents, "__kcourse__", False):
-            out.append(("PASS", "agents-package", f"kcourse's agents at {where}"))
-        else:
-            out.append(("FAIL", "agents-package", f"a foreign `agents` package shadows kcourse's: {where} "
-                        f"(expected {ours}); uninstall it (pip uninstall agents openai-agents) or use a clean venv"))
     except Exception as err:
-        out.append(("FAIL", "agents-package", f"{type(err).__name__}: {err}"))
-    return out
+        return "FAIL", "agents-package", f"{type(err).__name__}: {err}"
+    where = Path(getattr(agents, "__file__", "") or "").resolve().parent
+    if getattr(agents, "__kcourse__", False):
+        return "PASS", "agents-package", f"kcourse's agents at {where}"
+    return "FAIL", "agents-package", (f"a foreign `agents` package shadows kcourse's: {where} (expected {ours}); "
+                                      f"uninstall it (pip uninstall agents openai-agents) or use a clean venv")
+
+
+def checks() -> list[tuple[str, str, str]]:
+    """(status, name, detail) for every check; status is PASS, FAIL or WARN."""
+    return _package_checks() + _import_checks() + [_agents_check()]
 
 
 def main() -> int:

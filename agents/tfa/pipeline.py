@@ -166,6 +166,29 @@ def _evaluate(s: _Session, greedy, iteration: int, verbose: bool) -> bool:
     return reached
 
 
+def _start(p: TfaDqnConfig, run_dir: Path, resume: bool) -> tuple[_Session, tf.train.Checkpoint, CheckpointManager]:
+    """The components, restored from the newest usable checkpoint when resuming; the session state.
+
+    A resumed run's folder changes only after its checkpoint has loaded (``config.json`` last).
+    """
+    runtime.require_legacy_keras()
+    c = build(p)
+    checkpoint = _checkpoint(c, p)
+    manager = CheckpointManager(run_dir / "checkpoints", keep=2, log=lambda line: print(f"[tfa-dqn] {line}"))
+    if resume:
+        path = _restore(manager, checkpoint)
+        print(f"[tfa-dqn] resumed from {path} at update {int(c.train_step.numpy())}", flush=True)
+    for sub in ("train", "eval", "checkpoints"):
+        (run_dir / sub).mkdir(parents=True, exist_ok=True)
+    files.atomic_write_json(run_dir / "config.json", p)
+    step = int(c.train_step.numpy())
+    history_path = run_dir / HISTORY_FILE
+    history = files.read_json(history_path, "the evaluation history") if step and history_path.is_file() else []
+    s = _Session(p, run_dir, c, [h for h in history if h["train_step"] <= step], runtime.summary_writers(run_dir))
+    s.best = max((h["eval_mean"] for h in s.history), default=-np.inf)
+    return s, checkpoint, manager
+
+
 def train_eval(cfg: TfaDqnConfig, run_dir: str | os.PathLike, resume: bool = False, verbose: bool = True) -> dict:
     """Train a DqnAgent, checkpoint it, export and evaluate its greedy policy.
 
@@ -183,22 +206,8 @@ def train_eval(cfg: TfaDqnConfig, run_dir: str | os.PathLike, resume: bool = Fal
         the final train step, the last loss, the replay buffer size and the final evaluation.
     """
     p = cfglib.validate(cfg)
-    runtime.require_legacy_keras()
-    run_dir = Path(run_dir)
-    c = build(p)
-    checkpoint = _checkpoint(c, p)
-    manager = CheckpointManager(run_dir / "checkpoints", keep=2, log=lambda line: print(f"[tfa-dqn] {line}"))
-    if resume:
-        path = _restore(manager, checkpoint)
-        print(f"[tfa-dqn] resumed from {path} at update {int(c.train_step.numpy())}", flush=True)
-    for sub in ("train", "eval", "checkpoints"):
-        (run_dir / sub).mkdir(parents=True, exist_ok=True)
-    files.atomic_write_json(run_dir / "config.json", p)  # a resumed run's record changes only after the restore
-    resumed_from = int(c.train_step.numpy())
-    history_path = run_dir / HISTORY_FILE
-    history = files.read_json(history_path, "the evaluation history") if resumed_from and history_path.is_file() else []
-    s = _Session(p, run_dir, c, [h for h in history if h["train_step"] <= resumed_from], runtime.summary_writers(run_dir))
-    s.best = max((h["eval_mean"] for h in s.history), default=-np.inf)
+    s, checkpoint, manager = _start(p, Path(run_dir), resume)
+    c, run_dir, resumed_from = s.c, s.run_dir, s.step
 
     def save() -> Path:
         return manager.save(s.step, lambda folder: checkpoint.write(str(folder / CHECKPOINT_FILE)))
