@@ -5,7 +5,7 @@ command runs.
 """
 from __future__ import annotations
 
-from keras_impl.movielens import DATASETS, GROUPLENS_URL, SYNTHETIC_SIZES
+from keras_impl.movielens import DATASETS, GROUPLENS_URL, KNOWN_MD5, LAYOUTS, SYNTHETIC_SIZES
 
 
 def add_commands(subs) -> None:
@@ -17,7 +17,7 @@ def add_commands(subs) -> None:
                                           "SavedModel whose graph runs when loaded: evaluate only policies from "
                                           "a source you trust."))
     _add_data(subs.add_parser("data", help="MovieLens data: `data download NAME --to DIR`, "
-                                           "`data synthetic SIZE --to DIR`"))
+                                           "`data synthetic SIZE --to DIR [--layout L]`"))
 
 
 def _add_eval(sub) -> None:
@@ -40,13 +40,18 @@ def _add_eval(sub) -> None:
 def _add_data(sub) -> None:
     subs = sub.add_subparsers(dest="data_command", required=True)
     dl = subs.add_parser("download", help="download and unpack a MovieLens archive (needs a network)")
-    dl.add_argument("name", choices=DATASETS)
+    dl.add_argument("name", choices=tuple(DATASETS))
     dl.add_argument("--to", required=True, help="parent folder; the data lands in TO/NAME")
     dl.add_argument("--base-url", default=GROUPLENS_URL, help="mirror to download from (default: GroupLens)")
-    dl.add_argument("--md5", default=None, help="expected MD5 (default: the server's NAME.zip.md5 file)")
+    dl.add_argument("--md5", default=None, help=f"expected MD5 of NAME.zip (default: the known one for "
+                                                f"{', '.join(KNOWN_MD5)}, else the server's NAME.zip.md5 file)")
     dl.set_defaults(handler="kcourse.data_command:download")
     syn = subs.add_parser("synthetic", help="write a synthetic MovieLens-layout folder")
     syn.add_argument("size", choices=tuple(SYNTHETIC_SIZES))
-    syn.add_argument("--to", required=True, help="folder to write (new, empty, or an earlier synthetic folder)")
+    syn.add_argument("--to", required=True, help="folder to write (new, empty, or an earlier synthetic folder; "
+                                                 "a folder holding anything else is refused)")
     syn.add_argument("--seed", type=int, default=0)
+    syn.add_argument("--layout", choices=tuple(LAYOUTS), default="csv",
+                     help="file layout: csv (ratings.csv, movies.csv), ml-100k (u.data, u.item) or ml-1m "
+                          "(ratings.dat, movies.dat) (default: csv)")
     syn.set_defaults(handler="kcourse.data_command:synthetic")
