@@ -288,14 +288,19 @@ def test_recommend_never_returns_a_seen_film(tiny, trained):
     model, _ = trained
     for user in range(data.n_users):
         seen = set(data.frame.loc[data.frame.userId == user, "movieId"])
-        top = rec.recommend(model, user, n=15)
-        assert len(top) == 15 and not seen & {t["movie_index"] for t in top}
-        ratings = [t["rating"] for t in top]
-        assert ratings == sorted(ratings, reverse=True)
-    # asking for more than the unseen films returns just the unseen ones
+        for rank in ("lower-bound", "mean"):
+            top = rec.recommend(model, user, n=15, rank=rank, min_ratings=0)
+            assert len(top) == 15 and not seen & {t["movie_index"] for t in top}
+            scores = [t["score"] for t in top]
+            assert scores == sorted(scores, reverse=True)
+            assert [t["rating"] for t in top] == scores if rank == "mean" else all(
+                t["lower_bound"] < t["rating"] for t in top)
+    # asking for more than the unseen films returns just the unseen ones (with enough ratings)
     user = 0
-    unseen = data.n_movies - len(set(data.frame.loc[data.frame.userId == user, "movieId"]))
-    assert len(rec.recommend(model, user, n=10_000)) == unseen
+    unseen = set(range(data.n_movies)) - set(data.frame.loc[data.frame.userId == user, "movieId"])
+    assert len(rec.recommend(model, user, n=10_000, min_ratings=0)) == len(unseen)
+    counts = np.bincount(data.x_train[:, 1], minlength=data.n_movies)
+    assert len(rec.recommend(model, user, n=10_000, min_ratings=5)) == sum(counts[m] >= 5 for m in unseen)
 
 
 def test_save_load_round_trip(tmp_path, tiny, trained):
@@ -344,6 +349,33 @@ def test_cli_quick_run(tmp_path, monkeypatch, capsys):
     model = rec.load(run_dir / "checkpoints" / "recommender.keras")
     top = json.loads((run_dir / "recommendations.json").read_text())
     assert [t["title"] for t in top["top"]] == [t["title"] for t in rec.recommend(model, top["user_index"], 10)]
+    assert all(t["n_ratings"] >= 5 for t in top["top"]) and re.search(r"^   1\. \d\.\d\d \(lower bound \d\.\d\d, "
+                                                                       r"[\d,]+ ratings\)  ", out, re.M)
+    # the ranking metrics are printed and kept, for the model's two rankings and popularity
+    assert "ranking on the validation split" in out and re.search(r"^  popularity +0\.\d{4} ", out, re.M)
+    ranking = metrics["ranking@10"]
+    assert set(ranking) == {"mean", "lower-bound", "popularity"}
+    for row in ranking.values():
+        assert 0 <= row["precision"] <= 1 and 0 <= row["ndcg"] <= 1 and 0 < row["coverage"] <= 1
+        assert row["users"] > 0 and row["median_count"] >= 0
+
+
+def test_cli_run_reports_dropped_ratings(tmp_path, capsys):
+    # 2 of 1,500 ratings name a film that is not in movies.csv: the run says so in one line.
+    folder = tmp_path / "ml"
+    ml.generate_synthetic(folder, ml.SyntheticSpec(n_users=60, n_movies=80, n_ratings=1500, seed=1))
+    movies = (folder / "movies.csv").read_text().splitlines()
+    first_id = ml.read_movielens(folder)[0]["movieId"].iloc[0]
+    kept = [line for line in movies if not line.startswith(f"{first_id},")]
+    (folder / "movies.csv").write_text("\n".join(kept) + "\n")
+    n = int((ml.read_movielens(folder)[0]["movieId"] == first_id).sum())
+    code = cli.main(["run", "recommender", "--data", str(folder), "--out", str(tmp_path / "runs"), "--epochs", "1",
+                     "--no-jit-compile", "--no-ranking-metrics"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"warning: {n} of 1,500 rating(s)" in out and f"not in movies.csv (e.g. movieId {first_id})" in out
+    result = json.loads((next((tmp_path / "runs").iterdir()) / "result.json").read_text())
+    assert result["metrics"]["n_dropped_ratings"] == n
 
 
 def test_cli_missing_folder(tmp_path, capsys):

@@ -104,6 +104,7 @@ def save(model: DotRecommender, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"Received an invalid value for argument `path`, expected a name ending in .keras, got {str(path)!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
     return path
 

@@ -27,11 +27,8 @@ import dataclasses
 
 import numpy as np
 
+from keras_impl.configs import DEFAULT_MIN_RATINGS, DEFAULT_Z, RANKINGS  # noqa: F401  (re-exported)
 from keras_impl.movielens import RATING_MAX, RATING_MIN
-
-RANKINGS = ("lower-bound", "mean")
-DEFAULT_Z = 1.0  # the 84% lower bound (Phi(1) = 0.841)
-DEFAULT_MIN_RATINGS = 5  # films with fewer training ratings are never recommended by default
 
 
 def rating_from_logit(logit):
