@@ -72,7 +72,8 @@ def run(cfg: RecommenderConfig, run_dir: Path) -> dict:
     if synthetic:
         oracle = movielens.oracle_mse(folder, data.rows_val, data.y_val)
         metrics["oracle_val_mse"] = oracle
-        headline += f" (synthetic {cfg.synthetic_size}; oracle {oracle:.4f}, +{100 * (val_mse / oracle - 1):.1f}%)"
+        name = cfg.synthetic_size if cfg.data == "synthetic" else folder.name
+        headline += f" (synthetic {name}; oracle {oracle:.4f}, +{100 * (val_mse / oracle - 1):.1f}%)"
     scatter_plot(data.y_val, y_pred, run_dir / "scatter.png", title=f"validation: MSE {val_mse:.4f}")
     model_path = save(model, run_dir / "checkpoints" / "recommender.keras")
     if _is_ml20m(data, folder):  # the course's question 2
