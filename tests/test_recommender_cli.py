@@ -1,6 +1,7 @@
 """``kcourse predict`` and ``kcourse recommend`` on a saved recommender, and their bad input."""
 from __future__ import annotations
 
+import json
 import re
 
 import keras_impl  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow)
@@ -94,3 +95,21 @@ def test_course_question_as_one_command(saved, capsys):
     assert cli.main(["predict", str(run_dir), "--user", "59", "--movie", "49", "--by", "index"]) == 0
     rating = float(re.search(r"predicted rating (\d\.\d\d)$", capsys.readouterr().out.strip()).group(1))
     assert rating == pytest.approx(float(np.asarray(model(np.array([[59, 49]], "int32")))[0, 0]), abs=0.005)
+
+
+def test_cli_run_reports_dropped_ratings(tmp_path, capsys):
+    # 2 of 1,500 ratings name a film that is not in movies.csv: the run says so in one line.
+    folder = tmp_path / "ml"
+    ml.generate_synthetic(folder, ml.SyntheticSpec(n_users=60, n_movies=80, n_ratings=1500, seed=1))
+    movies = (folder / "movies.csv").read_text().splitlines()
+    first_id = ml.read_movielens(folder)[0]["movieId"].iloc[0]
+    kept = [line for line in movies if not line.startswith(f"{first_id},")]
+    (folder / "movies.csv").write_text("\n".join(kept) + "\n")
+    n = int((ml.read_movielens(folder)[0]["movieId"] == first_id).sum())
+    code = cli.main(["run", "recommender", "--data", str(folder), "--out", str(tmp_path / "runs"), "--epochs", "1",
+                     "--no-jit-compile", "--no-ranking-metrics"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"warning: {n} of 1,500 rating(s)" in out and f"not in movies.csv (e.g. movieId {first_id})" in out
+    result = json.loads((next((tmp_path / "runs").iterdir()) / "result.json").read_text())
+    assert result["metrics"]["n_dropped_ratings"] == n

@@ -242,6 +242,39 @@ def _roman(n: int) -> str:
     return out
 
 
+def _resolve_spec(spec: SyntheticSpec | str, seed: int | None) -> SyntheticSpec:
+    """A :class:`SyntheticSpec` from a spec or a size name, with ``seed`` applied and the sizes checked."""
+    if isinstance(spec, str):
+        if spec not in SYNTHETIC_SIZES:
+            raise ValueError(f"Received an invalid value for argument `spec`: expected a SyntheticSpec or one of "
+                             f"{', '.join(SYNTHETIC_SIZES)}, got {spec!r}")
+        users, films, n = SYNTHETIC_SIZES[spec]
+        spec = SyntheticSpec(users, films, n)
+    if seed is not None:
+        spec = dataclasses.replace(spec, seed=seed)
+    for name in ("n_users", "n_movies", "n_ratings", "rank"):
+        if getattr(spec, name) < 1:
+            raise ValueError(f"Received an invalid value for argument `{name}`: expected >= 1, got {getattr(spec, name)}")
+    return spec
+
+
+def _ratings(spec: SyntheticSpec, users: np.ndarray, films: np.ndarray, truth: dict, rng) -> np.ndarray:
+    """Observed half-star ratings ``[N]``; stores the true and the expected rating of each row in ``truth``."""
+    p, q, b_user, b_movie = truth["user_factors"], truth["movie_factors"], truth["user_bias"], truth["movie_bias"]
+    n = len(users)
+    r_true, expected, observed = (np.empty(n, dtype="float32") for _ in range(3))
+    for start in range(0, n, 2_000_000):  # chunks keep the [chunk, rank] temporaries small
+        sl = slice(start, min(n, start + 2_000_000))
+        u, m = users[sl], films[sl]
+        r = spec.mean + b_user[u] + b_movie[m] + np.einsum("ij,ij->i", p[u], q[m])  # per-row dot
+        r_true[sl] = r
+        expected[sl] = expected_rating(r, spec.noise)
+        noisy = r + rng.normal(0, spec.noise, len(r))
+        observed[sl] = np.clip(np.round(noisy * 2) / 2, RATING_MIN, RATING_MAX)
+    truth.update(r_true=r_true, expected=expected)
+    return observed
+
+
 def generate_synthetic(folder: str | os.PathLike, spec: SyntheticSpec | str = "small", seed: int | None = None,
                        layout: str = "csv") -> dict:
     """Write a synthetic MovieLens folder (``ratings.csv``, ``movies.csv``) and its ground truth.
@@ -272,56 +305,35 @@ def generate_synthetic(folder: str | os.PathLike, spec: SyntheticSpec | str = "s
     Raises:
         ValueError: a bad spec or layout, or a ``folder`` that holds files this project did not write.
     """
-    if isinstance(spec, str):
-        if spec not in SYNTHETIC_SIZES:
-            raise ValueError(f"Received an invalid value for argument `spec`: expected a SyntheticSpec or one of "
-                             f"{', '.join(SYNTHETIC_SIZES)}, got {spec!r}")
-        users, films, n = SYNTHETIC_SIZES[spec]
-        spec = SyntheticSpec(users, films, n)
-    if seed is not None:
-        spec = dataclasses.replace(spec, seed=seed)
+    spec = _resolve_spec(spec, seed)
     if layout not in LAYOUTS:
         raise ValueError(f"Received an invalid value for argument `layout`: expected one of {', '.join(LAYOUTS)}, "
                          f"got {layout!r}")
     folder = Path(folder)
     check_replaceable(folder)
-    for name in ("n_users", "n_movies", "n_ratings", "rank"):
-        if getattr(spec, name) < 1:
-            raise ValueError(f"Received an invalid value for argument `{name}`: expected >= 1, got {getattr(spec, name)}")
     rng = np.random.default_rng(spec.seed)
     # Films: sparse ids as in MovieLens, Zipf popularity in random id order, a year, latent traits.
     movie_ids = np.sort(rng.choice(np.arange(1, 5 * spec.n_movies + 1), spec.n_movies, replace=False))
     popularity = (1.0 + rng.permutation(spec.n_movies)) ** -spec.popularity_exponent
     counts = _user_counts(spec, rng)
     users, films = _sample_pairs(counts, popularity, rng)  # [N], [N], sorted by user then film
-    p = rng.normal(0, spec.factor_std, (spec.n_users, spec.rank)).astype("float32")
-    q = rng.normal(0, spec.factor_std, (spec.n_movies, spec.rank)).astype("float32")
-    b_user = rng.normal(0, spec.user_bias_std, spec.n_users).astype("float32")
-    b_movie = rng.normal(0, spec.movie_bias_std, spec.n_movies).astype("float32")
-    n = len(users)
-    r_true = np.empty(n, dtype="float32")
-    expected = np.empty(n, dtype="float32")
-    observed = np.empty(n, dtype="float32")
-    for start in range(0, n, 2_000_000):  # chunks keep the [chunk, rank] temporaries small
-        sl = slice(start, min(n, start + 2_000_000))
-        u, m = users[sl], films[sl]
-        r = spec.mean + b_user[u] + b_movie[m] + np.einsum("ij,ij->i", p[u], q[m])  # per-row dot
-        r_true[sl] = r
-        expected[sl] = expected_rating(r, spec.noise)
-        noisy = r + rng.normal(0, spec.noise, len(r))
-        observed[sl] = np.clip(np.round(noisy * 2) / 2, RATING_MIN, RATING_MAX)
-    oracle = float(np.mean((observed.astype("float64") - expected) ** 2))
+    truth = {"user_factors": rng.normal(0, spec.factor_std, (spec.n_users, spec.rank)).astype("float32"),
+             "movie_factors": rng.normal(0, spec.factor_std, (spec.n_movies, spec.rank)).astype("float32"),
+             "user_bias": rng.normal(0, spec.user_bias_std, spec.n_users).astype("float32"),
+             "movie_bias": rng.normal(0, spec.movie_bias_std, spec.n_movies).astype("float32")}
+    observed = _ratings(spec, users, films, truth, rng)  # also fills truth["r_true"], truth["expected"]
+    oracle = float(np.mean((observed.astype("float64") - truth["expected"]) ** 2))
     years = rng.integers(1920, 2015, spec.n_movies)
     # The genres have their own stream, so their strength changes no rating, title or timestamp.
-    genre_names = assign_genres(q, spec.genre_strength, np.random.default_rng([spec.seed, 1]))
+    genre_names = assign_genres(truth["movie_factors"], spec.genre_strength, np.random.default_rng([spec.seed, 1]))
     start_time = rng.integers(789_652_009, 1_420_000_000, spec.n_users)
-    timestamps = start_time[users] + rng.integers(0, 3 * 365 * 86400, n)
+    timestamps = start_time[users] + rng.integers(0, 3 * 365 * 86400, len(users))
     ratings = pd.DataFrame({"userId": (users + 1).astype("int64"), "movieId": movie_ids[films],
                             "rating": observed.astype("float64"), "timestamp": timestamps})
     movies = pd.DataFrame({"movieId": movie_ids, "title": _titles(spec.n_movies, years, rng), "genres": genre_names})
     info = {"spec": dataclasses.asdict(spec), "generator_version": GENERATOR_VERSION, "layout": layout,
-            "n_users": int(spec.n_users), "n_movies": int(spec.n_movies), "n_ratings": int(n), "oracle_mse": oracle,
-            "genre_variance_share": genre_variance_share(q, genre_names),
+            "n_users": int(spec.n_users), "n_movies": int(spec.n_movies), "n_ratings": int(len(users)),
+            "oracle_mse": oracle, "genre_variance_share": genre_variance_share(truth["movie_factors"], genre_names),
             "note": "oracle_mse = mean squared error of the true expected rating over all rows; "
                     "keras_impl.movielens.oracle_mse gives it on a validation split. genre_variance_share = R^2 of "
                     "the films' true factors fitted by their genres (keras_impl.movielens.genre_variance_share)"}
@@ -333,8 +345,7 @@ def generate_synthetic(folder: str | os.PathLike, spec: SyntheticSpec | str = "s
         else:
             ratings.to_csv(tmp / RATINGS_FILE, index=False, chunksize=1_000_000)
             movies.to_csv(tmp / MOVIES_FILE, index=False)
-        np.savez(tmp / TRUTH_FILE, expected=expected, r_true=r_true, user_factors=p, movie_factors=q,
-                 user_bias=b_user, movie_bias=b_movie)
+        np.savez(tmp / TRUTH_FILE, **truth)
         files.atomic_write_json(tmp / INFO_FILE, info)
     return info
 
