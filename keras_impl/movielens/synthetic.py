@@ -1,6 +1,9 @@
-"""Synthetic MovieLens folders (the CSV layout) from a latent-factor model, with the oracle MSE.
+"""Synthetic MovieLens folders (CSV, ml-100k or ml-1m layout) from a latent-factor model, with the oracle MSE.
 
-MovieLens may not be redistributed, so tests and demos use these folders.
+MovieLens may not be redistributed, so tests and demos use these folders. The films' genres
+follow their latent traits only as strongly as ``SyntheticSpec.genre_strength`` says
+(:func:`assign_genres`), and :func:`genre_variance_share` measures how much of the films' factor
+variance they explain.
 """
 from __future__ import annotations
 
