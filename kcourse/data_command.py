@@ -18,7 +18,7 @@ def download(args) -> int:
 
 def synthetic(args) -> int:
     """Write a synthetic folder (refusing a folder that holds anything else)."""
-    info = movielens.generate_synthetic(args.to, args.size, seed=args.seed)
-    print(f"synthetic {args.size}: {info['n_users']} users, {info['n_movies']} films, {info['n_ratings']} ratings, "
-          f"oracle MSE {info['oracle_mse']:.4f} -> {args.to}")
+    info = movielens.generate_synthetic(args.to, args.size, seed=args.seed, layout=args.layout)
+    print(f"synthetic {args.size} ({args.layout} layout): {info['n_users']} users, {info['n_movies']} films, "
+          f"{info['n_ratings']} ratings, oracle MSE {info['oracle_mse']:.4f} -> {args.to}")
     return 0

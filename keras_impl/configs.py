@@ -60,13 +60,19 @@ HelloConfig.PRESETS = (Preset({"repeats": 10, "epochs": 100}, quick=True),)
 # recommender: MovieLens (exam part 1)
 # ----------------------------------------------------------------------------------------------
 
+# How top-N lists are ranked (keras_impl.recommender.ranking), here so that the CLI needs no TensorFlow.
+RANKINGS = ("lower-bound", "mean")
+DEFAULT_Z = 1.0  # the 84% lower bound (Phi(1) = 0.841)
+DEFAULT_MIN_RATINGS = 5  # films with fewer training ratings are never recommended by default
+
 
 @dataclasses.dataclass
 class RecommenderConfig:
     """The MovieLens recommender: data, model, training."""
 
     data: str = arg("synthetic", "MovieLens folder (ratings.csv + movies.csv: ml-20m, ml-25m, ml-32m, "
-                                 "ml-latest-small) or 'synthetic'")
+                                 "ml-latest-small; u.data + u.item: ml-100k; ratings.dat + movies.dat: ml-1m) "
+                                 "or 'synthetic'")
     synthetic_size: str = arg("course", "size of the synthetic set with --data synthetic",
                               choices=tuple(SYNTHETIC_SIZES))
     merge_order: str = arg("pre-2.2", "row order of pd.merge: the course's (pandas < 2.2) or this pandas'",
@@ -97,7 +103,14 @@ class RecommenderConfig:
     intra_op_threads: int = arg(1, "TensorFlow intra-op threads (0: TF's default). One is fastest for the tiny "
                                    "ops of batch-64 steps: the second core runs the input pipeline", ge=0)
     strategy: str = arg("auto", "tf.distribute strategy (multi-worker reads TF_CONFIG)", choices=STRATEGY_KINDS)
-    top_n: int = arg(10, "recommendations listed for the example user", ge=1)
+    top_n: int = arg(10, "recommendations listed for the example user, and k of the ranking metrics (precision@k ...)",
+                     ge=1)
+    rank: str = arg("lower-bound", "rank top-N lists by a lower credible bound of the rating (a film needs "
+                                                 "evidence to rank high) or by the predicted rating", choices=RANKINGS)
+    credible_z: float = arg(DEFAULT_Z, "width of the lower bound in posterior standard deviations (1: 84%)", ge=0)
+    min_ratings: int = arg(DEFAULT_MIN_RATINGS, "films with fewer training ratings are never recommended", ge=0)
+    ranking_metrics: bool = arg(True, "precision/recall/NDCG@k, coverage and median count of the top-k lists on the "
+                                      "validation split (mean, lower bound, popularity) at the end of the run")
     seed: int = arg(0, "seed for initialisation, shuffling and the synthetic data", ge=0)
 
     def check(self) -> None:

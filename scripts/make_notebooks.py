@@ -191,7 +191,11 @@ RECOMMENDER = notebook(
         display(Image(filename=str(rec.scatter_plot(data.y_val, y_pred, RUN_DIR / "scatter.png",
                                                     title=f"validation MSE {val_mse:.4f}"))))
         """),
-        md("The course's question (on ml-20m) and top-10 unseen films for a user, with titles:"),
+        md("""
+        The course's question (on ml-20m) and the top-10 unseen films for a user, with titles. The list is
+        ranked by a lower credible bound of the rating (`rank="mean"` ranks by the prediction) and leaves
+        out films with fewer than 5 training ratings (`min_ratings`); `n_ratings` is each film's count.
+        """),
         code("""
         user = rec.COURSE_QUESTION[0] if not QUICK else int(np.argmax(np.diff(model.mappings.seen_indptr)))
         movie = rec.COURSE_QUESTION[1] if not QUICK else 0

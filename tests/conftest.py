@@ -1,7 +1,9 @@
 """Shared test set-up: legacy Keras for TF-Agents before TensorFlow loads; quiet TF logs."""
+import http.server
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -25,3 +27,23 @@ def run_cli(*args, env=None, timeout=600, cwd=None):
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A local HTTP server on 127.0.0.1 serving ``tmp_path/www``: ``(root folder, base URL)``."""
+    root = tmp_path / "www"
+    root.mkdir()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(root), **kwargs)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()

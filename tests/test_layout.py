@@ -110,7 +110,8 @@ def test_the_checker_sees_a_circle_and_an_upward_arrow():
 
 
 @pytest.mark.parametrize("command", [["list"], ["--help"], ["run", "--help"], ["run", "dqn", "--help"],
-                                     ["run", "tfa-dqn", "--help"], ["run", "recommender", "--help"]])
+                                     ["run", "tfa-dqn", "--help"], ["run", "recommender", "--help"],
+                                     ["predict", "--help"], ["recommend", "--help"]])
 def test_list_and_help_import_no_tensorflow(command):
     script = ("import sys\nfrom kcourse import cli\n"
               "try:\n    cli.main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"

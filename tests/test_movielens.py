@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
 import json
-import threading
 import zipfile
 from pathlib import Path
 
@@ -82,6 +80,49 @@ def test_bad_movies_messages(tmp_path, movies, message):
         ml.read_movielens(write_folder(tmp_path / "ml", GOOD, movies))
 
 
+def test_header_only_and_non_utf8_ratings_name_the_file(tmp_path):
+    # Before: a header-only file ended in IndexError, random bytes in a 'utf-8' codec error without the file.
+    with pytest.raises(ValueError, match=r"ratings\.csv: no ratings \(the file holds no data rows\)"):
+        ml.read_movielens(write_folder(tmp_path / "a", "userId,movieId,rating,timestamp\n"))
+    with pytest.raises(ValueError, match=r"movies\.csv: no films"):
+        ml.read_movielens(write_folder(tmp_path / "b", GOOD, "movieId,title,genres\n"))
+    folder = write_folder(tmp_path / "c", "")
+    (folder / "ratings.csv").write_bytes(b"userId,movieId,rating\n1,10,4\n\x82\xff\xfe garbage \x81\n")
+    with pytest.raises(ValueError, match=r"c/ratings\.csv: not UTF-8 text \(byte 0x82 at line 3\)"):
+        ml.read_movielens(folder)
+
+
+def test_ids_beyond_32_bits_are_refused_not_wrapped(tmp_path):
+    # 99999999999 wraps to 1215752191 in int32 (99999999999 mod 2**32), which would merge the two
+    # users below into one; the reader keeps ids in 32 bits and refuses larger ones with the line.
+    assert np.int64(99999999999).astype(np.int32) == 1215752191
+    ratings = "userId,movieId,rating\n1215752191,10,4.0\n99999999999,10,3.0\n"
+    with pytest.raises(ValueError, match=r"ratings\.csv: userId 99999999999 at line 3 does not fit in 32 bits"):
+        ml.read_movielens(write_folder(tmp_path / "a", ratings))
+    movies = "movieId,title,genres\n10,A,Drama\n4294967306,B,Drama\n"
+    with pytest.raises(ValueError, match=r"movies\.csv: movieId 4294967306 at line 3 does not fit in 32 bits"):
+        ml.read_movielens(write_folder(tmp_path / "b", GOOD, movies))
+    ratings, _ = ml.read_movielens(write_folder(tmp_path / "c", "userId,movieId,rating\n2147483647,10,4.0\n"))
+    assert ratings["userId"].tolist() == [2147483647]  # the largest int32 id is kept exactly
+
+
+def test_dropped_ratings_are_counted_and_named(tmp_path, capsys):
+    # 2 of 5 ratings name films missing from movies.csv (99 and 98): a warning with the count and
+    # an example id, and CourseData.n_dropped; the course's inner merge drops them.
+    ratings = "userId,movieId,rating\n1,10,4\n1,99,3\n2,98,5\n2,20,3\n3,10,2\n"
+    folder = write_folder(tmp_path / "ml", ratings)
+    with pytest.warns(ml.DroppedRatingsWarning, match=r"2 of 5 rating\(s\) \(40\.0%\) have a movieId that is not in "
+                                                       r"movies\.csv \(e\.g\. movieId 99\)"):
+        data = ml.load_course_data(folder, test_size=0.34)
+    assert data.n_dropped == 2 and len(data.frame) == 3
+    # All dropped: the error names the cause instead of only "0 rating(s)".
+    folder = write_folder(tmp_path / "none", "userId,movieId,rating\n1,11,4\n2,12,3\n")
+    with pytest.warns(ml.DroppedRatingsWarning), \
+            pytest.raises(ValueError, match=r"the sampled users have 0 rating\(s\).*2 of 2 rating\(s\) \(100\.0%\) "
+                                            r"have a movieId that is not in movies\.csv \(e\.g\. movieId 11\)"):
+        ml.load_course_data(folder)
+
+
 def test_cli_reports_bad_data_in_one_line(tmp_path, capsys):
     folder = write_folder(tmp_path / "ml", "userId,movieId,rating\n1,10,9\n")
     code = cli.main(["run", "recommender", "--data", str(folder), "--out", str(tmp_path / "runs")])
@@ -154,7 +195,8 @@ def test_course_preprocess_step_by_step():
     # small ints by hash slot (value % 8 in an 8-slot table): set(users) -> 8 (slot 0), 5, 6, 7
     # and set(films) -> 10 (slot 2), 20 (slot 4), 30 (slot 6). So user index = position in
     # [8, 5, 6, 7] and film index = position in [10, 20, 30].
-    data = ml.course_preprocess(TOY_RATINGS, TOY_MOVIES, n_users=5000, test_size=0.5)
+    with pytest.warns(ml.DroppedRatingsWarning, match=r"1 of 7 rating\(s\).*movieId 99"):  # film 99 is not in TOY_MOVIES
+        data = ml.course_preprocess(TOY_RATINGS, TOY_MOVIES, n_users=5000, test_size=0.5)
     assert data.user_ids.tolist() == [8, 5, 6, 7]
     assert data.movie_ids.tolist() == [10, 20, 30]
     assert data.frame["userId"].tolist() == [1, 3, 1, 2, 0, 3]
@@ -258,6 +300,29 @@ def test_synthetic_is_deterministic(tmp_path):
     assert (tmp_path / "a" / "ratings.csv").read_bytes() == (tmp_path / "b" / "ratings.csv").read_bytes()
 
 
+def test_data_synthetic_never_deletes_foreign_files(tmp_path, capsys):
+    # Before: `kcourse data synthetic tiny --to DIR` replaced DIR whatever it held, and exited 0.
+    folder = tmp_path / "x"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("hi")
+    code = cli.main(["data", "synthetic", "tiny", "--to", str(folder)])
+    err = capsys.readouterr().err
+    assert code == 2 and "is not empty and is not a synthetic folder written by kcourse (it holds notes.txt)" in err
+    assert "nothing was changed" in err
+    assert (folder / "notes.txt").read_text() == "hi" and sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+    # A real MovieLens folder (no SYNTHETIC.json) is refused too.
+    real = write_folder(tmp_path / "real", GOOD)
+    assert cli.main(["data", "synthetic", "tiny", "--to", str(real)]) == 2
+    assert (real / "ratings.csv").read_text() == GOOD
+    # An empty folder, and an earlier synthetic folder of ours, are written (atomically).
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["data", "synthetic", "tiny", "--to", str(tmp_path / "empty")]) == 0
+    assert cli.main(["data", "synthetic", "tiny", "--to", str(tmp_path / "empty"), "--seed", "3"]) == 0
+    info = json.loads((tmp_path / "empty" / ml.INFO_FILE).read_text())
+    assert info["spec"]["seed"] == 3 and files.is_complete(tmp_path / "empty")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temporaries left
+
+
 def test_synthetic_rejects_impossible_sizes(tmp_path):
     with pytest.raises(ValueError, match="n_ratings"):
         ml.generate_synthetic(tmp_path / "x", ml.SyntheticSpec(n_users=2, n_movies=3, n_ratings=100))
@@ -274,25 +339,6 @@ def _zip_of(folder: Path, name: str) -> bytes:
         for path in folder.iterdir():
             archive.write(path, f"{name}/{path.name}")
     return buffer.getvalue()
-
-
-@pytest.fixture
-def server(tmp_path):
-    root = tmp_path / "www"
-    root.mkdir()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(root), **kwargs)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
 
 
 def test_download_verifies_and_unpacks(tmp_path, server):

@@ -24,9 +24,11 @@ Jumanji (movieId 2, the first film rated in ml-20m's ``ratings.csv``) and is gro
 ``merge_order="pre-2.2"`` (the default) reproduces it on any pandas; ``"current"`` is what
 ``pd.merge`` does on pandas >= 2.2.
 
-Folders in the MovieLens CSV layout (ml-20m, ml-25m, ml-32m, ml-latest-small) are read the same
-way: ``ratings.csv`` (userId, movieId, rating[, timestamp]) and ``movies.csv`` (movieId, title,
-genres). MovieLens data may not be redistributed, so tests and demos use :func:`generate_synthetic`.
+Folders in the MovieLens CSV layout (ml-20m, ml-25m, ml-32m, ml-latest-small: ``ratings.csv`` with
+userId, movieId, rating[, timestamp] and ``movies.csv`` with movieId, title, genres), ml-100k
+(``u.data``, ``u.item``) and ml-1m (``ratings.dat``, ``movies.dat``) are read the same way; the
+layout is detected from the files (:func:`detect_layout`). MovieLens data may not be redistributed,
+so tests and demos use :func:`generate_synthetic` (in any of the three layouts).
 """
 from keras_impl.movielens.course import (
                                          COURSE_FORCED_USER,
@@ -34,8 +36,8 @@ from keras_impl.movielens.course import (
                                          COURSE_SPLIT_SEED,
                                          COURSE_TEST_SIZE,
                                          COURSE_USERS,
-                                         NO_GENRES,
                                          CourseData,
+                                         DroppedRatingsWarning,
                                          course_index,
                                          course_merge,
                                          course_preprocess,
@@ -44,16 +46,17 @@ from keras_impl.movielens.course import (
                                          merge_rows,
                                          sample_users,
 )
-from keras_impl.movielens.download import DATASETS, GROUPLENS_URL, download
-from keras_impl.movielens.readers import (
+from keras_impl.movielens.download import DATASETS, GROUPLENS_URL, KNOWN_MD5, download
+from keras_impl.movielens.readers import LAYOUTS, detect_layout, read_movielens
+from keras_impl.movielens.validation import (
                                          MERGE_ORDERS,
                                          MOVIES_COLUMNS,
                                          MOVIES_FILE,
+                                         NO_GENRES,
                                          RATING_MAX,
                                          RATING_MIN,
                                          RATINGS_COLUMNS,
                                          RATINGS_FILE,
-                                         read_movielens,
                                          validate_movies,
                                          validate_ratings,
 )
@@ -64,9 +67,11 @@ from keras_impl.movielens.synthetic import (
                                          SYNTHETIC_SIZES,
                                          TRUTH_FILE,
                                          SyntheticSpec,
+                                         assign_genres,
                                          cache_root,
                                          expected_rating,
                                          generate_synthetic,
+                                         genre_variance_share,
                                          oracle_mse,
                                          synthetic_folder,
 )
@@ -77,5 +82,6 @@ __all__ = [
     "oracle_mse", "synthetic_folder", "cache_root", "expected_rating", "download", "DATASETS", "GROUPLENS_URL",
     "SYNTHETIC_SIZES", "MERGE_ORDERS", "RATING_MIN", "RATING_MAX", "RATINGS_FILE", "MOVIES_FILE", "RATINGS_COLUMNS",
     "MOVIES_COLUMNS", "COURSE_SEED", "COURSE_USERS", "COURSE_FORCED_USER", "COURSE_TEST_SIZE", "COURSE_SPLIT_SEED",
-    "NO_GENRES", "GENRES", "GENERATOR_VERSION", "INFO_FILE", "TRUTH_FILE",
+    "NO_GENRES", "GENRES", "GENERATOR_VERSION", "INFO_FILE", "TRUTH_FILE", "LAYOUTS", "detect_layout", "KNOWN_MD5",
+    "DroppedRatingsWarning", "assign_genres", "genre_variance_share",
 ]

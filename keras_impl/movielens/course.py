@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 
 import numpy as np
 import pandas as pd
 
-from keras_impl.movielens.readers import MERGE_ORDERS, read_movielens
+from keras_impl.movielens.readers import MERGE_ORDERS, movies_file, read_movielens
+from keras_impl.movielens.validation import NO_GENRES
 
 # The course's constants (exam part 1).
 COURSE_SEED = 43052
@@ -93,6 +95,7 @@ class CourseData:
     rows_val: np.ndarray
     merge_order: str = "pre-2.2"
     genres: np.ndarray | None = None
+    n_dropped: int = 0  # ratings whose movieId is not in the films file (dropped by the inner merge)
 
     def genre_matrix(self) -> tuple[np.ndarray, list[str]]:
         """``(matrix [n_movies, G], names)``: :func:`genre_matrix` of :attr:`genres`."""
@@ -114,9 +117,6 @@ class CourseData:
         indptr = np.zeros(self.n_users + 1, dtype="int64")
         np.cumsum(np.bincount(users, minlength=self.n_users), out=indptr[1:])
         return indptr, self.frame["movieId"].to_numpy()[order].astype("int32")
-
-
-NO_GENRES = "(no genres listed)"  # MovieLens' value for a film without genres
 
 
 def genre_matrix(genres) -> tuple[np.ndarray, list[str]]:
@@ -156,14 +156,35 @@ def sample_users(user_order: np.ndarray, n_users: int = COURSE_USERS, seed: int 
     return sampled
 
 
+class DroppedRatingsWarning(UserWarning):
+    """Ratings of films missing from the films file were dropped by the merge (as the course's inner merge does)."""
+
+
+def dropped_ratings_message(ratings: pd.DataFrame, movies: pd.DataFrame, movies_name: str = "movies.csv") -> str:
+    """``""`` when every rating's movieId is in ``movies``, else one line with the count and an example id."""
+    movie_ids = ratings["movieId"].to_numpy()
+    missing = pd.Index(movies["movieId"].to_numpy()).get_indexer(movie_ids) < 0
+    if not missing.any():
+        return ""
+    return (f"{int(missing.sum()):,} of {len(movie_ids):,} rating(s) ({100 * missing.mean():.1f}%) have a movieId "
+            f"that is not in {movies_name} (e.g. movieId {int(movie_ids[np.flatnonzero(missing)[0]])}) and were "
+            f"dropped by the merge")
+
+
 def course_preprocess(ratings: pd.DataFrame, movies: pd.DataFrame, *, merge_order: str = "pre-2.2",
                       n_users: int = COURSE_USERS, seed: int = COURSE_SEED,
                       forced_user: int | None = COURSE_FORCED_USER, test_size: float = COURSE_TEST_SIZE,
-                      split_seed: int = COURSE_SPLIT_SEED) -> CourseData:
+                      split_seed: int = COURSE_SPLIT_SEED, movies_name: str = "movies.csv") -> CourseData:
     """The exam's preprocessing, step by step (see the module docstring), on validated frames.
 
     Works on the merge's row numbers and adds titles only to the sampled rows, so a 20M-rating
-    folder fits in a few GiB; the result equals the course's ``df_train``.
+    folder fits in a few GiB; the result equals the course's ``df_train``. Ratings whose movieId is
+    not in ``movies`` are dropped, as by the course's inner merge, with a
+    :class:`DroppedRatingsWarning` that gives their count (``CourseData.n_dropped``).
+
+    Raises:
+        ValueError: fewer than 2 ratings are left to split; the message names the cause when the
+            merge dropped ratings (``movies_name`` is the films file named in it).
     """
     # Imported here: scikit-learn takes seconds to import and only the split needs it, while the
     # constants of this package are read by the command line's help.
@@ -172,11 +193,16 @@ def course_preprocess(ratings: pd.DataFrame, movies: pd.DataFrame, *, merge_orde
     if not 0 < test_size < 1:
         raise ValueError(f"Received an invalid value for argument `test_size`: expected 0 < test_size < 1, got {test_size}")
     rows = merge_rows(ratings, movies, merge_order)  # df_train_all, as row numbers into ratings
+    n_dropped = len(ratings) - len(rows)
+    dropped = dropped_ratings_message(ratings, movies, movies_name) if n_dropped else ""
+    if dropped:
+        warnings.warn(dropped, DroppedRatingsWarning, stacklevel=2)
     users_all = ratings["userId"].to_numpy()[rows]
     sampled = sample_users(pd.unique(users_all), n_users, seed, forced_user)
     rows = rows[np.isin(users_all, sampled)]  # query("userId in @userId_sampled"): keeps the order
     if len(rows) < 2:
-        raise ValueError(f"the sampled users have {len(rows)} rating(s); need at least 2 to split")
+        raise ValueError(f"the sampled users have {len(rows)} rating(s); need at least 2 to split"
+                         + (f" ({dropped})" if dropped else ""))
     user_col = ratings["userId"].to_numpy()[rows]
     movie_col = ratings["movieId"].to_numpy()[rows]
     # Exactly the course's construction: a set built from the column in row order, enumerated.
@@ -202,12 +228,13 @@ def course_preprocess(ratings: pd.DataFrame, movies: pd.DataFrame, *, merge_orde
         x, y, rows, test_size=test_size, random_state=split_seed)
     return CourseData(frame=frame, user_ids=user_ids, movie_ids=movie_ids, titles=titles.astype(str), genres=genres.astype(str),
                       x_train=x_train, x_val=x_val, y_train=y_train, y_val=y_val,
-                      rows_train=rows_train, rows_val=rows_val, merge_order=merge_order)
+                      rows_train=rows_train, rows_val=rows_val, merge_order=merge_order, n_dropped=n_dropped)
 
 
 def load_course_data(folder: str | os.PathLike, **kwargs) -> CourseData:
     """:func:`read_movielens` then :func:`course_preprocess` (keyword arguments go to the latter)."""
     ratings, movies = read_movielens(folder)
+    kwargs.setdefault("movies_name", movies_file(folder))
     return course_preprocess(ratings, movies, **kwargs)
 
 

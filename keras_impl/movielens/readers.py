@@ -1,32 +1,38 @@
-"""Read and validate a MovieLens folder in the CSV layout (``ratings.csv``, ``movies.csv``).
+"""Read and validate a MovieLens folder in any of its layouts, detected from the files it holds.
+
+* ``csv``: ``ratings.csv`` + ``movies.csv`` (ml-20m, ml-25m, ml-32m, ml-latest(-small), synthetic);
+* ``ml-100k``: ``u.data`` + ``u.item`` (+ ``u.genre``);
+* ``ml-1m``: ``ratings.dat`` + ``movies.dat`` (ml-1m, ml-10m).
 
 Every problem is a ``ValueError`` (or ``FileNotFoundError``) that names the file, the column, a
-value and its CSV line.
+value and its line (:mod:`~keras_impl.movielens.validation`).
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-RATINGS_FILE = "ratings.csv"
-MOVIES_FILE = "movies.csv"
-RATINGS_COLUMNS = ("userId", "movieId", "rating")  # timestamp is optional
-MOVIES_COLUMNS = ("movieId", "title", "genres")
-RATING_MIN, RATING_MAX = 0.5, 5.0
-MERGE_ORDERS = ("pre-2.2", "current")
+from keras_impl.movielens import grouplens
+from keras_impl.movielens.validation import (  # noqa: F401  (re-exported: the package's names)
+                                             MERGE_ORDERS,
+                                             MOVIES_COLUMNS,
+                                             MOVIES_FILE,
+                                             RATING_MAX,
+                                             RATING_MIN,
+                                             RATINGS_COLUMNS,
+                                             RATINGS_FILE,
+                                             validate_movies,
+                                             validate_ratings,
+)
 
-
-# ----------------------------------------------------------------------------------------------
-# Reading and validating a MovieLens folder
-# ----------------------------------------------------------------------------------------------
-
-
-def _line(position: int) -> int:
-    """CSV line number of data row ``position`` (line 1 is the header)."""
-    return int(position) + 2
+# layout -> (ratings file, movies file)
+LAYOUTS = {
+    "csv": (RATINGS_FILE, MOVIES_FILE),
+    "ml-100k": (grouplens.ML100K_RATINGS, grouplens.ML100K_MOVIES),
+    "ml-1m": (grouplens.ML1M_RATINGS, grouplens.ML1M_MOVIES),
+}
 
 
 def _read_csv(path: Path, what: str) -> pd.DataFrame:
@@ -36,135 +42,83 @@ def _read_csv(path: Path, what: str) -> pd.DataFrame:
         raise ValueError(f"{path}: the file is empty (expected a header line with {what})") from None
     except pd.errors.ParserError as err:
         raise ValueError(f"{path}: not a valid CSV file ({str(err).strip()})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text ({_first_bad_byte(path)}); MovieLens CSV files are UTF-8 "
+                         f"(ml-100k and ml-1m files are read under their own names: u.data, ratings.dat ...)") from None
 
 
-def _require_columns(frame: pd.DataFrame, path: Path, required: tuple[str, ...]) -> None:
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"{path}: missing column(s) {', '.join(repr(c) for c in missing)} "
-            f"(found: {', '.join(map(str, frame.columns))}; expected {', '.join(required)})"
-        )
+def _first_bad_byte(path: Path) -> str:
+    """``"byte 0x82 at line 3"``: where ``path`` stops being UTF-8 (pandas reports offsets per chunk)."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        return f"byte 0x{data[err.start]:02x} at line {line}"
+    return "a byte that is not UTF-8"
 
 
-def _numeric_column(frame: pd.DataFrame, path: Path, column: str, integer: bool) -> np.ndarray:
-    """The column as a NumPy array, or a ValueError naming the file, column, value and line."""
-    values = frame[column]
-    missing = values.isna().to_numpy()
-    if missing.any():
-        first = int(np.flatnonzero(missing)[0])
-        raise ValueError(
-            f"{path}: {int(missing.sum())} missing value(s) (NaN/empty) in column {column!r}, "
-            f"first at line {_line(first)}"
-        )
-    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-        coerced = pd.to_numeric(values, errors="coerce").to_numpy()
-        bad = np.flatnonzero(np.isnan(coerced.astype("float64")))
-        first = int(bad[0]) if len(bad) else 0
-        raise ValueError(
-            f"{path}: non-numeric value {values.iloc[first]!r} in column {column!r} at line {_line(first)}"
-        )
-    array = values.to_numpy()
-    if integer and not pd.api.types.is_integer_dtype(values):
-        fractional = np.flatnonzero(array != np.round(array))
-        if len(fractional):
-            first = int(fractional[0])
-            raise ValueError(
-                f"{path}: column {column!r} must hold integer ids; got {array[first].item()!r} at line {_line(first)}"
-            )
-        array = array.astype("int64")
-    return array
+def detect_layout(folder: str | os.PathLike) -> str:
+    """The layout of a MovieLens folder (a key of :data:`LAYOUTS`), from the files it holds.
 
-
-def validate_ratings(frame: pd.DataFrame, path: str | os.PathLike = RATINGS_FILE) -> pd.DataFrame:
-    """Check a ratings frame and return it with compact dtypes (int32 ids, float32 ratings).
+    A layout is chosen when either of its two files is there (the CSV layout first); then both
+    must be.
 
     Raises:
-        ValueError: a missing column, NaN, a non-numeric or non-integer id, a rating outside
-            0.5..5.0, or duplicate (userId, movieId) pairs; the message names the file, the
-            column, a value and its CSV line.
-    """
-    path = Path(path)
-    _require_columns(frame, path, RATINGS_COLUMNS)
-    users = _numeric_column(frame, path, "userId", integer=True)
-    movies = _numeric_column(frame, path, "movieId", integer=True)
-    ratings = _numeric_column(frame, path, "rating", integer=False).astype("float64")
-    outside = np.flatnonzero((ratings < RATING_MIN) | (ratings > RATING_MAX))
-    if len(outside):
-        first = int(outside[0])
-        raise ValueError(
-            f"{path}: {len(outside)} rating(s) outside {RATING_MIN}..{RATING_MAX} in column 'rating', "
-            f"e.g. {float(ratings[first])} at line {_line(first)}"
-        )
-    out = {"userId": users.astype("int32"), "movieId": movies.astype("int32"),
-           "rating": ratings.astype("float32")}
-    if "timestamp" in frame.columns:
-        out["timestamp"] = _numeric_column(frame, path, "timestamp", integer=True).astype("int64")
-    # One key per pair: ids fit in 32 bits, so user * 2**32 + movie is collision free.
-    key = users.astype("int64") * (1 << 32) + movies.astype("int64")
-    duplicated = pd.Index(key).duplicated(keep="first")
-    if duplicated.any():
-        first = int(np.flatnonzero(duplicated)[0])
-        earlier = int(np.flatnonzero(key == key[first])[0])
-        raise ValueError(
-            f"{path}: {int(duplicated.sum())} duplicate (userId, movieId) pair(s), e.g. "
-            f"({int(users[first])}, {int(movies[first])}) at lines {_line(earlier)} and {_line(first)}"
-        )
-    return pd.DataFrame(out)
-
-
-def validate_movies(frame: pd.DataFrame, path: str | os.PathLike = MOVIES_FILE) -> pd.DataFrame:
-    """Check a movies frame (movieId, title, genres) and return it with an int32 ``movieId``.
-
-    Raises:
-        ValueError: a missing column, a NaN/non-integer ``movieId``, a missing title, or a
-            ``movieId`` listed twice (the merge would duplicate ratings).
-    """
-    path = Path(path)
-    _require_columns(frame, path, MOVIES_COLUMNS)
-    ids = _numeric_column(frame, path, "movieId", integer=True)
-    titles = frame["title"]
-    if titles.isna().any():
-        first = int(np.flatnonzero(titles.isna().to_numpy())[0])
-        raise ValueError(f"{path}: missing title at line {_line(first)}")
-    duplicated = pd.Index(ids).duplicated(keep="first")
-    if duplicated.any():
-        first = int(np.flatnonzero(duplicated)[0])
-        raise ValueError(
-            f"{path}: {int(duplicated.sum())} duplicate movieId value(s), e.g. {int(ids[first])} at line {_line(first)}"
-        )
-    return pd.DataFrame({"movieId": ids.astype("int32"), "title": titles.astype(str).to_numpy(),
-                         "genres": frame["genres"].fillna("(no genres listed)").astype(str).to_numpy()})
-
-
-def read_movielens(folder: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read and validate ``ratings.csv`` and ``movies.csv`` from a MovieLens folder.
-
-    Args:
-        folder: a folder in the MovieLens CSV layout (ml-20m, ml-25m, ml-32m, ml-latest-small, or
-            one written by :func:`generate_synthetic`).
-
-    Returns:
-        ``(ratings, movies)``: ratings with int32 ``userId``/``movieId``, float32 ``rating`` and
-        int64 ``timestamp`` (when present), in file order; movies with ``movieId``, ``title``,
-        ``genres``.
-
-    Raises:
-        FileNotFoundError: the folder or one of the two files is missing.
-        ValueError: a file's content is invalid (see :func:`validate_ratings`).
+        FileNotFoundError: the folder is missing, holds no layout's files, or lacks the second file
+            of its layout (the message names it).
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(
-            f"MovieLens folder {str(folder)!r} does not exist (expected a folder with "
-            f"{RATINGS_FILE} and {MOVIES_FILE}, e.g. an unpacked ml-20m.zip; "
-            f"`kcourse data download ml-latest-small --to DIR` fetches one)"
+            f"MovieLens folder {str(folder)!r} does not exist (expected a folder with {RATINGS_FILE} and "
+            f"{MOVIES_FILE}, e.g. an unpacked ml-20m.zip, or ml-100k's u.data/u.item, or ml-1m's "
+            f"ratings.dat/movies.dat; `kcourse data download ml-latest-small --to DIR` fetches one)"
         )
-    for name in (RATINGS_FILE, MOVIES_FILE):
-        if not (folder / name).is_file():
-            raise FileNotFoundError(f"{folder / name}: file not found (a MovieLens folder needs "
-                                    f"{RATINGS_FILE} and {MOVIES_FILE})")
+    for layout, names in LAYOUTS.items():
+        present = [(folder / name).is_file() for name in names]
+        if any(present):
+            for name, here in zip(names, present):
+                if not here:
+                    raise FileNotFoundError(f"{folder / name}: file not found (a MovieLens folder in the {layout} "
+                                            f"layout needs {' and '.join(names)})")
+            return layout
+    expected = "; ".join(f"{' + '.join(names)} ({layout})" for layout, names in LAYOUTS.items())
+    raise FileNotFoundError(f"{folder / RATINGS_FILE}: file not found; {folder} holds no MovieLens files "
+                            f"(expected one of: {expected})")
+
+
+def read_movielens(folder: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read and validate a MovieLens folder in any layout (:func:`detect_layout`).
+
+    Args:
+        folder: ml-20m, ml-25m, ml-32m, ml-latest-small (``ratings.csv`` + ``movies.csv``), ml-100k
+            (``u.data`` + ``u.item``), ml-1m or ml-10m (``ratings.dat`` + ``movies.dat``), or one
+            written by :func:`generate_synthetic` (any of these layouts).
+
+    Returns:
+        ``(ratings, movies)``: ratings with int32 ``userId``/``movieId``, float32 ``rating`` and
+        int64 ``timestamp`` (when present), in file order; movies with ``movieId``, ``title``,
+        ``genres`` (``|``-separated names; ml-100k's flags become the same field).
+
+    Raises:
+        FileNotFoundError: the folder or one of its layout's two files is missing.
+        ValueError: a file's content is invalid (see :func:`validate_ratings`).
+    """
+    folder = Path(folder)
+    layout = detect_layout(folder)
+    if layout == "ml-100k":
+        return grouplens.read_ml100k(folder)
+    if layout == "ml-1m":
+        return grouplens.read_ml1m(folder)
     ratings = validate_ratings(_read_csv(folder / RATINGS_FILE, ", ".join(RATINGS_COLUMNS)), folder / RATINGS_FILE)
     movies = validate_movies(_read_csv(folder / MOVIES_FILE, ", ".join(MOVIES_COLUMNS)), folder / MOVIES_FILE)
     return ratings, movies
 
+
+def movies_file(folder: str | os.PathLike) -> str:
+    """The name of the folder's films file (``movies.csv``, ``u.item`` or ``movies.dat``), for messages."""
+    try:
+        return LAYOUTS[detect_layout(folder)][1]
+    except FileNotFoundError:
+        return MOVIES_FILE

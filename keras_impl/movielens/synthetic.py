@@ -1,6 +1,9 @@
-"""Synthetic MovieLens folders (the CSV layout) from a latent-factor model, with the oracle MSE.
+"""Synthetic MovieLens folders (CSV, ml-100k or ml-1m layout) from a latent-factor model, with the oracle MSE.
 
-MovieLens may not be redistributed, so tests and demos use these folders.
+MovieLens may not be redistributed, so tests and demos use these folders. The films' genres
+follow their latent traits only as strongly as ``SyntheticSpec.genre_strength`` says
+(:func:`assign_genres`), and :func:`genre_variance_share` measures how much of the films' factor
+variance they explain.
 """
 from __future__ import annotations
 
@@ -14,7 +17,9 @@ import pandas as pd
 from scipy.special import ndtr
 
 from keras_impl import files
-from keras_impl.movielens.readers import MOVIES_FILE, RATING_MAX, RATING_MIN, RATINGS_FILE
+from keras_impl.movielens import grouplens
+from keras_impl.movielens.course import genre_matrix
+from keras_impl.movielens.readers import LAYOUTS, MOVIES_FILE, RATING_MAX, RATING_MIN, RATINGS_FILE
 
 # ----------------------------------------------------------------------------------------------
 # Synthetic MovieLens
@@ -23,7 +28,9 @@ from keras_impl.movielens.readers import MOVIES_FILE, RATING_MAX, RATING_MIN, RA
 TRUTH_FILE = "synthetic_truth.npz"
 INFO_FILE = "SYNTHETIC.json"
 # Bump when generate_synthetic's output changes for the same spec, so cached folders are remade.
-GENERATOR_VERSION = 2
+# 3: genres drawn from noisy trait scores (SyntheticSpec.genre_strength), 1-3 per film, 18 names;
+#    ratings, titles and timestamps are those of version 2 for the same spec (the genres have their own stream).
+GENERATOR_VERSION = 3
 GENRES = ("Action", "Adventure", "Animation", "Children", "Comedy", "Crime", "Documentary", "Drama",
           "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
           "War", "Western")
@@ -63,6 +70,10 @@ class SyntheticSpec:
     popularity_exponent: float = 0.8  # film popularity ~ rank ** -exponent (Zipf)
     activity_sigma: float = 1.1  # user activity: 20 + lognormal, heavy right tail
     min_user_ratings: int = 20  # as in ml-20m: every user rated at least 20 films
+    # Correlation between a film's genre scores and its latent traits: 1 makes the genres a function
+    # of the traits, 0 independent of them. The default makes them explain a small share of the
+    # films' factor variance (genre_variance_share; docs/recommender.md has the share per value).
+    genre_strength: float = 0.4
     seed: int = 0
 
 
@@ -151,6 +162,66 @@ def _rank_within_groups(groups: np.ndarray, rng: np.random.Generator) -> np.ndar
     return ranks
 
 
+# How many genres a film has (1, 2 or 3) and how common each genre is: rough shares of ml-20m's
+# films (Drama on about half of them, Film-Noir on about 1%), in the order of GENRES.
+GENRE_COUNT_PROBS = (0.35, 0.40, 0.25)
+GENRE_FREQUENCY_SCALE = 0.5  # weight of log(GENRE_FREQUENCY) in a score (1 would make rare genres vanish)
+GENRE_FREQUENCY = (0.13, 0.08, 0.04, 0.04, 0.32, 0.11, 0.09, 0.49, 0.05, 0.01, 0.10, 0.04, 0.06, 0.15, 0.06, 0.16,
+                   0.04, 0.02)
+
+
+def assign_genres(traits: np.ndarray, strength: float, rng: np.random.Generator) -> list[str]:
+    """Genres of each film from its latent traits, as strongly tied to them as ``strength`` says.
+
+    Every genre ``j`` has a random unit direction ``w_j`` in trait space; a film's score for it is
+    ``strength * z . w_j + sqrt(1 - strength**2) * eps + 0.5 log(frequency_j)`` with ``z`` the film's
+    traits in units of their standard deviation and ``eps ~ N(0, 1)``, and the film takes its
+    1-3 highest-scoring genres (:data:`GENRE_COUNT_PROBS`). So ``strength`` is the correlation
+    between the trait part and the whole random part of a score; the log-frequency makes Drama
+    and Comedy common and Film-Noir rare.
+
+    Args:
+        traits: ``[n_films, rank]`` latent factors.
+        strength: 0..1.
+        rng: the genres' own generator (the ratings' stream is not touched).
+
+    Returns:
+        ``|``-joined genre names per film, sorted by name.
+    """
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"Received an invalid value for argument `genre_strength`: expected 0 <= genre_strength <= 1, "
+                         f"got {strength}")
+    n, rank = traits.shape
+    directions = rng.normal(size=(rank, len(GENRES)))
+    directions /= np.linalg.norm(directions, axis=0, keepdims=True)  # [rank, G] unit columns
+    z = traits / max(float(traits.std()), 1e-12)  # [n, rank]
+    scores = strength * z @ directions + np.sqrt(1.0 - strength ** 2) * rng.normal(size=(n, len(GENRES)))
+    scores += GENRE_FREQUENCY_SCALE * np.log(np.asarray(GENRE_FREQUENCY))  # [n, G]
+    counts = rng.choice(np.arange(1, len(GENRE_COUNT_PROBS) + 1), size=n, p=GENRE_COUNT_PROBS)
+    order = np.argsort(-scores, axis=1)  # [n, G] best first
+    return ["|".join(sorted(GENRES[j] for j in order[i, :counts[i]])) for i in range(n)]
+
+
+def genre_variance_share(factors: np.ndarray, genres) -> float:
+    """Share of the films' factor variance that their genres explain (an R^2).
+
+    The genre model gives film ``m`` the mean of its genres' rows, ``G @ T`` with ``G`` from
+    :func:`keras_impl.movielens.genre_matrix`; ``T`` is fitted by least squares and the share is
+    ``1 - |Q - G T|^2 / |Q|^2`` over all films and factor columns (the prior's centre without
+    genres is zero, so the sums are not centred).
+
+    Args:
+        factors: ``[n_films, rank]`` (the generator's true ``movie_factors``, or a model's).
+        genres: ``[n_films]`` ``|``-joined genre fields.
+    """
+    q = np.asarray(factors, dtype="float64")
+    matrix = genre_matrix(genres)[0].astype("float64")
+    if not matrix.shape[1]:
+        return 0.0
+    table = np.linalg.lstsq(matrix, q, rcond=None)[0]  # [G, rank]
+    return float(1.0 - np.sum((q - matrix @ table) ** 2) / np.sum(q ** 2))
+
+
 def _titles(n_movies: int, years: np.ndarray, rng: np.random.Generator) -> list[str]:
     a = rng.integers(0, len(_WORDS_A), n_movies)
     b = rng.integers(0, len(_WORDS_B), n_movies)
@@ -174,26 +245,8 @@ def _roman(n: int) -> str:
     return out
 
 
-def generate_synthetic(folder: str | os.PathLike, spec: SyntheticSpec | str = "small", seed: int | None = None) -> dict:
-    """Write a synthetic MovieLens folder (``ratings.csv``, ``movies.csv``) and its ground truth.
-
-    Users' activity and films' popularity follow heavy-tailed laws (lognormal activity with a
-    floor of 20 ratings, Zipf popularity); ratings are half stars from a rank-``rank`` latent
-    factor model plus noise (see :class:`SyntheticSpec`); titles and genres are made up (each
-    film's genres follow its strongest latent factors, so "thriller fans" exist). Rows are sorted
-    by userId then movieId, as in ml-20m, which matters for the merge order.
-
-    Also writes ``synthetic_truth.npz`` (the expected rating of each row of ``ratings.csv``, for
-    oracle MSEs: see :func:`oracle_mse`) and ``SYNTHETIC.json`` (spec and oracle MSE over all rows).
-
-    Args:
-        folder: the folder to create (written atomically; an existing one is replaced).
-        spec: a :class:`SyntheticSpec`, or a size name from :data:`SYNTHETIC_SIZES`.
-        seed: overrides ``spec.seed``.
-
-    Returns:
-        The ``SYNTHETIC.json`` content: spec, counts and ``oracle_mse``.
-    """
+def _resolve_spec(spec: SyntheticSpec | str, seed: int | None) -> SyntheticSpec:
+    """A :class:`SyntheticSpec` from a spec or a size name, with ``seed`` applied and the sizes checked."""
     if isinstance(spec, str):
         if spec not in SYNTHETIC_SIZES:
             raise ValueError(f"Received an invalid value for argument `spec`: expected a SyntheticSpec or one of "
@@ -205,20 +258,14 @@ def generate_synthetic(folder: str | os.PathLike, spec: SyntheticSpec | str = "s
     for name in ("n_users", "n_movies", "n_ratings", "rank"):
         if getattr(spec, name) < 1:
             raise ValueError(f"Received an invalid value for argument `{name}`: expected >= 1, got {getattr(spec, name)}")
-    rng = np.random.default_rng(spec.seed)
-    # Films: sparse ids as in MovieLens, Zipf popularity in random id order, a year, latent traits.
-    movie_ids = np.sort(rng.choice(np.arange(1, 5 * spec.n_movies + 1), spec.n_movies, replace=False))
-    popularity = (1.0 + rng.permutation(spec.n_movies)) ** -spec.popularity_exponent
-    counts = _user_counts(spec, rng)
-    users, films = _sample_pairs(counts, popularity, rng)  # [N], [N], sorted by user then film
-    p = rng.normal(0, spec.factor_std, (spec.n_users, spec.rank)).astype("float32")
-    q = rng.normal(0, spec.factor_std, (spec.n_movies, spec.rank)).astype("float32")
-    b_user = rng.normal(0, spec.user_bias_std, spec.n_users).astype("float32")
-    b_movie = rng.normal(0, spec.movie_bias_std, spec.n_movies).astype("float32")
+    return spec
+
+
+def _ratings(spec: SyntheticSpec, users: np.ndarray, films: np.ndarray, truth: dict, rng) -> np.ndarray:
+    """Observed half-star ratings ``[N]``; stores the true and the expected rating of each row in ``truth``."""
+    p, q, b_user, b_movie = truth["user_factors"], truth["movie_factors"], truth["user_bias"], truth["movie_bias"]
     n = len(users)
-    r_true = np.empty(n, dtype="float32")
-    expected = np.empty(n, dtype="float32")
-    observed = np.empty(n, dtype="float32")
+    r_true, expected, observed = (np.empty(n, dtype="float32") for _ in range(3))
     for start in range(0, n, 2_000_000):  # chunks keep the [chunk, rank] temporaries small
         sl = slice(start, min(n, start + 2_000_000))
         u, m = users[sl], films[sl]
@@ -227,29 +274,107 @@ def generate_synthetic(folder: str | os.PathLike, spec: SyntheticSpec | str = "s
         expected[sl] = expected_rating(r, spec.noise)
         noisy = r + rng.normal(0, spec.noise, len(r))
         observed[sl] = np.clip(np.round(noisy * 2) / 2, RATING_MIN, RATING_MAX)
-    oracle = float(np.mean((observed.astype("float64") - expected) ** 2))
+    truth.update(r_true=r_true, expected=expected)
+    return observed
+
+
+def generate_synthetic(folder: str | os.PathLike, spec: SyntheticSpec | str = "small", seed: int | None = None,
+                       layout: str = "csv") -> dict:
+    """Write a synthetic MovieLens folder (``ratings.csv``, ``movies.csv``) and its ground truth.
+
+    Users' activity and films' popularity follow heavy-tailed laws (lognormal activity with a
+    floor of 20 ratings, Zipf popularity); ratings are half stars from a rank-``rank`` latent
+    factor model plus noise (see :class:`SyntheticSpec`); titles and genres are made up (each
+    film's 1-3 genres follow its latent traits as strongly as ``spec.genre_strength`` says: see
+    :func:`assign_genres`). Rows are sorted by userId then movieId, as in ml-20m, which matters
+    for the merge order.
+
+    Also writes ``synthetic_truth.npz`` (the expected rating of each row of the ratings file, for
+    oracle MSEs: see :func:`oracle_mse`) and ``SYNTHETIC.json`` (spec, oracle MSE over all rows and
+    the share of the films' factor variance their genres explain, :func:`genre_variance_share`).
+
+    Args:
+        folder: the folder to create, written atomically beside its final place. It must be new,
+            empty, or a synthetic folder written earlier by this function (which is replaced);
+            anything else is refused and left untouched.
+        spec: a :class:`SyntheticSpec`, or a size name from :data:`SYNTHETIC_SIZES`.
+        seed: overrides ``spec.seed``.
+        layout: ``"csv"`` (ratings.csv, movies.csv), ``"ml-100k"`` (u.data, u.item, u.genre) or
+            ``"ml-1m"`` (ratings.dat, movies.dat); the same data in each.
+
+    Returns:
+        The ``SYNTHETIC.json`` content: spec, counts, ``oracle_mse``, ``genre_variance_share``.
+
+    Raises:
+        ValueError: a bad spec or layout, or a ``folder`` that holds files this project did not write.
+    """
+    spec = _resolve_spec(spec, seed)
+    if layout not in LAYOUTS:
+        raise ValueError(f"Received an invalid value for argument `layout`: expected one of {', '.join(LAYOUTS)}, "
+                         f"got {layout!r}")
+    folder = Path(folder)
+    check_replaceable(folder)
+    rng = np.random.default_rng(spec.seed)
+    # Films: sparse ids as in MovieLens, Zipf popularity in random id order, a year, latent traits.
+    movie_ids = np.sort(rng.choice(np.arange(1, 5 * spec.n_movies + 1), spec.n_movies, replace=False))
+    popularity = (1.0 + rng.permutation(spec.n_movies)) ** -spec.popularity_exponent
+    counts = _user_counts(spec, rng)
+    users, films = _sample_pairs(counts, popularity, rng)  # [N], [N], sorted by user then film
+    truth = {"user_factors": rng.normal(0, spec.factor_std, (spec.n_users, spec.rank)).astype("float32"),
+             "movie_factors": rng.normal(0, spec.factor_std, (spec.n_movies, spec.rank)).astype("float32"),
+             "user_bias": rng.normal(0, spec.user_bias_std, spec.n_users).astype("float32"),
+             "movie_bias": rng.normal(0, spec.movie_bias_std, spec.n_movies).astype("float32")}
+    observed = _ratings(spec, users, films, truth, rng)  # also fills truth["r_true"], truth["expected"]
+    oracle = float(np.mean((observed.astype("float64") - truth["expected"]) ** 2))
     years = rng.integers(1920, 2015, spec.n_movies)
-    order = np.argsort(-q, axis=1)[:, :2]  # strongest two traits -> genres
-    genre_names = ["|".join(sorted({GENRES[(2 * k) % len(GENRES)] if q[i, k] > 0 else GENRES[(2 * k + 1) % len(GENRES)]
-                                    for k in order[i]})) for i in range(spec.n_movies)]
+    # The genres have their own stream, so their strength changes no rating, title or timestamp.
+    genre_names = assign_genres(truth["movie_factors"], spec.genre_strength, np.random.default_rng([spec.seed, 1]))
     start_time = rng.integers(789_652_009, 1_420_000_000, spec.n_users)
-    timestamps = start_time[users] + rng.integers(0, 3 * 365 * 86400, n)
+    timestamps = start_time[users] + rng.integers(0, 3 * 365 * 86400, len(users))
     ratings = pd.DataFrame({"userId": (users + 1).astype("int64"), "movieId": movie_ids[films],
                             "rating": observed.astype("float64"), "timestamp": timestamps})
     movies = pd.DataFrame({"movieId": movie_ids, "title": _titles(spec.n_movies, years, rng), "genres": genre_names})
-    info = {"spec": dataclasses.asdict(spec), "generator_version": GENERATOR_VERSION, "n_users": int(spec.n_users), "n_movies": int(spec.n_movies),
-            "n_ratings": int(n), "oracle_mse": oracle,
+    info = {"spec": dataclasses.asdict(spec), "generator_version": GENERATOR_VERSION, "layout": layout,
+            "n_users": int(spec.n_users), "n_movies": int(spec.n_movies), "n_ratings": int(len(users)),
+            "oracle_mse": oracle, "genre_variance_share": genre_variance_share(truth["movie_factors"], genre_names),
             "note": "oracle_mse = mean squared error of the true expected rating over all rows; "
-                    "keras_impl.movielens.oracle_mse gives it on a validation split"}
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
+                    "keras_impl.movielens.oracle_mse gives it on a validation split. genre_variance_share = R^2 of "
+                    "the films' true factors fitted by their genres (keras_impl.movielens.genre_variance_share)"}
     with files.atomic_directory(folder) as tmp:
-        ratings.to_csv(tmp / RATINGS_FILE, index=False, chunksize=1_000_000)
-        movies.to_csv(tmp / MOVIES_FILE, index=False)
-        np.savez(tmp / TRUTH_FILE, expected=expected, r_true=r_true, user_factors=p, movie_factors=q,
-                 user_bias=b_user, movie_bias=b_movie)
+        if layout == "ml-100k":
+            grouplens.write_ml100k(ratings, movies, tmp)
+        elif layout == "ml-1m":
+            grouplens.write_ml1m(ratings, movies, tmp)
+        else:
+            ratings.to_csv(tmp / RATINGS_FILE, index=False, chunksize=1_000_000)
+            movies.to_csv(tmp / MOVIES_FILE, index=False)
+        np.savez(tmp / TRUTH_FILE, **truth)
         files.atomic_write_json(tmp / INFO_FILE, info)
     return info
+
+
+# Every name a synthetic folder of any layout can hold (with atomic_directory's COMPLETE marker).
+SYNTHETIC_FILES = frozenset({INFO_FILE, TRUTH_FILE, files.COMPLETE_MARKER,
+                             *(name for names in LAYOUTS.values() for name in names), grouplens.ML100K_GENRES})
+
+
+def check_replaceable(folder: Path) -> None:
+    """Refuse to replace ``folder`` unless it is missing, empty, or an earlier synthetic folder of ours.
+
+    Raises:
+        ValueError: ``folder`` is a file, or holds something :func:`generate_synthetic` did not
+            write; the message lists a few names and says how to proceed. Nothing is changed.
+    """
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is a file, not a folder; nothing was changed (pass a new folder to --to)")
+    names = sorted(p.name for p in folder.iterdir())
+    foreign = [name for name in names if name not in SYNTHETIC_FILES]
+    if names and (foreign or INFO_FILE not in names):
+        listed = ", ".join(foreign[:5] or names[:5]) + (" ..." if len(foreign or names) > 5 else "")
+        raise ValueError(f"{folder} is not empty and is not a synthetic folder written by kcourse (it holds {listed}); "
+                         f"nothing was changed. Pass a new or empty folder, or move its files away first")
 
 
 def oracle_mse(folder: str | os.PathLike, rows: np.ndarray, y: np.ndarray) -> float:

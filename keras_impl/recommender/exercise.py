@@ -1,4 +1,4 @@
-"""``kcourse run recommender``: data, training, the course's log, the scatter plot, top-N, the saved model.
+"""``kcourse run recommender``: data, training, the course's log, the scatter plot, top-N, ranking metrics, the model.
 
 Multi-worker training runs one process per worker with ``TF_CONFIG`` set:
 ``python -m keras_impl.recommender worker --data DIR --out result.json`` (:func:`worker_main`).
@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,8 @@ from keras_impl import config as cfglib
 from keras_impl import files, movielens, runtime
 from keras_impl.configs import RecommenderConfig
 from keras_impl.recommender.inference import predict, predict_batch, recommend, save, scatter_plot
+from keras_impl.recommender.metrics import ranking_report
+from keras_impl.recommender.ranking import Scorer
 from keras_impl.recommender.training import train, train_multi_worker
 
 COURSE_VAL_MSE = (0.7995, 0.7595, 0.7444, 0.7383, 0.7334)  # the exam's printed val_loss, epochs 1-5
@@ -23,12 +26,23 @@ COURSE_QUESTION = (2303, 49)  # user index 2303, movie index 49 "Usual Suspects,
 
 
 def load_data(cfg: RecommenderConfig) -> tuple[movielens.CourseData, Path, bool]:
-    """The course data from ``cfg.data`` (a folder or ``synthetic``); returns (data, folder, is_synthetic)."""
+    """The course data from ``cfg.data`` (a folder or ``synthetic``); returns (data, folder, is_synthetic).
+
+    Ratings dropped by the merge (films missing from the films file) are reported as one
+    ``warning: ...`` line instead of a Python warning.
+    """
     if cfg.data == "synthetic":
         folder = movielens.synthetic_folder(cfg.synthetic_size, seed=cfg.seed)
     else:
         folder = Path(cfg.data).expanduser()
-    data = movielens.load_course_data(folder, merge_order=cfg.merge_order, n_users=cfg.users)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", movielens.DroppedRatingsWarning)
+        data = movielens.load_course_data(folder, merge_order=cfg.merge_order, n_users=cfg.users)
+    for warning in caught:
+        if issubclass(warning.category, movielens.DroppedRatingsWarning):
+            print(f"warning: {warning.message}", flush=True)
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     return data, folder, (folder / movielens.TRUTH_FILE).is_file()
 
 
@@ -52,33 +66,62 @@ def run(cfg: RecommenderConfig, run_dir: Path) -> dict:
     y_pred = predict_batch(model, data.x_val)
     val_mse = float(np.mean((y_pred - data.y_val.reshape(-1)) ** 2))
     metrics = {"val_mse": val_mse, "val_mse_per_epoch": log.val_mse, "train_samples_per_s": samples_per_s,
-               "n_ratings": len(data.frame), "n_users": data.n_users, "n_movies": data.n_movies}
+               "n_ratings": len(data.frame), "n_users": data.n_users, "n_movies": data.n_movies,
+               "n_dropped_ratings": data.n_dropped}
     headline = f"val MSE {val_mse:.4f} after {cfg.epochs} epochs"
     if synthetic:
         oracle = movielens.oracle_mse(folder, data.rows_val, data.y_val)
         metrics["oracle_val_mse"] = oracle
-        headline += f" (synthetic {cfg.synthetic_size}; oracle {oracle:.4f}, +{100 * (val_mse / oracle - 1):.1f}%)"
+        name = cfg.synthetic_size if cfg.data == "synthetic" else folder.name
+        headline += f" (synthetic {name}; oracle {oracle:.4f}, +{100 * (val_mse / oracle - 1):.1f}%)"
     scatter_plot(data.y_val, y_pred, run_dir / "scatter.png", title=f"validation: MSE {val_mse:.4f}")
     model_path = save(model, run_dir / "checkpoints" / "recommender.keras")
-    # An example user: the course's question when the data is ml-20m, else the most active user.
-    if _is_ml20m(data, folder):
+    if _is_ml20m(data, folder):  # the course's question 2
         answer = predict(model, *COURSE_QUESTION, by="index")
         metrics["question2"] = answer
         print(f"question 2: user index {answer['user_index']} (userId {answer['user_id']}), movie index "
               f"{answer['movie_index']} {answer['title']!r}: predicted rating {answer['rating']:.2f}")
         headline += f"; Q2 user 2303 x {answer['title']}: {answer['rating']:.2f}"
-        user = COURSE_QUESTION[0]
-    else:
-        user = int(np.argmax(np.diff(model.mappings.seen_indptr)))
-    top = recommend(model, user, cfg.top_n, by="index")
-    print(f"top {cfg.top_n} unseen films for user index {user} (userId {int(model.mappings.user_ids[user])}):")
-    for rank, item in enumerate(top, 1):
-        print(f"  {rank:2d}. {item['rating']:.2f}  {item['title']}")
-    files.atomic_write_json(run_dir / "recommendations.json", {"user_index": user, "top": top})
+    _example_top(model, cfg, run_dir, COURSE_QUESTION[0] if _is_ml20m(data, folder) else None)
+    if cfg.ranking_metrics:
+        metrics[f"ranking@{cfg.top_n}"] = ranking_metrics(model, data, cfg)
+        lower = metrics[f"ranking@{cfg.top_n}"][cfg.rank]
+        headline += f"; NDCG@{cfg.top_n} {lower['ndcg']:.4f} ({cfg.rank})"
     print(f"trained {fit_timer.seconds:.1f}s ({samples_per_s:,.0f} samples/s); model: {model_path}", flush=True)
     return {"headline": headline, "metrics": metrics,
             "artifacts": ["scatter.png", "recommendations.json", "checkpoints/recommender.keras"]}
 
+
+def _example_top(model, cfg: RecommenderConfig, run_dir: Path, user: int | None) -> None:
+    """Print and save the top-N of an example user (the course's user 2303 on ml-20m, else the most active)."""
+    if user is None:
+        user = int(np.argmax(np.diff(model.mappings.seen_indptr)))
+    top = recommend(model, user, cfg.top_n, by="index", rank=cfg.rank, z=cfg.credible_z, min_ratings=cfg.min_ratings)
+    print(f"top {cfg.top_n} unseen films for user index {user} (userId {int(model.mappings.user_ids[user])}), by "
+          f"{cfg.rank}{f' (z {cfg.credible_z:g})' if cfg.rank == 'lower-bound' else ''}, films with at least "
+          f"{cfg.min_ratings} training ratings:")
+    for rank, item in enumerate(top, 1):
+        print(f"  {rank:2d}. {item['rating']:.2f} (lower bound {item['lower_bound']:.2f}, {item['n_ratings']:,} "
+              f"ratings)  {item['title']}")
+    files.atomic_write_json(run_dir / "recommendations.json", {"user_index": user, "rank": cfg.rank,
+                                                               "min_ratings": cfg.min_ratings, "top": top})
+
+
+def ranking_metrics(model, data: movielens.CourseData, cfg: RecommenderConfig) -> dict:
+    """Top-k metrics on the validation split for the mean, the lower bound and popularity; printed as a table."""
+    scorer = Scorer.from_model(model)
+    k, out = cfg.top_n, {}
+    for rank in ("mean", "lower-bound", "popularity"):
+        out[rank] = ranking_report(scorer, data.x_train, data.x_val, data.y_val, k=k, rank=rank, z=cfg.credible_z,
+                                   min_ratings=cfg.min_ratings)
+    print(f"ranking on the validation split (rating >= 4 relevant; {out['mean']['users']:,} users; films with at least "
+          f"{cfg.min_ratings} training ratings; lower bound z {cfg.credible_z:g}):")
+    print(f"  {'ranking':<12} {f'precision@{k}':>13} {f'recall@{k}':>10} {f'NDCG@{k}':>8} {'coverage':>9} "
+          f"{'median count':>13}")
+    for rank, row in out.items():
+        print(f"  {rank:<12} {row['precision']:>13.4f} {row['recall']:>10.4f} {row['ndcg']:>8.4f} "
+              f"{row['coverage']:>9.4f} {row['median_count']:>13,.0f}")
+    return out
 
 
 def worker_main(argv: list[str] | None = None) -> int:

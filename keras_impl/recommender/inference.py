@@ -10,16 +10,18 @@ from matplotlib.figure import Figure
 
 from keras_impl.movielens import course_index
 from keras_impl.recommender.model import DotRecommender, IdMappings
+from keras_impl.recommender.ranking import DEFAULT_MIN_RATINGS, DEFAULT_Z, Scorer, check_rank, lower_bound, rating_from_logit
 
 
 def predict(model: DotRecommender, user, movie, by: str = "index") -> dict:
-    """Predicted rating of one film for one user.
+    """Predicted rating of one film for one user (the posterior mean: no credible bound here).
 
     Args:
         user, movie: course indices (``by="index"``) or MovieLens ``userId``/``movieId`` (``by="id"``).
 
     Returns:
-        ``{"rating", "user_index", "user_id", "movie_index", "movie_id", "title"}``.
+        ``{"rating", "user_index", "user_id", "movie_index", "movie_id", "title", "n_ratings"}``
+        (``n_ratings``: the film's training ratings).
 
     Raises:
         ValueError: an id or index the model does not know.
@@ -29,27 +31,48 @@ def predict(model: DotRecommender, user, movie, by: str = "index") -> dict:
     m = course_index(movie, maps.movie_ids, by, "movie", "movie")
     rating = float(model(np.array([[u, m]], dtype="int32"))[0, 0])
     return {"rating": rating, "user_index": u, "user_id": int(maps.user_ids[u]), "movie_index": m,
-            "movie_id": int(maps.movie_ids[m]), "title": str(maps.titles[m])}
+            "movie_id": int(maps.movie_ids[m]), "title": str(maps.titles[m]), "n_ratings": int(model.movie_counts[m])}
 
 
-def recommend(model: DotRecommender, user, n: int = 10, by: str = "index") -> list[dict]:
-    """The ``n`` films with the highest predicted rating that ``user`` has not rated.
+def recommend(model: DotRecommender, user, n: int = 10, by: str = "index", rank: str = "lower-bound",
+              z: float = DEFAULT_Z, min_ratings: int = DEFAULT_MIN_RATINGS) -> list[dict]:
+    """The ``n`` best films for ``user`` among those they have not rated (:mod:`~keras_impl.recommender.ranking`).
+
+    Args:
+        user: a course index (``by="index"``) or a MovieLens ``userId`` (``by="id"``).
+        n: how many films (fewer when fewer are left).
+        rank: ``"lower-bound"`` (default): by the ``z``-lower credible bound of the rating, so a film
+            needs evidence to rank high; ``"mean"``: by the predicted rating.
+        z: the bound's width in posterior standard deviations (1: an 84% bound).
+        min_ratings: films with fewer training ratings are never recommended (0: no limit).
 
     Returns:
-        Dicts ``{"movie_index", "movie_id", "title", "rating"}``, best first.
+        Dicts ``{"movie_index", "movie_id", "title", "rating", "lower_bound", "score", "n_ratings"}``,
+        best first: ``rating`` is the predicted rating (as :func:`predict`), ``score`` the ranking key,
+        ``n_ratings`` the film's training ratings.
+
+    Raises:
+        ValueError: an unknown user, or a bad ``n``, ``rank``, ``z`` or ``min_ratings``.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"Received an invalid value for argument `n`: expected an integer >= 1, got {n!r}")
-    u = course_index(user, model.mappings.user_ids, by, "user", "user")
-    movies = np.arange(model.n_movies, dtype="int32")
-    x = np.stack([np.full_like(movies, u), movies], axis=1)  # [M, 2]
-    scores = np.array(model(x)).reshape(-1)  # one call for all films, not a per-film loop
-    scores[model.mappings.seen(u)] = -np.inf
-    n = min(n, int(np.isfinite(scores).sum()))
-    best = np.argsort(-scores, kind="stable")[:n]
+    for name, value, low in (("n", n, 1), ("min_ratings", min_ratings, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"Received an invalid value for argument `{name}`: expected an integer >= {low}, got {value!r}")
+    if isinstance(z, bool) or not isinstance(z, (int, float, np.number)) or not 0 <= float(z) < float("inf"):
+        raise ValueError(f"Received an invalid value for argument `z`: expected a number >= 0, got {z!r}")
+    check_rank(rank)
     maps = model.mappings
+    u = course_index(user, maps.user_ids, by, "user", "user")
+    scorer = Scorer.from_model(model)
+    mean, var = scorer.logit([u])  # [1, M] each: every film in one go, not a per-film loop
+    expected, bound = rating_from_logit(mean[0]), lower_bound(mean[0], var[0], z)
+    scores = (expected if rank == "mean" else bound).copy()
+    counts = model.movie_counts
+    scores[maps.seen(u)] = -np.inf
+    scores[counts < min_ratings] = -np.inf
+    best = np.argsort(-scores, kind="stable")[: min(n, int(np.isfinite(scores).sum()))]
     return [{"movie_index": int(m), "movie_id": int(maps.movie_ids[m]), "title": str(maps.titles[m]),
-             "rating": float(scores[m])} for m in best]
+             "rating": float(expected[m]), "lower_bound": float(bound[m]), "score": float(scores[m]),
+             "n_ratings": int(counts[m])} for m in best]
 
 
 def predict_batch(model: DotRecommender, x: np.ndarray, batch_size: int = 65536) -> np.ndarray:
@@ -81,6 +104,7 @@ def save(model: DotRecommender, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"Received an invalid value for argument `path`, expected a name ending in .keras, got {str(path)!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
     return path
 

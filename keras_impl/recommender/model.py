@@ -18,27 +18,31 @@ from keras_impl.movielens import RATING_MAX, RATING_MIN, CourseData
 
 @keras.saving.register_keras_serializable(package="kcourse")
 class IdMappings(keras.layers.Layer):
-    """Course index <-> MovieLens id and title, and each user's seen films, saved with the model.
+    """Course index <-> MovieLens id and title, each user's seen films and each film's training count.
 
     Holds no weights; the arrays travel as assets of the ``.keras`` file (Keras' mechanism for
     vocabularies, as ``StringLookup`` uses), so a loaded model can answer by id and title.
+    ``movie_counts`` (training ratings per film) is None in files saved before it existed.
     """
 
-    def __init__(self, user_ids=None, movie_ids=None, titles=None, seen_indptr=None, seen_indices=None, **kwargs):
+    def __init__(self, user_ids=None, movie_ids=None, titles=None, seen_indptr=None, seen_indices=None,
+                 movie_counts=None, **kwargs):
         super().__init__(**kwargs)
         self.user_ids = np.asarray(user_ids if user_ids is not None else [], dtype="int64")
         self.movie_ids = np.asarray(movie_ids if movie_ids is not None else [], dtype="int64")
         self.titles = np.asarray(titles if titles is not None else [], dtype=object)
         self.seen_indptr = np.asarray(seen_indptr if seen_indptr is not None else [0], dtype="int64")
         self.seen_indices = np.asarray(seen_indices if seen_indices is not None else [], dtype="int32")
+        self.movie_counts = None if movie_counts is None else np.asarray(movie_counts, dtype="int64")
         self.built = True
 
     def call(self, inputs):  # not part of the forward pass
         return inputs
 
     def save_assets(self, dir_path):
+        counts = {} if self.movie_counts is None else {"movie_counts": self.movie_counts}
         np.savez(os.path.join(dir_path, "mappings.npz"), user_ids=self.user_ids, movie_ids=self.movie_ids,
-                 seen_indptr=self.seen_indptr, seen_indices=self.seen_indices)
+                 seen_indptr=self.seen_indptr, seen_indices=self.seen_indices, **counts)
         with open(os.path.join(dir_path, "titles.json"), "w", encoding="utf-8") as handle:
             json.dump([str(t) for t in self.titles], handle, ensure_ascii=False)
 
@@ -46,6 +50,7 @@ class IdMappings(keras.layers.Layer):
         arrays = np.load(os.path.join(dir_path, "mappings.npz"))
         self.user_ids, self.movie_ids = arrays["user_ids"], arrays["movie_ids"]
         self.seen_indptr, self.seen_indices = arrays["seen_indptr"], arrays["seen_indices"]
+        self.movie_counts = arrays["movie_counts"] if "movie_counts" in arrays.files else None
         with open(os.path.join(dir_path, "titles.json"), encoding="utf-8") as handle:
             self.titles = np.asarray(json.load(handle), dtype=object)
 
@@ -225,6 +230,13 @@ class DotRecommender(keras.Model):
         w_m = ops.take(self.movie_weight, movies, axis=0)  # [B] 1 / n_m
         self.add_loss(ops.mean(w_u * user_penalty + w_m * film_penalty))
 
+    @property
+    def movie_counts(self) -> np.ndarray:
+        """``[M]`` training ratings per film (from the mappings; older files: ``1 / movie_inverse_count``, 0 read as 1)."""
+        if self.mappings.movie_counts is not None and len(self.mappings.movie_counts) == self.n_movies:
+            return self.mappings.movie_counts
+        return np.rint(1.0 / np.asarray(self.movie_weight)).astype("int64")
+
     def factors(self) -> dict[str, np.ndarray]:
         """The learned means: ``{"user": [U, D], "user_bias": [U], "movie": [M, D], "movie_bias": [M], "offset"}``.
 
@@ -276,13 +288,14 @@ class DotRecommender(keras.Model):
 def build_model(data: CourseData, cfg: RecommenderConfig) -> DotRecommender:
     """A :class:`DotRecommender` sized for ``data`` with its id/title mappings attached."""
     indptr, indices = data.seen()
+    movie_counts = np.bincount(data.x_train[:, 1], minlength=data.n_movies)
     mappings = IdMappings(user_ids=data.user_ids, movie_ids=data.movie_ids, titles=data.titles,
-                          seen_indptr=indptr, seen_indices=indices, name="mappings")
+                          seen_indptr=indptr, seen_indices=indices, movie_counts=movie_counts, name="mappings")
     genres = data.genre_matrix()[0] if cfg.genres else None
     model = DotRecommender(data.n_users, data.n_movies, cfg.embedding_dim, cfg.l2,
                            global_mean=float(np.mean(data.y_train)), init_std=cfg.init_std, mappings=mappings,
                            user_counts=np.bincount(data.x_train[:, 0], minlength=data.n_users),
-                           movie_counts=np.bincount(data.x_train[:, 1], minlength=data.n_movies), l2_bias=cfg.l2_bias,
+                           movie_counts=movie_counts, l2_bias=cfg.l2_bias,
                            genre_matrix=genres if genres is not None and genres.shape[1] else None,
                            variational=cfg.posterior == "variational", noise_variance=cfg.noise_variance)
     model.build((None, 2))

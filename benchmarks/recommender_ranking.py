@@ -1,0 +1,117 @@
+"""Top-10 lists a person would accept? Ranking metrics of a saved recommender, and what users really think.
+
+    python benchmarks/recommender_ranking.py runs/recommender__0__.../checkpoints/recommender.keras
+    python benchmarks/recommender_ranking.py MODEL --data DIR --z 0 0.5 1 2 --min-ratings 0 5 20
+
+Loads the model and the course split of its data (``--data``: a MovieLens folder; default the
+synthetic course-size set), then prints, for ranking by the mean, by the lower credible bound (each
+``--z`` and ``--min-ratings``) and by popularity: precision/recall/NDCG@10 on the validation split
+(a rating >= 4 is relevant), catalogue coverage and the median training count of the recommended
+films (``keras_impl.recommender.metrics``).
+
+On a synthetic folder it also prints what the validation metrics cannot see: the users' *true*
+expected rating of the films recommended to them (``true@10``, from the generator's factors, over
+every user and all of their unrated films), next to the best any list could reach (the oracle's own
+top-10) and the mean over all unrated films. Validation ratings exist mostly for popular films (people
+rate what they watch), which is why popularity wins the validation metrics while the users' true
+opinion of its lists is ordinary.
+
+Last, the top-10 of three users (the most active, the median and the least active) by each ranking,
+with every film's training-rating count.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+
+def true_ratings(folder: Path, data) -> np.ndarray | None:
+    """``[U, M]`` the generator's expected rating of every (course user, course film), or None."""
+    from keras_impl import movielens
+
+    truth_path = folder / movielens.TRUTH_FILE
+    if not truth_path.is_file():
+        return None
+    truth = np.load(truth_path)
+    info = json.loads((folder / movielens.INFO_FILE).read_text())
+    _, movies = movielens.read_movielens(folder)
+    film = np.searchsorted(movies["movieId"].to_numpy(), data.movie_ids)  # generator films are in movieId order
+    user = data.user_ids - 1  # generator users are userId - 1
+    p, q = truth["user_factors"][user], truth["movie_factors"][film]
+    out = np.empty((len(user), len(film)), dtype="float32")
+    for start in range(0, len(user), 200):  # expected_rating makes an [.., 11] array: chunks keep it small
+        rows = slice(start, start + 200)
+        r_true = (info["spec"]["mean"] + truth["user_bias"][user[rows]][:, None] + truth["movie_bias"][film][None, :]
+                  + p[rows] @ q.T)
+        out[rows] = movielens.expected_rating(r_true, info["spec"]["noise"])
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", help="a .keras file written by `kcourse run recommender`")
+    parser.add_argument("--data", default="synthetic", help="the model's MovieLens folder (default: synthetic course)")
+    parser.add_argument("--z", type=float, nargs="+", default=[1.0], help="lower-bound widths to compare")
+    parser.add_argument("--min-ratings", type=int, nargs="+", default=[5], help="min_ratings values to compare")
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--json", default=None, help="also write the numbers as JSON")
+    args = parser.parse_args(argv)
+
+    from keras_impl import movielens, recommender as rec
+    from keras_impl.recommender import metrics, ranking
+
+    folder = movielens.synthetic_folder("course") if args.data == "synthetic" else Path(args.data)
+    data = movielens.load_course_data(folder)
+    model = rec.load(args.model)
+    scorer = ranking.Scorer.from_model(model)
+    truth = true_ratings(folder, data)
+    counts = np.bincount(data.x_train[:, 1], minlength=data.n_movies)
+    rankings = [("mean", 0.0, 0), ("mean", 0.0, 5)] + [("lower-bound", z, m) for z in args.z for m in args.min_ratings]
+    rankings.append(("popularity", 0.0, 0))
+    results = []
+    seen = np.zeros((data.n_users, data.n_movies), dtype=bool)
+    seen[data.x_train[:, 0], data.x_train[:, 1]] = True
+    print(f"{'ranking':<26} {'prec@k':>7} {'recall@k':>8} {'NDCG@k':>7} {'coverage':>8} {'median n':>8}"
+          + (f" {'true@k':>7}" if truth is not None else ""))
+    for rank, z, min_ratings in rankings:
+        report = metrics.ranking_report(scorer, data.x_train, data.x_val, data.y_val, args.k, rank, z, min_ratings)
+        if truth is not None:  # every user, every unrated film
+            top = metrics.top_lists(scorer, data.x_train, np.arange(data.n_users), args.k, rank, z, min_ratings)
+            report["true_rating"] = float(np.mean(np.take_along_axis(truth, np.maximum(top, 0), 1)[top >= 0]))
+        label = rank if rank != "lower-bound" else f"lower-bound z={z:g}"
+        label += f" min={min_ratings}" if rank != "popularity" else ""
+        results.append({"ranking": rank, "z": z, "min_ratings": min_ratings, **report})
+        print(f"{label:<26} {report['precision']:>7.4f} {report['recall']:>8.4f} {report['ndcg']:>7.4f} "
+              f"{report['coverage']:>8.4f} {report['median_count']:>8.0f}"
+              + (f" {report['true_rating']:>7.3f}" if truth is not None else ""), flush=True)
+    if truth is not None:
+        unrated = np.where(seen, -np.inf, truth).astype("float32")
+        best = np.partition(unrated, -args.k, axis=1)[:, -args.k:]
+        print(f"true@k of the oracle's own top-{args.k}: {best.mean():.3f}; mean over all unrated films: "
+              f"{truth[~seen].mean():.3f}")
+    users = np.argsort(np.diff(model.mappings.seen_indptr), kind="stable")
+    for user in (int(users[-1]), int(users[len(users) // 2]), int(users[0])):
+        n_seen = int(np.diff(model.mappings.seen_indptr)[user])
+        for rank, min_ratings in (("mean", 0), ("lower-bound", 5)):
+            print(f"\nuser index {user} (userId {int(model.mappings.user_ids[user])}, {n_seen} ratings), by {rank}"
+                  f" (min_ratings {min_ratings}):")
+            for i, item in enumerate(rec.recommend(model, user, args.k, rank=rank, min_ratings=min_ratings), 1):
+                real = f"  true {truth[user, item['movie_index']]:.2f}" if truth is not None else ""
+                print(f"  {i:2d}. {item['rating']:.2f} (lower bound {item['lower_bound']:.2f}, {item['n_ratings']:>5,} "
+                      f"ratings){real}  {item['title']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

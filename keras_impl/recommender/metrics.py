@@ -1,0 +1,121 @@
+"""Ranking metrics on the validation split: would a person accept the top-10?
+
+Protocol (:func:`ranking_report`): a validation rating >= 4 counts as relevant; the users evaluated
+are those with at least one relevant validation rating; each user's candidates are the films they
+have not rated in training (their validation films included), and with ``min_ratings`` only films
+with at least that many training ratings. Per user, the top ``k`` candidates are scored by:
+
+* ``precision@k`` = hits / k,  ``recall@k`` = hits / relevant,
+* ``NDCG@k`` = DCG / IDCG with ``DCG = sum_i hit_i / log2(i + 2)`` (rank ``i`` from 0) and IDCG the
+  DCG of ``min(relevant, k)`` hits on top,
+
+averaged over users; ``coverage`` is the share of the catalogue that appears in anybody's top
+``k``, and ``median_count`` the median training-rating count of the recommended films. The
+popularity baseline ranks every user's candidates by training count (most rated first).
+
+Ratings are missing not at random (people rate what they watched, and they watch popular films),
+so these metrics favour popular films; coverage and the median count show the price.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from keras_impl.recommender.ranking import DEFAULT_MIN_RATINGS, DEFAULT_Z, RANKINGS, Scorer, top_n
+
+RELEVANT_RATING = 4.0
+METRIC_NAMES = ("precision", "recall", "ndcg", "coverage", "median_count", "users")
+
+
+def discount(k: int) -> np.ndarray:
+    """``[k]``: ``1 / log2(i + 2)`` for ranks ``i = 0 .. k-1``."""
+    return 1.0 / np.log2(np.arange(k) + 2.0)
+
+
+def precision_at_k(hits: np.ndarray) -> float:
+    """Mean over users of ``hits_u / k``; ``hits`` is ``[U, k]`` bool (rank ``i`` of user ``u`` is relevant)."""
+    return float(np.mean(hits.sum(axis=1) / hits.shape[1]))
+
+
+def recall_at_k(hits: np.ndarray, n_relevant: np.ndarray) -> float:
+    """Mean over users of ``hits_u / relevant_u`` (every user has ``relevant_u >= 1``)."""
+    return float(np.mean(hits.sum(axis=1) / np.asarray(n_relevant, "float64")))
+
+
+def ndcg_at_k(hits: np.ndarray, n_relevant: np.ndarray) -> float:
+    """Mean over users of ``DCG / IDCG`` (binary relevance; see the module docstring)."""
+    k = hits.shape[1]
+    weights = discount(k)
+    dcg = hits.astype("float64") @ weights  # [U]
+    ideal = np.cumsum(weights)[np.minimum(np.asarray(n_relevant), k) - 1]  # [U] IDCG
+    return float(np.mean(dcg / ideal))
+
+
+def coverage(top: np.ndarray, n_films: int) -> float:
+    """Share of the ``n_films`` catalogue that appears in at least one list of ``top [U, k]``."""
+    return len(np.unique(top[top >= 0])) / n_films
+
+
+def relevant_sets(x_val: np.ndarray, y_val: np.ndarray, threshold: float = RELEVANT_RATING) -> dict[int, set]:
+    """``{user: {films rated >= threshold in validation}}`` (users without one are left out)."""
+    out: dict[int, set] = {}
+    keep = np.asarray(y_val).reshape(-1) >= threshold
+    for user, film in np.asarray(x_val)[keep]:
+        out.setdefault(int(user), set()).add(int(film))
+    return out
+
+
+def summarize(top: np.ndarray, relevant: list[set], counts: np.ndarray) -> dict:
+    """The metrics of lists ``top [U, k]`` (-1: no film) for users with ``relevant[u]`` and film ``counts``."""
+    hits = np.array([[film in rel for film in row] for row, rel in zip(top, relevant)], dtype=bool).reshape(top.shape)
+    n_relevant = np.array([len(rel) for rel in relevant])
+    shown = top[top >= 0]
+    return {"precision": precision_at_k(hits), "recall": recall_at_k(hits, n_relevant), "ndcg": ndcg_at_k(hits, n_relevant),
+            "coverage": coverage(top, len(counts)), "median_count": float(np.median(counts[shown])) if len(shown) else 0.0,
+            "users": int(len(top))}
+
+
+def _train_seen(x_train: np.ndarray, n_users: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's training films as CSR ``(indptr [U + 1], films)``."""
+    order = np.argsort(x_train[:, 0], kind="stable")
+    indptr = np.zeros(n_users + 1, dtype="int64")
+    np.cumsum(np.bincount(x_train[:, 0], minlength=n_users), out=indptr[1:])
+    return indptr, x_train[order, 1]
+
+
+def top_lists(scorer: Scorer, x_train: np.ndarray, users: np.ndarray, k: int = 10, rank: str = "lower-bound",
+              z: float = DEFAULT_Z, min_ratings: int = DEFAULT_MIN_RATINGS, chunk: int = 256) -> np.ndarray:
+    """``[len(users), k]`` top films of each user among those not rated in ``x_train`` (-1 pads a short list).
+
+    ``rank`` is one of :data:`RANKINGS` (the model's scores; films with fewer than ``min_ratings``
+    training ratings are left out) or ``"popularity"`` (training count, most rated first).
+    """
+    if rank not in RANKINGS + ("popularity",):
+        raise ValueError(f"Received an invalid value for argument `rank`: expected one of "
+                         f"{', '.join(RANKINGS + ('popularity',))}, got {rank!r}")
+    x_train = np.asarray(x_train)
+    counts = np.bincount(x_train[:, 1], minlength=len(scorer.movie))
+    indptr, films = _train_seen(x_train, len(scorer.user))
+    tops = []
+    for start in range(0, len(users), chunk):
+        batch = np.asarray(users[start:start + chunk], dtype="int64")
+        if rank == "popularity":
+            scores = np.tile(counts.astype("float64"), (len(batch), 1))
+        else:
+            scores = scorer.scores(batch, rank, z)[1]
+            scores[:, counts < min_ratings] = -np.inf
+        for row, user in enumerate(batch):
+            scores[row, films[indptr[user]:indptr[user + 1]]] = -np.inf
+        top = top_n(scores, k)
+        top[~np.isfinite(np.take_along_axis(scores, top, axis=1))] = -1  # fewer than k candidates
+        tops.append(top)
+    return np.concatenate(tops) if tops else np.zeros((0, k), dtype="int64")
+
+
+def ranking_report(scorer: Scorer, x_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, k: int = 10,
+                   rank: str = "lower-bound", z: float = DEFAULT_Z, min_ratings: int = DEFAULT_MIN_RATINGS) -> dict:
+    """Top-``k`` metrics (:data:`METRIC_NAMES`) of :func:`top_lists` on a validation split."""
+    relevant = relevant_sets(x_val, y_val)
+    users = np.array(sorted(relevant), dtype="int64")
+    top = top_lists(scorer, x_train, users, k, rank, z, min_ratings)
+    counts = np.bincount(np.asarray(x_train)[:, 1], minlength=len(scorer.movie))
+    return summarize(top, [relevant[int(u)] for u in users], counts)

@@ -1,0 +1,115 @@
+"""``kcourse predict`` and ``kcourse recommend`` on a saved recommender, and their bad input."""
+from __future__ import annotations
+
+import json
+import re
+
+import keras_impl  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow)
+import numpy as np
+import pytest
+
+from kcourse import cli
+from keras_impl import movielens as ml, recommender as rec, runtime
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A small trained model saved where `kcourse run recommender` puts it: (run folder, model, data)."""
+    root = tmp_path_factory.mktemp("rec")
+    ml.generate_synthetic(root / "data", ml.SyntheticSpec(n_users=60, n_movies=120, n_ratings=2500, seed=5))
+    data = ml.load_course_data(root / "data")
+    runtime.seed_everything(0)
+    cfg = rec.RecommenderConfig(epochs=2, batch_size=64, jit_compile=False, steps_per_execution=8)
+    model, _, _ = rec.train(data, cfg, run_dir=None, verbose_lines=False)
+    rec.save(model, root / "run" / "checkpoints" / "recommender.keras")
+    return root / "run", model, data
+
+
+def test_predict_by_index_and_by_id(saved, capsys):
+    run_dir, model, data = saved
+    path = str(run_dir / "checkpoints" / "recommender.keras")
+    assert cli.main(["predict", path, "--user", "3", "--movie", "7", "--by", "index"]) == 0
+    by_index = capsys.readouterr().out
+    expected = rec.predict(model, 3, 7, by="index")
+    assert f"predicted rating {expected['rating']:.2f}" in by_index and repr(str(data.titles[7])) in by_index
+    assert f"user {data.user_ids[3]} (index 3) x movie {data.movie_ids[7]} (index 7)" in by_index
+    assert f"{expected['n_ratings']:,} training ratings" in by_index
+    # the default is MovieLens ids; the run folder works as MODEL too
+    assert cli.main(["predict", str(run_dir), "--user", str(data.user_ids[3]), "--movie", str(data.movie_ids[7])]) == 0
+    assert capsys.readouterr().out == by_index
+
+
+def test_recommend_lists_titles_and_counts(saved, capsys):
+    run_dir, model, data = saved
+    assert cli.main(["recommend", str(run_dir), "--user", "5", "--by", "index", "--n", "4", "--min-ratings", "10"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"top 4 unseen films for user {data.user_ids[5]} (index 5) by lower bound (z 1)")
+    rows = out[2:]
+    expected = rec.recommend(model, 5, n=4, rank="lower-bound", min_ratings=10)
+    assert len(rows) == 4
+    for row, item in zip(rows, expected):
+        fields = row.split()
+        assert float(fields[1]) == pytest.approx(item["rating"], abs=0.005) and int(fields[4]) == item["movie_id"]
+        assert int(fields[3].replace(",", "")) == item["n_ratings"] >= 10 and row.endswith(item["title"])
+    assert cli.main(["recommend", str(run_dir), "--user", str(data.user_ids[5]), "--rank", "mean", "--n", "3",
+                     "--min-ratings", "0"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "by predicted rating" in out[0]
+    ratings = [float(row.split()[1]) for row in out[2:]]
+    assert len(ratings) == 3 and ratings == sorted(ratings, reverse=True)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["predict", "{model}", "--user", "999999", "--movie", "1"],
+     r"argument `user`: userId 999999 is not in the training data"),
+    (["predict", "{model}", "--user", "0", "--movie", "500", "--by", "index"],
+     r"argument `movie`: movie index 500 is out of range \(the model knows 120 films, indices 0\.\.119\)"),
+    (["predict", "{model}", "--user", "1.7", "--movie", "3", "--by", "index"],
+     r"argument `user`: expected an integer index, got '1\.7'"),
+    (["predict", "{model}", "--user", "1", "--movie", "3", "--by", "title"], r"argument --by: invalid choice: 'title'"),
+    (["recommend", "{model}", "--user", "-1", "--by", "index"], r"user index -1 is out of range"),
+    (["recommend", "{model}", "--user", "1", "--by", "index", "--n", "0"], r"argument `n`: expected an integer >= 1, got 0"),
+    (["recommend", "{model}", "--user", "1", "--rank", "median"], r"argument --rank: invalid choice: 'median'"),
+    (["predict", "{missing}", "--user", "1", "--movie", "1"], r"nope\.keras: no such model file"),
+    (["recommend", "{corrupt}", "--user", "1"], r"bad\.keras is not a readable \.keras recommender"),
+])
+def test_bad_input_is_one_line_exit_2(saved, tmp_path, capsys, argv, message):
+    run_dir = saved[0]
+    (tmp_path / "bad.keras").write_bytes(b"PK\x03\x04 not really a zip")
+    names = {"model": str(run_dir), "missing": str(tmp_path / "nope.keras"), "corrupt": str(tmp_path / "bad.keras")}
+    try:
+        code = cli.main([a.format(**names) for a in argv])
+    except SystemExit as stop:  # argparse's own checks (choices) exit from the parser
+        code = stop.code
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("kcourse: error: "), captured.err
+    assert re.search(message, lines[0]), lines[0]
+    assert captured.out == ""
+
+
+def test_course_question_as_one_command(saved, capsys):
+    # "predicted rating of user index 2303 for movie index 49" is `kcourse predict MODEL --user 2303
+    # --movie 49 --by index`; the small model here has 60 users, so ask for the last one instead.
+    run_dir, model, _ = saved
+    assert cli.main(["predict", str(run_dir), "--user", "59", "--movie", "49", "--by", "index"]) == 0
+    rating = float(re.search(r"predicted rating (\d\.\d\d)$", capsys.readouterr().out.strip()).group(1))
+    assert rating == pytest.approx(float(np.asarray(model(np.array([[59, 49]], "int32")))[0, 0]), abs=0.005)
+
+
+def test_cli_run_reports_dropped_ratings(tmp_path, capsys):
+    # 2 of 1,500 ratings name a film that is not in movies.csv: the run says so in one line.
+    folder = tmp_path / "ml"
+    ml.generate_synthetic(folder, ml.SyntheticSpec(n_users=60, n_movies=80, n_ratings=1500, seed=1))
+    movies = (folder / "movies.csv").read_text().splitlines()
+    first_id = ml.read_movielens(folder)[0]["movieId"].iloc[0]
+    kept = [line for line in movies if not line.startswith(f"{first_id},")]
+    (folder / "movies.csv").write_text("\n".join(kept) + "\n")
+    n = int((ml.read_movielens(folder)[0]["movieId"] == first_id).sum())
+    code = cli.main(["run", "recommender", "--data", str(folder), "--out", str(tmp_path / "runs"), "--epochs", "1",
+                     "--no-jit-compile", "--no-ranking-metrics"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"warning: {n} of 1,500 rating(s)" in out and f"not in movies.csv (e.g. movieId {first_id})" in out
+    result = json.loads((next((tmp_path / "runs").iterdir()) / "result.json").read_text())
+    assert result["metrics"]["n_dropped_ratings"] == n
