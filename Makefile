@@ -6,7 +6,7 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.kcourse-installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv demo test test-slow test-all bench doctor clean torch
+.PHONY: venv demo demo-quick test test-slow test-all bench doctor clean torch
 
 venv: $(STAMP)
 
@@ -18,7 +18,12 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps tf-agents==0.19.0 gym==0.23.0
 	touch $(STAMP)
 
+# The course at its own size: every exercise's full budget, runs/report.md + runs/report.html.
 demo: venv
+	$(BIN)/kcourse run all
+
+# The smoke-test sizes (what the test suite runs): a couple of minutes.
+demo-quick: venv
 	$(BIN)/kcourse run all --quick
 
 test: venv

@@ -99,8 +99,8 @@ def bench_agent(args, figures: dict) -> None:
     action = common.function(c.agent.collect_policy.action)
     action(time_step)
     _timed("policy call (collect, 1 obs)", 200, lambda: action(time_step), "calls/s", figures)
-    plain = iter(c.replay_buffer.as_dataset(sample_batch_size=p.batch_size, num_steps=2))
-    fast = iter(c.replay_buffer.as_dataset(sample_batch_size=p.batch_size, num_steps=2,
+    plain = iter(c.replay_buffer.as_dataset(sample_batch_size=p.batch_size, num_steps=p.n_step_update + 1))
+    fast = iter(c.replay_buffer.as_dataset(sample_batch_size=p.batch_size, num_steps=p.n_step_update + 1,
                                            num_parallel_calls=3).prefetch(3))
     for label, it in (("sample (no prefetch)", plain), ("sample (3 parallel + prefetch)", fast)):
         next(it)
@@ -114,7 +114,7 @@ def bench_agent(args, figures: dict) -> None:
     for num_envs in (1, 4):
         p, c = components(num_envs=num_envs, collect_steps=4 // num_envs * num_envs)
         collect, train = common.function(c.collect_driver.run), common.function(c.agent.train)
-        it = iter(c.replay_buffer.as_dataset(sample_batch_size=p.batch_size, num_steps=2,
+        it = iter(c.replay_buffer.as_dataset(sample_batch_size=p.batch_size, num_steps=p.n_step_update + 1,
                                              num_parallel_calls=3).prefetch(3))
         state = {"ts": None, "ps": c.agent.collect_policy.get_initial_state(c.tf_env.batch_size)}
 

@@ -102,7 +102,8 @@ def build(p: TfaDqnConfig) -> Components:
         tf_env.time_step_spec(), tf_env.action_spec(), q_network=q_net, optimizer=make_optimizer(p),
         target_update_period=p.target_update_period, target_update_tau=p.target_update_tau,
         td_errors_loss_fn=common.element_wise_huber_loss, gradient_clipping=p.gradient_clipping or None,
-        gamma=p.gamma, train_step_counter=train_step, epsilon_greedy=lambda: epsilon_fn(train_step))
+        gamma=p.gamma, n_step_update=p.n_step_update, train_step_counter=train_step,
+        epsilon_greedy=lambda: epsilon_fn(train_step))
     agent.initialize()
     replay_buffer = tf_uniform_replay_buffer.TFUniformReplayBuffer(
         data_spec=agent.collect_data_spec, batch_size=tf_env.batch_size,

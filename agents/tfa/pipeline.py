@@ -213,8 +213,8 @@ def train_eval(cfg: TfaDqnConfig, run_dir: str | os.PathLike, resume: bool = Fal
         return manager.save(s.step, lambda folder: checkpoint.write(str(folder / CHECKPOINT_FILE)))
 
     initial_frames = _initial_collect(c, p)
-    # 2-step trajectories (one transition each), sampled in parallel and prefetched
-    iterator = iter(c.replay_buffer.as_dataset(sample_batch_size=p.batch_size, num_steps=2,
+    # (n + 1)-step trajectories (one n-step transition each), sampled in parallel and prefetched
+    iterator = iter(c.replay_buffer.as_dataset(sample_batch_size=p.batch_size, num_steps=p.n_step_update + 1,
                                                num_parallel_calls=3).prefetch(3))
     collect, train = common.function(c.collect_driver.run), _train_function(c, p)
     greedy = greedy_policy(c.agent.policy)
