@@ -230,17 +230,22 @@ def _job(job: tuple) -> dict:
     return run_keras(seed, args["max_steps"], kind, args["threads"], args["config"])
 
 
+def label(row: dict) -> str:
+    """The row's implementation and, when it had any, its config overrides (``keras-dqn n_step=1``)."""
+    return " ".join([row["impl"], *row.get("overrides", [])])
+
+
 def summarize(rows: list[dict], budget: int) -> list[str]:
     """Per implementation: solved within ``budget`` env steps, median and worst steps to 475, steps/s."""
-    lines = [f"{'impl':<22}{'solved':>9}{'median':>10}{'worst (seed)':>18}{'steps/s (median)':>18}"]
-    for impl in dict.fromkeys(r["impl"] for r in rows):
-        mine = [r for r in rows if r["impl"] == impl]
+    lines = [f"{'impl':<36}{'solved':>9}{'median':>10}{'worst (seed)':>18}{'steps/s (median)':>18}"]
+    for impl in dict.fromkeys(label(r) for r in rows):
+        mine = [r for r in rows if label(r) == impl]
         key = "train_mean100_solved_step" if impl.startswith("torch") else "greedy_eval_solved_step"
         steps = [r[key] if r[key] is not None and r[key] <= budget else math.inf for r in mine]
         worst = max(range(len(mine)), key=lambda i: (steps[i], mine[i]["env_steps"]))
         worst_text = ("not solved" if math.isinf(steps[worst]) else f"{steps[worst]:,}") + f" ({mine[worst]['seed']})"
         median = float(np.median(steps))
-        lines.append(f"{impl:<22}{sum(map(math.isfinite, steps)):>4}/{len(mine):<4}"
+        lines.append(f"{impl:<36}{sum(map(math.isfinite, steps)):>4}/{len(mine):<4}"
                      f"{'-' if math.isinf(median) else f'{median:,.0f}':>10}{worst_text:>18}"
                      f"{np.median([r['steps_per_second'] for r in mine]):>18,.0f}")
     return lines
@@ -250,16 +255,36 @@ def plot_sweep(rows: list[dict], path: str, budget: int) -> None:
     """One panel per Keras variant: every seed's greedy evaluation means against env steps."""
     from matplotlib.figure import Figure
 
-    impls = [i for i in dict.fromkeys(r["impl"] for r in rows) if not i.startswith("torch")]
+    impls = [i for i in dict.fromkeys(label(r) for r in rows) if not i.startswith("torch")]
     fig = Figure(figsize=(4.2 * len(impls), 3.4))
     axes = fig.subplots(1, len(impls), squeeze=False)[0]
     for ax, impl in zip(axes, impls):
-        for r in (r for r in rows if r["impl"] == impl):
+        for r in (r for r in rows if label(r) == impl):
             evals = np.asarray(r["evals"], dtype=float).reshape(-1, 5)  # [step, episode, mean, std, episodes]
             ax.plot(evals[:, 0], evals[:, 2], lw=1, label=f"seed {r['seed']}")
         ax.axhline(TARGET, color="gray", ls="--", lw=1)
         ax.axvline(budget, color="gray", ls=":", lw=1)
         ax.set(title=impl, xlabel="env steps", ylabel="greedy evaluation mean")
+    axes[-1].legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+
+
+def plot_q_growth(rows: list[dict], path: str) -> None:
+    """Mean Q of the taken actions per training round against env steps, every seed (the diagnosis plot)."""
+    from matplotlib.figure import Figure
+
+    impls = [i for i in dict.fromkeys(label(r) for r in rows) if not i.startswith("torch")]
+    fig = Figure(figsize=(4.2 * len(impls), 3.4))
+    axes = fig.subplots(1, len(impls), squeeze=False)[0]
+    for ax, impl in zip(axes, impls):
+        for r in (r for r in rows if label(r) == impl):
+            log = np.asarray(r["train_log"], dtype=float).reshape(-1, 3)  # [step, mean loss, mean Q]
+            solved = r["greedy_eval_solved_step"]
+            ax.plot(log[:, 0], log[:, 2], lw=1, label=f"seed {r['seed']}" + ("" if solved else " (not solved)"))
+        ax.axhline(100, color="gray", ls="--", lw=1)  # 1 / (1 - gamma): the scale of a balancing policy's values
+        ax.set(title=impl, xlabel="env steps",
+               ylabel="mean Q of the taken actions")
     axes[-1].legend(fontsize=6, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
@@ -284,13 +309,20 @@ def main(argv=None) -> int:
                         help="override a DQNConfig field of the Keras agent")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
     parser.add_argument("--plot", default=None, help="also plot every seed's greedy evaluations to this PNG")
-    parser.add_argument("--from-json", default=None, help="summarise (and --plot) the rows of an earlier --json")
+    parser.add_argument("--plot-q", default=None, help="also plot every seed's mean Q-value against env steps")
+    parser.add_argument("--from-json", nargs="+", default=None,
+                        help="summarise (and --plot) the rows of earlier --json files")
     args = parser.parse_args(argv)
     if args.from_json:
-        rows = json.loads(Path(args.from_json).read_text())
+        rows = [r for f in args.from_json for r in json.loads(Path(f).read_text())]
+        rows = [r for r in rows if args.impl == "both" or (r["impl"] == "torch-tutorial") == (args.impl == "torch")]
+        rows = [r for r in rows if r["impl"].startswith("torch") or "all" in args.variant
+                or r["impl"].removeprefix("keras-") in args.variant]
         print("\n".join(summarize(rows, args.budget)))
         if args.plot:
             plot_sweep(rows, args.plot, args.budget)
+        if args.plot_q:
+            plot_q_growth(rows, args.plot_q)
         return 0
     from keras_impl import files
 
@@ -321,8 +353,8 @@ def main(argv=None) -> int:
             print(json.dumps(brief), flush=True)
     print(f"\nload average at the end {os.getloadavg()[0]:.2f}; config {args.config or 'defaults'}")
     print("\n".join(summarize(rows, args.budget)))
-    rates = {impl: np.median([r["steps_per_second"] for r in rows if r["impl"] == impl])
-             for impl in dict.fromkeys(r["impl"] for r in rows)}
+    rates = {impl: np.median([r["steps_per_second"] for r in rows if label(r) == impl])
+             for impl in dict.fromkeys(label(r) for r in rows)}
     if "torch-tutorial" in rates:
         for impl, rate in rates.items():
             if impl != "torch-tutorial":
@@ -331,6 +363,8 @@ def main(argv=None) -> int:
         files.atomic_write_json(args.json, rows)
     if args.plot:
         plot_sweep(rows, args.plot, args.budget)
+    if args.plot_q:
+        plot_q_growth(rows, args.plot_q)
     return 0
 
 
