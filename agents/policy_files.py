@@ -256,10 +256,25 @@ def load_policy(path: str | os.PathLike, stochastic: bool = False, seed: int = 0
     return _resolve(LOADERS[meta["kind"]])(path, meta), meta
 
 
+# Factories named by policy files of older kcourse versions, and where they live now.
+MOVED_FACTORIES = {"agents.tfa.atari:make_breakout_env": "agents.atari:make_breakout_env"}
+
+
 def env_factory_for(meta: dict) -> Callable[..., Any] | None:
-    """The ``env_factory`` named in ``policy.json`` (``"module:function"``, e.g. Breakout's), or None."""
+    """The ``env_factory`` named in ``policy.json`` (``"module:function"``, e.g. Breakout's), or None.
+
+    Raises:
+        ValueError: the named factory cannot be imported (a policy file from another version).
+    """
     name = meta.get("env_factory")
-    return _resolve(name) if name else None
+    if not name:
+        return None
+    name = MOVED_FACTORIES.get(name, name)
+    try:
+        return _resolve(name)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ValueError(f"the policy's env_factory {name!r} cannot be imported ({err}); "
+                         f"was the policy saved by another version of kcourse?") from None
 
 
 def _resolve(target: str) -> Callable:

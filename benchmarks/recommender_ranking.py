@@ -74,7 +74,6 @@ def main(argv=None) -> int:
     model = rec.load(args.model)
     scorer = ranking.Scorer.from_model(model)
     truth = true_ratings(folder, data)
-    counts = np.bincount(data.x_train[:, 1], minlength=data.n_movies)
     rankings = [("mean", 0.0, 0), ("mean", 0.0, 5)] + [("lower-bound", z, m) for z in args.z for m in args.min_ratings]
     rankings.append(("popularity", 0.0, 0))
     results = []

@@ -2,7 +2,8 @@
 
 Runs ``kcourse run tfa-dqn --env cartpole --seed S`` (plus any ``--config KEY=VALUE``) as a user
 does, one process per seed, one after the other, and prints per seed: the process's wall time (the
-import of TensorFlow and TF-Agents included), the training time, env steps, agent updates, whether
+import of TensorFlow and TF-Agents included), the training time and where it went (collect, train,
+log, evaluate, checkpoint, start-up, final evaluation), env steps, agent updates, whether
 the target was reached and the final greedy 100-episode mean of the exported policy. The load
 average is printed with every run: time on an idle machine.
 
@@ -37,7 +38,8 @@ def run_seed(seed: int, overrides: list[str]) -> dict:
         m = json.loads((run_dir / "result.json").read_text())["metrics"]
     return {"seed": seed, "wall_seconds": wall, "train_seconds": m["train_seconds"], "env_steps": m["env_steps"],
             "updates": m["train_step"], "reached": m["reached_target"], "final_mean": m["final_eval_mean"],
-            "load_average_start": load, "load_average_end": os.getloadavg()[0], "overrides": overrides}
+            "load_average_start": load, "load_average_end": os.getloadavg()[0], "overrides": overrides,
+            "seconds_by_phase": m.get("seconds_by_phase", {})}
 
 
 def main(argv=None) -> int:
@@ -62,6 +64,9 @@ def main(argv=None) -> int:
         print(f"{r['seed']:>4} {r['wall_seconds']:>8.1f} {r['train_seconds']:>8.1f} {r['env_steps']:>10,} "
               f"{r['updates']:>8,} {str(r['reached']):>8} {r['final_mean']:>10.1f} "
               f"{r['load_average_start']:>4.2f}-{r['load_average_end']:<4.2f}", flush=True)
+        if r["seconds_by_phase"]:
+            print("     where the time went (s): " + ", ".join(f"{k} {v:.1f}" for k, v in r["seconds_by_phase"].items()),
+                  flush=True)
     if args.json:
         files.atomic_write_json(args.json, rows)
     return 0

@@ -117,3 +117,20 @@ def test_kcourse_eval_cli(tmp_path, capsys):
     assert cli.main(["eval", str(tmp_path / "pol"), "--env", "LunarLander-v3"]) == 2
     assert "cannot act in LunarLander-v3" in capsys.readouterr().err
     assert cli.main(["eval", "random"]) == 2
+
+
+def test_env_factory_of_an_older_policy_file_is_found_where_it_moved():
+    # kcourse before the restructure wrote "agents.tfa.atari:make_breakout_env" into Breakout's policy.json
+    from agents import atari
+    from agents.policy_files import env_factory_for
+
+    assert env_factory_for({"env_factory": "agents.tfa.atari:make_breakout_env"}) is atari.make_breakout_env
+    assert env_factory_for({}) is None
+
+
+@pytest.mark.parametrize("name", ["agents.nowhere:make_env", "agents.atari:no_such_function"])
+def test_env_factory_that_cannot_be_imported_is_a_one_line_error(name):
+    from agents.policy_files import env_factory_for
+
+    with pytest.raises(ValueError, match=f"env_factory '{name}' cannot be imported"):
+        env_factory_for({"env_factory": name})

@@ -44,7 +44,7 @@ def test_act_save_experience_learn_cycle_counts_and_stores_each_flag():
     assert agent.n_experiences == 6 and len(agent.buffer) == 6
     # every stored transition keeps its own terminated flag: only the ones that ended in a hole/goal
     for i in range(6):
-        s, a, s2 = agent.buffer.obs[i], agent.buffer.actions[i], agent.buffer.next_obs[i]
+        s2 = agent.buffer.next_obs[i]
         ended_in_hole_or_goal = env.unwrapped.desc.ravel()[s2] in (b"H", b"G")
         assert bool(agent.buffer.terminated[i]) == ended_in_hole_or_goal
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from kcourse import cli
-from keras_impl import files, runtime
+from keras_impl import files
 from keras_impl import movielens as ml
 
 

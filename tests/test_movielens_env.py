@@ -124,7 +124,7 @@ def test_observed_train_keeps_validation_out(hand):
     env = me.MovieLensRecommendationEnv(tables, k=3)
     position = {int(m): a for a, m in enumerate(CANDIDATE_IDS)}
     for (u, m), y in zip(data.x_val, data.y_val.reshape(-1)):
-        user_id, movie_id = int(data.user_ids[u]), int(data.movie_ids[m])
+        movie_id = int(data.movie_ids[m])
         if movie_id not in position:
             continue
         a = position[movie_id]

@@ -2,7 +2,6 @@
 import json
 
 import numpy as np
-import pytest
 
 from agents import policies
 from agents.policies import basic_policy, basic_policy_stats

@@ -15,6 +15,8 @@ Run it with ``kcourse run tfa-dqn --env cartpole|frozenlake|breakout [--iteratio
 """
 from __future__ import annotations
 
+import collections
+import contextlib
 import dataclasses
 import json
 import os
@@ -32,7 +34,13 @@ from agents import policy_files, render
 from agents.atari import FRAME_SKIP
 from agents.configs import TfaDqnConfig
 from agents.evaluation import EVAL_SEED
-from agents.tfa.components import build, env_factory, evaluate_policy, export_policy, greedy_policy
+from agents.tfa.components import (
+    build,
+    env_factory,
+    evaluate_policy,
+    export_policy,
+    greedy_policy,
+)
 from keras_impl import config as cfglib
 from keras_impl import files, runtime
 from keras_impl.checkpoints import CheckpointManager, save_on_interrupt
@@ -45,8 +53,8 @@ CHECKPOINT_FILE = "tf"  # prefix of the tf.train.Checkpoint files inside a check
 
 def _checkpoint(c, p: TfaDqnConfig) -> tf.train.Checkpoint:
     """The objects a checkpoint holds (the names TF-Agents' Checkpointer gives them in HOML)."""
-    objects = dict(agent=c.agent, policy=c.agent.policy, global_step=c.train_step,
-                   metrics=metric_utils.MetricsGroup(c.train_metrics, "train_metrics"))
+    objects = {"agent": c.agent, "policy": c.agent.policy, "global_step": c.train_step,
+                   "metrics": metric_utils.MetricsGroup(c.train_metrics, "train_metrics")}
     if p.checkpoint_replay_buffer:
         objects["replay_buffer"] = c.replay_buffer
     return tf.train.Checkpoint(**objects)
@@ -113,10 +121,20 @@ class _Session:
     best: float = -np.inf
     timer: runtime.Timer = dataclasses.field(default_factory=runtime.Timer)
     window: tuple = dataclasses.field(default_factory=lambda: (0, time.perf_counter()))
+    phases: collections.Counter = dataclasses.field(default_factory=collections.Counter)
 
     @property
     def step(self) -> int:
         return int(self.c.train_step.numpy())
+
+    @contextlib.contextmanager
+    def phase(self, name: str):
+        """Add the block's wall time to ``phases[name]`` (the run's "where the time went")."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phases[name] += time.perf_counter() - start
 
 
 def _log(s: _Session, iteration: int, loss: float, verbose: bool) -> None:
@@ -227,22 +245,32 @@ def train_eval(cfg: TfaDqnConfig, run_dir: str | os.PathLike, resume: bool = Fal
     with save_on_interrupt(save, f"kcourse run tfa-dqn --resume {run_dir}", log=print), s.writers[0].as_default(), \
             tf.summary.record_if(lambda: tf.equal(c.train_step % summary_every, 0)):
         while iteration < p.iterations and not reached_target:
-            time_step, policy_state = collect(time_step=time_step, policy_state=policy_state)
-            loss, iteration = float(train(iterator)), iteration + 1
+            with s.phase("collect"):
+                time_step, policy_state = collect(time_step=time_step, policy_state=policy_state)
+            with s.phase("train"):
+                loss, iteration = float(train(iterator)), iteration + 1
             if iteration % p.log_interval == 0:
-                _log(s, iteration, loss, verbose)
+                with s.phase("log"):
+                    _log(s, iteration, loss, verbose)
             if iteration % p.eval_interval == 0 or iteration == p.iterations:
-                reached_target = _evaluate(s, greedy, iteration, verbose)
+                with s.phase("evaluate"):
+                    reached_target = _evaluate(s, greedy, iteration, verbose)
             if iteration % p.checkpoint_interval == 0:
-                save()
-    save()
+                with s.phase("checkpoint"):
+                    save()
+    with s.phase("checkpoint"):
+        save()
     train_seconds, train_cpu_seconds = s.timer.seconds, time.process_time() - cpu_start
+    s.phases["start-up"] = train_seconds - sum(s.phases.values())  # components, restore, random collect, tracing
     if not (run_dir / POLICY_DIR).is_dir():  # resumed at/after the end, or never evaluated
         export_policy(c.agent, c.train_step, p, run_dir / POLICY_DIR, None)
     if hasattr(c.tf_env, "close"):
         c.tf_env.close()
-    return _finish(p, run_dir, c, s.writers[1], s.history, s.best, loss, reached_target, initial_frames,
-                   resumed_from, train_seconds, train_cpu_seconds)
+    with s.phase("final evaluation, GIF, plot"):
+        result = _finish(p, run_dir, c, s.writers[1], s.history, s.best, loss, reached_target, initial_frames,
+                         resumed_from, train_seconds, train_cpu_seconds)
+    result["metrics"]["seconds_by_phase"] = {k: round(v, 2) for k, v in s.phases.items()}
+    return result
 
 
 def _finish(p: TfaDqnConfig, run_dir: Path, c, eval_writer, history: list, best: float, loss: float,
