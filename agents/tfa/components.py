@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import warnings
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,11 @@ import numpy as np
 import tensorflow as tf
 from tf_agents.agents.dqn import dqn_agent
 from tf_agents.drivers import dynamic_step_driver
-from tf_agents.environments import batched_py_environment, parallel_py_environment, tf_py_environment
+from tf_agents.environments import (
+    batched_py_environment,
+    parallel_py_environment,
+    tf_py_environment,
+)
 from tf_agents.metrics import tf_metrics
 from tf_agents.networks import q_network
 from tf_agents.policies import policy_saver
@@ -36,6 +41,22 @@ from keras_impl.checkpoints import write_manifest
 # PolicySaver encoding TFP distribution specs. Neither is actionable here.
 warnings.filterwarnings("ignore", category=SyntaxWarning, message=r'"is( not)?" with a literal')
 warnings.filterwarnings("ignore", category=UserWarning, message="Encoding a StructuredValue with type tfp")
+
+
+class _KnownNoise(logging.Filter):
+    """Drop TensorFlow/absl log lines about TF-Agents 0.19's own internals on TF 2.21: deprecation
+    notices for calls inside TF-Agents (``ReplayBuffer.get_next``, ``foldr`` with ``back_prop``)
+    and ``PolicySaver``'s renaming of nested argument names. A user can act on neither."""
+
+    PATTERNS = ("is deprecated and will be removed in a future version",
+                "is not a valid tf.function parameter name")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(pattern in record.getMessage() for pattern in self.PATTERNS)
+
+
+for _name in ("tensorflow", "absl"):
+    logging.getLogger(_name).addFilter(_KnownNoise())
 
 BREAKOUT_FACTORY = "agents.atari:make_breakout_env"
 
@@ -121,9 +142,11 @@ def build(p: TfaDqnConfig) -> Components:
 
 def greedy_policy(tf_policy) -> evaluation.Policy:
     """A TF-Agents policy as a batched NumPy policy ``[N, *obs] -> [N]`` (one compiled call per batch)."""
-    obs_dtype = tf_policy.time_step_spec.observation.dtype
+    obs_spec = tf_policy.time_step_spec.observation
+    obs_dtype = obs_spec.dtype
 
-    @tf.function
+    # One trace for every batch size: a lockstep evaluation's batch shrinks as episodes end.
+    @tf.function(input_signature=[tf.TensorSpec([None, *obs_spec.shape], obs_dtype)])
     def act(obs):
         n = tf.shape(obs)[0]
         time_step = ts.TimeStep(step_type=tf.fill([n], ts.StepType.MID), reward=tf.zeros([n]),
