@@ -208,7 +208,9 @@ def test_same_seed_same_first_1000_updates(tmp_path):
 
 
 def test_checkpoint_resume_continues_episodes_and_epsilon(tmp_path):
-    base = dict(TINY, epsilon_schedule="multiplicative", epsilon_decay_rate=0.9, epsilon_end=0.01, seed=1)
+    # one-step transitions: every env step is in the buffer at once (an n-step window holds the last
+    # n - 1 steps of an unfinished episode back, and the run ends mid-episode)
+    base = dict(TINY, epsilon_schedule="multiplicative", epsilon_decay_rate=0.9, epsilon_end=0.01, seed=1, n_step=1)
     cfg = dqn.DQNConfig(total_timesteps=400, checkpoint_every=5, **base)
     agent, first = dqn_train.train(cfg, tmp_path, log=lambda line: None)
     path = CheckpointManager(tmp_path / "checkpoints").latest()

@@ -119,7 +119,7 @@ def test_tabular_q_learning_personalises():
     users = np.arange(tables.n_users)
     agent = rl.TabularQ(tables, users, segments=2, seed=0)
     agent.train(tables, users, {"k": 2}, episodes=600, alpha=0.2, gamma=0.9, seed=0)
-    m = rl.evaluate(tables, rl.dqn_policy(agent), users, {"k": 2, "repeat": "raise"})
+    m = rl.evaluate(tables, agent.policy(), users, {"k": 2, "repeat": "raise"})
     assert m["avg_reward"] == pytest.approx(4.5)  # the best two films of each group
 
 

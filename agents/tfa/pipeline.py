@@ -207,6 +207,38 @@ def _start(p: TfaDqnConfig, run_dir: Path, resume: bool) -> tuple[_Session, tf.t
     return s, checkpoint, manager
 
 
+def _loop(s: _Session, iterator, save, verbose: bool) -> tuple[float, bool]:
+    """Iterations until ``p.iterations`` or the target: collect, train, log, evaluate, checkpoint.
+
+    Returns the last loss and whether the target return was reached.
+    """
+    p, c = s.p, s.c
+    collect, train = common.function(c.collect_driver.run), _train_function(c, p)
+    greedy = greedy_policy(c.agent.policy)
+    time_step, policy_state = None, c.agent.collect_policy.get_initial_state(c.tf_env.batch_size)
+    loss, reached_target = float("nan"), False
+    iteration = s.step // p.train_steps
+    s.window = (iteration, time.perf_counter())
+    # The agent's own loss summaries only once a log interval (not 128 times an iteration).
+    summary_every = p.log_interval * p.train_steps
+    with s.writers[0].as_default(), tf.summary.record_if(lambda: tf.equal(c.train_step % summary_every, 0)):
+        while iteration < p.iterations and not reached_target:
+            with s.phase("collect"):
+                time_step, policy_state = collect(time_step=time_step, policy_state=policy_state)
+            with s.phase("train"):
+                loss, iteration = float(train(iterator)), iteration + 1
+            if iteration % p.log_interval == 0:
+                with s.phase("log"):
+                    _log(s, iteration, loss, verbose)
+            if iteration % p.eval_interval == 0 or iteration == p.iterations:
+                with s.phase("evaluate"):
+                    reached_target = _evaluate(s, greedy, iteration, verbose)
+            if iteration % p.checkpoint_interval == 0:
+                with s.phase("checkpoint"):
+                    save()
+    return loss, reached_target
+
+
 def train_eval(cfg: TfaDqnConfig, run_dir: str | os.PathLike, resume: bool = False, verbose: bool = True) -> dict:
     """Train a DqnAgent, checkpoint it, export and evaluate its greedy policy.
 
@@ -234,30 +266,9 @@ def train_eval(cfg: TfaDqnConfig, run_dir: str | os.PathLike, resume: bool = Fal
     # (n + 1)-step trajectories (one n-step transition each), sampled in parallel and prefetched
     iterator = iter(c.replay_buffer.as_dataset(sample_batch_size=p.batch_size, num_steps=p.n_step_update + 1,
                                                num_parallel_calls=3).prefetch(3))
-    collect, train = common.function(c.collect_driver.run), _train_function(c, p)
-    greedy = greedy_policy(c.agent.policy)
-    time_step, policy_state = None, c.agent.collect_policy.get_initial_state(c.tf_env.batch_size)
-    loss, reached_target, cpu_start = float("nan"), False, time.process_time()
-    iteration = s.step // p.train_steps
-    s.window = (iteration, time.perf_counter())
-    # The agent's own loss summaries only once a log interval (not 128 times an iteration).
-    summary_every = p.log_interval * p.train_steps
-    with save_on_interrupt(save, f"kcourse run tfa-dqn --resume {run_dir}", log=print), s.writers[0].as_default(), \
-            tf.summary.record_if(lambda: tf.equal(c.train_step % summary_every, 0)):
-        while iteration < p.iterations and not reached_target:
-            with s.phase("collect"):
-                time_step, policy_state = collect(time_step=time_step, policy_state=policy_state)
-            with s.phase("train"):
-                loss, iteration = float(train(iterator)), iteration + 1
-            if iteration % p.log_interval == 0:
-                with s.phase("log"):
-                    _log(s, iteration, loss, verbose)
-            if iteration % p.eval_interval == 0 or iteration == p.iterations:
-                with s.phase("evaluate"):
-                    reached_target = _evaluate(s, greedy, iteration, verbose)
-            if iteration % p.checkpoint_interval == 0:
-                with s.phase("checkpoint"):
-                    save()
+    cpu_start = time.process_time()
+    with save_on_interrupt(save, f"kcourse run tfa-dqn --resume {run_dir}", log=print):
+        loss, reached_target = _loop(s, iterator, save, verbose)
     with s.phase("checkpoint"):
         save()
     train_seconds, train_cpu_seconds = s.timer.seconds, time.process_time() - cpu_start
