@@ -11,7 +11,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from keras_impl.movielens.readers import MERGE_ORDERS, movies_file, read_movielens
+from keras_impl.movielens.readers import movies_file, read_movielens
+from keras_impl.movielens.validation import MERGE_ORDERS
 from keras_impl.movielens.validation import NO_GENRES
 
 # The course's constants (exam part 1).

@@ -15,17 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from keras_impl.movielens import grouplens
-from keras_impl.movielens.validation import (  # noqa: F401  (re-exported: the package's names)
-                                             MERGE_ORDERS,
-                                             MOVIES_COLUMNS,
-                                             MOVIES_FILE,
-                                             RATING_MAX,
-                                             RATING_MIN,
-                                             RATINGS_COLUMNS,
-                                             RATINGS_FILE,
-                                             validate_movies,
-                                             validate_ratings,
-)
+from keras_impl.movielens.validation import (MOVIES_COLUMNS, MOVIES_FILE, RATINGS_COLUMNS, RATINGS_FILE,
+                                             validate_movies, validate_ratings)
 
 # layout -> (ratings file, movies file)
 LAYOUTS = {

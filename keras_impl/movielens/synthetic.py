@@ -19,7 +19,8 @@ from scipy.special import ndtr
 from keras_impl import files
 from keras_impl.movielens import grouplens
 from keras_impl.movielens.course import genre_matrix
-from keras_impl.movielens.readers import LAYOUTS, MOVIES_FILE, RATING_MAX, RATING_MIN, RATINGS_FILE
+from keras_impl.movielens.readers import LAYOUTS
+from keras_impl.movielens.validation import MOVIES_FILE, RATING_MAX, RATING_MIN, RATINGS_FILE
 
 # ----------------------------------------------------------------------------------------------
 # Synthetic MovieLens
