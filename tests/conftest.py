@@ -1,9 +1,11 @@
 """Shared test set-up: legacy Keras for TF-Agents before TensorFlow loads; quiet TF logs."""
 import http.server
+import io
 import os
 import subprocess
 import sys
 import threading
+import zipfile
 from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -47,3 +49,17 @@ def server(tmp_path):
     thread.start()
     yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
+
+
+def _zip_of(folder: Path, name: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in folder.iterdir():
+            archive.write(path, f"{name}/{path.name}")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def zip_of():
+    """``zip_of(folder, name) -> bytes``: the folder's files zipped under ``name/``, as GroupLens ships them."""
+    return _zip_of

@@ -333,18 +333,10 @@ def test_synthetic_rejects_impossible_sizes(tmp_path):
 # ----------------------------------------------------------------------------------------------
 
 
-def _zip_of(folder: Path, name: str) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for path in folder.iterdir():
-            archive.write(path, f"{name}/{path.name}")
-    return buffer.getvalue()
-
-
-def test_download_verifies_and_unpacks(tmp_path, server):
+def test_download_verifies_and_unpacks(tmp_path, server, zip_of):
     root, url = server
     ml.generate_synthetic(tmp_path / "src", ml.SyntheticSpec(n_users=20, n_movies=30, n_ratings=400))
-    payload = _zip_of(tmp_path / "src", "ml-latest-small")
+    payload = zip_of(tmp_path / "src", "ml-latest-small")
     (root / "ml-latest-small.zip").write_bytes(payload)
     (root / "ml-latest-small.zip.md5").write_text(hashlib.md5(payload).hexdigest() + "  ml-latest-small.zip\n")
     code = cli.main(["data", "download", "ml-latest-small", "--to", str(tmp_path / "data"), "--base-url", url])

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -155,19 +153,11 @@ def test_cli_data_synthetic_layouts_and_bad_u_data_in_one_line(tmp_path, capsys)
 # ----------------------------------------------------------------------------------------------
 
 
-def _zip_of(folder: Path, name: str) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for path in folder.iterdir():
-            archive.write(path, f"{name}/{path.name}")
-    return buffer.getvalue()
-
-
 @pytest.mark.parametrize("name", ["ml-100k", "ml-1m"])
-def test_download_grouplens_layouts(tmp_path, server, name):
+def test_download_grouplens_layouts(tmp_path, server, name, zip_of):
     root, url = server
     ml.generate_synthetic(tmp_path / "src", SPEC, layout=name)
-    payload = _zip_of(tmp_path / "src", name)
+    payload = zip_of(tmp_path / "src", name)
     (root / f"{name}.zip").write_bytes(payload)
     # Without --md5 the known GroupLens checksum is used, which this synthetic zip cannot match.
     code = cli.main(["data", "download", name, "--to", str(tmp_path / "data"), "--base-url", url])
