@@ -10,11 +10,13 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 venv: $(STAMP)
 
+# setuptools' editable build prints a boxed "Editable installation" UserWarning on every install;
+# it is advice for package authors, not a fault, so it is silenced for that one command.
+# tf-agents 0.19.0 / gym 0.23.0 metadata pins cannot resolve beside TF 2.21: installed without deps.
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install -q -e ".[atari,box2d,test,notebooks]"
-	# tf-agents 0.19.0 / gym 0.23.0 metadata pins cannot resolve beside TF 2.21: install without deps.
+	PYTHONWARNINGS=ignore::UserWarning $(BIN)/python -m pip install -q -e ".[atari,box2d,test,notebooks]"
 	$(BIN)/python -m pip install -q --no-deps tf-agents==0.19.0 gym==0.23.0
 	touch $(STAMP)
 
