@@ -30,7 +30,7 @@ from agents import policy_files, render
 from agents.configs import DQNConfig
 from agents.dqn import DQNAgent, epsilon_at
 from agents.envs import make_env, resolve_env_id
-from agents.evaluation import EVAL_SEED, evaluate
+from agents.evaluation import EVAL_SEED, evaluate, screened
 from agents.replay import NStepWindow, ReplayBuffer
 from keras_impl import config as cfglib
 from keras_impl import files, runtime
@@ -179,15 +179,15 @@ def _start(cfg: DQNConfig, run_dir: Path, resume: bool, log: Callable[[str], Non
 
 
 def _evaluate(run: _Run) -> bool:
-    """Greedy evaluation (10 episodes first, all ``eval_episodes`` only if those reach the target).
+    """Greedy evaluation (:func:`agents.evaluation.screened`: all ``eval_episodes`` only when a 10-episode
+    screen reaches the target).
 
     Returns whether the target is reached; its time counts as evaluation, not training.
     """
     t0, c0 = time.perf_counter(), time.process_time()
     cfg, state, target = run.cfg, run.state, run.target
-    result = evaluate(run.agent.greedy_policy, cfg.env, episodes=min(10, cfg.eval_episodes), seed=EVAL_SEED)
-    if cfg.eval_episodes > 10 and (target is None or result.mean >= target):
-        result = evaluate(run.agent.greedy_policy, cfg.env, episodes=cfg.eval_episodes, seed=EVAL_SEED)
+    result = screened(lambda n: evaluate(run.agent.greedy_policy, cfg.env, episodes=n, seed=EVAL_SEED),
+                      cfg.eval_episodes, target)
     n = len(result.returns)
     state.evals.append([state.global_step, state.episode, result.mean, result.std, n])
     runtime.log_scalars(run.writers[1], state.global_step, {"eval/mean_return": result.mean, "eval/episodes": n})
@@ -237,9 +237,10 @@ def _loop(run: _Run, env) -> None:
                 run.on_update(i, float(loss))
             state.updates += cfg.gradient_steps
             last_loss = float(losses[-1])
-            state.train_log.append([state.global_step, float(losses.mean()), float(q_means.mean())])
-            runtime.log_scalars(run.writers[0], state.global_step, {"losses/td_loss": float(losses.mean()),
-                                                                     "losses/q_values": float(q_means.mean())})
+            loss_mean, q_mean = float(losses.mean()), float(q_means.mean())
+            state.train_log.append([state.global_step, loss_mean, q_mean])
+            runtime.log_scalars(run.writers[0], state.global_step, {"losses/td_loss": loss_mean,
+                                                                     "losses/q_values": q_mean})
         if state.global_step % cfg.target_update_interval == 0:
             agent.sync_target()
         if terminated or truncated:

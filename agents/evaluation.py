@@ -172,6 +172,24 @@ def evaluate(policy: Policy, env_id: str, episodes: int = 100, seed: int = 0, en
                       env_id=env_id, seed=seed)
 
 
+SCREEN_EPISODES = 10  # a periodic evaluation with a target first plays this many episodes
+
+
+def screened(run_episodes: Callable[[int], EvalResult], episodes: int, target: float | None) -> EvalResult:
+    """A periodic greedy evaluation of ``episodes`` episodes that stops early when it cannot pass ``target``.
+
+    With a target, the first :data:`SCREEN_EPISODES` episodes run alone and all ``episodes`` only
+    when those reach it: most evaluations of an unfinished agent stop there. Without a target, all
+    of them run at once. ``run_episodes(n)`` evaluates the first ``n`` episodes of a fixed seed
+    sequence (:func:`evaluate` with a fixed ``seed``), so a passing screen's episodes are the first
+    ones of the full evaluation; the caller tells a full result by ``len(result.returns)``.
+    """
+    if target is None or episodes <= SCREEN_EPISODES:
+        return run_episodes(episodes)
+    result = run_episodes(SCREEN_EPISODES)
+    return run_episodes(episodes) if result.mean >= target else result
+
+
 def assert_policy_return(policy: Policy, env_id: str, min_mean: float, episodes: int = 100, seed: int = 0,
                          **kwargs) -> EvalResult:
     """Fail (``AssertionError``) unless the policy's mean return is at least ``min_mean``.

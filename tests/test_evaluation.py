@@ -134,3 +134,24 @@ def test_env_factory_that_cannot_be_imported_is_a_one_line_error(name):
 
     with pytest.raises(ValueError, match=f"env_factory '{name}' cannot be imported"):
         env_factory_for({"env_factory": name})
+
+
+@pytest.mark.parametrize("first_ten, episodes, target, calls, mean", [
+    # every episode returns first_ten's value in episodes 0-9 and 500 after them
+    (100.0, 100, 475.0, [10], 100.0),          # the screen misses 475: stop after 10 episodes
+    (500.0, 100, 475.0, [10, 100], 500.0),     # the screen passes: all 100 (mean (10 * 500 + 90 * 500) / 100)
+    (100.0, 100, None, [100], (10 * 100 + 90 * 500) / 100),  # no target: all 100 at once (140.0)
+    (100.0, 5, 475.0, [5], 100.0),             # no more than the screen asked: one run
+])
+def test_screened_evaluation_runs_all_episodes_only_after_a_passing_screen(first_ten, episodes, target, calls, mean):
+    asked = []
+
+    def run_episodes(n):
+        asked.append(n)
+        returns = [first_ten if i < 10 else 500.0 for i in range(n)]
+        return evaluation.EvalResult(mean=float(np.mean(returns)), std=0.0, min=min(returns), max=max(returns),
+                                     returns=returns, lengths=[1] * n, env_id="fake", seed=0)
+
+    result = evaluation.screened(run_episodes, episodes, target)
+    assert asked == calls
+    assert result.mean == pytest.approx(mean)

@@ -33,7 +33,7 @@ from tf_agents.utils import common
 from agents import policy_files, render
 from agents.atari import FRAME_SKIP
 from agents.configs import TfaDqnConfig
-from agents.evaluation import EVAL_SEED
+from agents.evaluation import EVAL_SEED, screened
 from agents.tfa.components import (
     build,
     env_factory,
@@ -54,7 +54,7 @@ CHECKPOINT_FILE = "tf"  # prefix of the tf.train.Checkpoint files inside a check
 def _checkpoint(c, p: TfaDqnConfig) -> tf.train.Checkpoint:
     """The objects a checkpoint holds (the names TF-Agents' Checkpointer gives them in HOML)."""
     objects = {"agent": c.agent, "policy": c.agent.policy, "global_step": c.train_step,
-                   "metrics": metric_utils.MetricsGroup(c.train_metrics, "train_metrics")}
+               "metrics": metric_utils.MetricsGroup(c.train_metrics, "train_metrics")}
     if p.checkpoint_replay_buffer:
         objects["replay_buffer"] = c.replay_buffer
     return tf.train.Checkpoint(**objects)
@@ -161,12 +161,10 @@ def _evaluate(s: _Session, greedy, iteration: int, verbose: bool) -> bool:
     """A greedy evaluation; export the policy when it is the best so far. Returns: the target is reached.
 
     With a target, a screen of 10 episodes comes first and all ``eval_episodes`` run only when the
-    screen reaches it (the hand-written DQN's rule): most evaluations of an unfinished agent stop there.
+    screen reaches it (:func:`agents.evaluation.screened`, as for the hand-written DQN).
     """
     p, seed = s.p, EVAL_SEED + iteration
-    result = evaluate_policy(greedy, p, min(10, p.eval_episodes) if p.target_return else p.eval_episodes, seed)
-    if p.target_return and p.eval_episodes > 10 and result.mean >= p.target_return:
-        result = evaluate_policy(greedy, p, p.eval_episodes, seed)
+    result = screened(lambda n: evaluate_policy(greedy, p, n, seed), p.eval_episodes, p.target_return or None)
     runtime.log_scalars(s.writers[1], s.step, {"eval/mean_return": result.mean, "eval/std_return": result.std})
     m = s.c.train_metrics
     s.history.append({"iteration": iteration, "train_step": s.step, "eval_mean": result.mean, "eval_std": result.std,
