@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 
 from keras_impl.movielens.readers import movies_file, read_movielens
-from keras_impl.movielens.validation import MERGE_ORDERS
-from keras_impl.movielens.validation import NO_GENRES
+from keras_impl.movielens.validation import MERGE_ORDERS, NO_GENRES
 
 # The course's constants (exam part 1).
 COURSE_SEED = 43052
@@ -113,11 +112,18 @@ class CourseData:
 
     def seen(self) -> tuple[np.ndarray, np.ndarray]:
         """Each user's rated films (train and val) as CSR arrays ``(indptr [U+1], indices)``."""
-        users = self.frame["userId"].to_numpy()
-        order = np.argsort(users, kind="stable")
-        indptr = np.zeros(self.n_users + 1, dtype="int64")
-        np.cumsum(np.bincount(users, minlength=self.n_users), out=indptr[1:])
-        return indptr, self.frame["movieId"].to_numpy()[order].astype("int32")
+        indptr, films = films_by_user(self.frame["userId"].to_numpy(), self.frame["movieId"].to_numpy(), self.n_users)
+        return indptr, films.astype("int32")
+
+
+def films_by_user(users: np.ndarray, films: np.ndarray, n_users: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rating pairs grouped by user as CSR arrays ``(indptr [n_users + 1], films)``: user ``u``'s
+    films are ``films[indptr[u]:indptr[u + 1]]``, in their original order."""
+    users = np.asarray(users)
+    order = np.argsort(users, kind="stable")
+    indptr = np.zeros(n_users + 1, dtype="int64")
+    np.cumsum(np.bincount(users, minlength=n_users), out=indptr[1:])
+    return indptr, np.asarray(films)[order]
 
 
 def genre_matrix(genres) -> tuple[np.ndarray, list[str]]:

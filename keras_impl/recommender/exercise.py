@@ -76,13 +76,14 @@ def run(cfg: RecommenderConfig, run_dir: Path) -> dict:
         headline += f" (synthetic {name}; oracle {oracle:.4f}, +{100 * (val_mse / oracle - 1):.1f}%)"
     scatter_plot(data.y_val, y_pred, run_dir / "scatter.png", title=f"validation: MSE {val_mse:.4f}")
     model_path = save(model, run_dir / "checkpoints" / "recommender.keras")
-    if _is_ml20m(data, folder):  # the course's question 2
+    ml20m = _is_ml20m(data, folder)
+    if ml20m:  # the course's question 2
         answer = predict(model, *COURSE_QUESTION, by="index")
         metrics["question2"] = answer
         print(f"question 2: user index {answer['user_index']} (userId {answer['user_id']}), movie index "
               f"{answer['movie_index']} {answer['title']!r}: predicted rating {answer['rating']:.2f}")
         headline += f"; Q2 user 2303 x {answer['title']}: {answer['rating']:.2f}"
-    _example_top(model, cfg, run_dir, COURSE_QUESTION[0] if _is_ml20m(data, folder) else None)
+    _example_top(model, cfg, run_dir, COURSE_QUESTION[0] if ml20m else None)
     if cfg.ranking_metrics:
         metrics[f"ranking@{cfg.top_n}"] = ranking_metrics(model, data, cfg)
         lower = metrics[f"ranking@{cfg.top_n}"][cfg.rank]

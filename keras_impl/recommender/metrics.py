@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from keras_impl.recommender.ranking import DEFAULT_MIN_RATINGS, DEFAULT_Z, RANKINGS, Scorer, top_n
+from keras_impl.movielens.course import films_by_user
+from keras_impl.recommender.ranking import DEFAULT_MIN_RATINGS, DEFAULT_Z, RANKINGS, Scorer, check_rank, top_n
 
 RELEVANT_RATING = 4.0
 METRIC_NAMES = ("precision", "recall", "ndcg", "coverage", "median_count", "users")
@@ -74,14 +75,6 @@ def summarize(top: np.ndarray, relevant: list[set], counts: np.ndarray) -> dict:
             "users": int(len(top))}
 
 
-def _train_seen(x_train: np.ndarray, n_users: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each user's training films as CSR ``(indptr [U + 1], films)``."""
-    order = np.argsort(x_train[:, 0], kind="stable")
-    indptr = np.zeros(n_users + 1, dtype="int64")
-    np.cumsum(np.bincount(x_train[:, 0], minlength=n_users), out=indptr[1:])
-    return indptr, x_train[order, 1]
-
-
 def top_lists(scorer: Scorer, x_train: np.ndarray, users: np.ndarray, k: int = 10, rank: str = "lower-bound",
               z: float = DEFAULT_Z, min_ratings: int = DEFAULT_MIN_RATINGS, chunk: int = 256) -> np.ndarray:
     """``[len(users), k]`` top films of each user among those not rated in ``x_train`` (-1 pads a short list).
@@ -89,12 +82,10 @@ def top_lists(scorer: Scorer, x_train: np.ndarray, users: np.ndarray, k: int = 1
     ``rank`` is one of :data:`RANKINGS` (the model's scores; films with fewer than ``min_ratings``
     training ratings are left out) or ``"popularity"`` (training count, most rated first).
     """
-    if rank not in RANKINGS + ("popularity",):
-        raise ValueError(f"Received an invalid value for argument `rank`: expected one of "
-                         f"{', '.join(RANKINGS + ('popularity',))}, got {rank!r}")
+    check_rank(rank, RANKINGS + ("popularity",))
     x_train = np.asarray(x_train)
     counts = np.bincount(x_train[:, 1], minlength=len(scorer.movie))
-    indptr, films = _train_seen(x_train, len(scorer.user))
+    indptr, films = films_by_user(x_train[:, 0], x_train[:, 1], len(scorer.user))
     tops = []
     for start in range(0, len(users), chunk):
         batch = np.asarray(users[start:start + chunk], dtype="int64")

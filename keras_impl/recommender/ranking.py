@@ -106,9 +106,10 @@ class Scorer:
         return expected, (expected if rank == "mean" else lower_bound(mean, var, z))
 
 
-def check_rank(rank: str) -> None:
-    if rank not in RANKINGS:
-        raise ValueError(f"Received an invalid value for argument `rank`: expected one of {', '.join(RANKINGS)}, "
+def check_rank(rank: str, allowed: tuple[str, ...] = RANKINGS) -> None:
+    """``ValueError`` naming ``rank`` unless it is one of ``allowed`` (the model's rankings by default)."""
+    if rank not in allowed:
+        raise ValueError(f"Received an invalid value for argument `rank`: expected one of {', '.join(allowed)}, "
                          f"got {rank!r}")
 
 
