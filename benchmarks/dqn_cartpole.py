@@ -251,8 +251,8 @@ def summarize(rows: list[dict], budget: int) -> list[str]:
     return lines
 
 
-def plot_sweep(rows: list[dict], path: str, budget: int) -> None:
-    """One panel per Keras variant: every seed's greedy evaluation means against env steps."""
+def _plot_per_variant(rows: list[dict], path: str, draw) -> None:
+    """One panel per Keras implementation, ``draw(ax, row)`` for each of its seeds, saved to ``path``."""
     from matplotlib.figure import Figure
 
     impls = [i for i in dict.fromkeys(label(r) for r in rows) if not i.startswith("torch")]
@@ -260,34 +260,35 @@ def plot_sweep(rows: list[dict], path: str, budget: int) -> None:
     axes = fig.subplots(1, len(impls), squeeze=False)[0]
     for ax, impl in zip(axes, impls):
         for r in (r for r in rows if label(r) == impl):
-            evals = np.asarray(r["evals"], dtype=float).reshape(-1, 5)  # [step, episode, mean, std, episodes]
-            ax.plot(evals[:, 0], evals[:, 2], lw=1, label=f"seed {r['seed']}")
-        ax.axhline(TARGET, color="gray", ls="--", lw=1)
-        ax.axvline(budget, color="gray", ls=":", lw=1)
-        ax.set(title=impl, xlabel="env steps", ylabel="greedy evaluation mean")
+            draw(ax, r)
+        ax.set_title(impl)
     axes[-1].legend(fontsize=6, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
+
+
+def plot_sweep(rows: list[dict], path: str, budget: int) -> None:
+    """One panel per Keras variant: every seed's greedy evaluation means against env steps."""
+    def draw(ax, r):
+        evals = np.asarray(r["evals"], dtype=float).reshape(-1, 5)  # [step, episode, mean, std, episodes]
+        ax.plot(evals[:, 0], evals[:, 2], lw=1, label=f"seed {r['seed']}")
+        ax.axhline(TARGET, color="gray", ls="--", lw=1)
+        ax.axvline(budget, color="gray", ls=":", lw=1)
+        ax.set(xlabel="env steps", ylabel="greedy evaluation mean")
+
+    _plot_per_variant(rows, path, draw)
 
 
 def plot_q_growth(rows: list[dict], path: str) -> None:
     """Mean Q of the taken actions per training round against env steps, every seed (the diagnosis plot)."""
-    from matplotlib.figure import Figure
-
-    impls = [i for i in dict.fromkeys(label(r) for r in rows) if not i.startswith("torch")]
-    fig = Figure(figsize=(4.2 * len(impls), 3.4))
-    axes = fig.subplots(1, len(impls), squeeze=False)[0]
-    for ax, impl in zip(axes, impls):
-        for r in (r for r in rows if label(r) == impl):
-            log = np.asarray(r["train_log"], dtype=float).reshape(-1, 3)  # [step, mean loss, mean Q]
-            solved = r["greedy_eval_solved_step"]
-            ax.plot(log[:, 0], log[:, 2], lw=1, label=f"seed {r['seed']}" + ("" if solved else " (not solved)"))
+    def draw(ax, r):
+        log = np.asarray(r["train_log"], dtype=float).reshape(-1, 3)  # [step, mean loss, mean Q]
+        solved = r["greedy_eval_solved_step"]
+        ax.plot(log[:, 0], log[:, 2], lw=1, label=f"seed {r['seed']}" + ("" if solved else " (not solved)"))
         ax.axhline(100, color="gray", ls="--", lw=1)  # 1 / (1 - gamma): the scale of a balancing policy's values
-        ax.set(title=impl, xlabel="env steps",
-               ylabel="mean Q of the taken actions")
-    axes[-1].legend(fontsize=6, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
+        ax.set(xlabel="env steps", ylabel="mean Q of the taken actions")
+
+    _plot_per_variant(rows, path, draw)
 
 
 def main(argv=None) -> int:
@@ -326,22 +327,17 @@ def main(argv=None) -> int:
         return 0
     from keras_impl import files
 
-    if args.json:  # checked before the long runs: an unwritable path is one line now, not a traceback later
-        try:
-            files.writable_path(args.json, "result file (--json)")
-        except ValueError as err:
-            parser.exit(2, f"{parser.prog}: error: {err}\n")
+    files.exit_unless_writable(parser, args.json)  # before the long work: one line, not a late traceback
     seeds = parse_seeds(args.seeds)
+    torch_seeds = parse_seeds(args.torch_seeds) if args.torch_seeds else seeds[:3]
     variants = ["dqn", "double", "dueling", "dueling-double"] if "all" in args.variant else args.variant
-    jobs = []
-    if args.impl in ("both", "torch"):
-        jobs += [("torch", s, None) for s in parse_seeds(args.torch_seeds) if args.torch_seeds] if args.torch_seeds \
-            else [("torch", s, None) for s in seeds[:3]]
-    if args.impl in ("both", "keras"):
-        jobs += [(v, s, None) for v in variants for s in seeds]
     shared = {"max_steps": args.max_steps, "torch_max_steps": args.torch_max_steps, "max_seconds": args.max_seconds,
               "threads": args.threads, "config": args.config}
-    jobs = [(kind, seed, shared) for kind, seed, _ in jobs]
+    jobs = []
+    if args.impl in ("both", "torch"):
+        jobs += [("torch", s, shared) for s in torch_seeds]
+    if args.impl in ("both", "keras"):
+        jobs += [(v, s, shared) for v in variants for s in seeds]
     print(f"[bench] {len(jobs)} runs, {args.parallel} at a time, {args.threads} thread(s) each; load average "
           f"{os.getloadavg()[0]:.2f} at the start", flush=True)
     rows = []

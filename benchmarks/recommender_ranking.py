@@ -65,7 +65,9 @@ def main(argv=None) -> int:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--json", default=None, help="also write the numbers as JSON")
     args = parser.parse_args(argv)
+    from keras_impl import files
 
+    files.exit_unless_writable(parser, args.json)  # before the long work: one line, not a late traceback
     from keras_impl import movielens, recommender as rec
     from keras_impl.recommender import metrics, ranking
 
@@ -108,7 +110,7 @@ def main(argv=None) -> int:
                 print(f"  {i:2d}. {item['rating']:.2f} (lower bound {item['lower_bound']:.2f}, {item['n_ratings']:>5,} "
                       f"ratings){real}  {item['title']}")
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        files.atomic_write_json(args.json, results)
     return 0
 
 

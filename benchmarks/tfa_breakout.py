@@ -138,11 +138,7 @@ def main(argv=None) -> int:
     parser.add_argument("--prefill", type=int, default=2000, help="random steps put in the buffer first")
     parser.add_argument("--json", default="", help="write the figures to this JSON file too")
     args = parser.parse_args(argv)
-    if args.json:  # checked before the long work: an unwritable path is one line now, not a traceback later
-        try:
-            files.writable_path(args.json, "result file (--json)")
-        except ValueError as err:
-            parser.exit(2, f"{parser.prog}: error: {err}\n")
+    files.exit_unless_writable(parser, args.json)  # before the long work: one line, not a late traceback
     from keras_impl import runtime
 
     figures: dict = {"device": runtime.device_summary(), "cpu_count": os.cpu_count()}

@@ -50,11 +50,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from keras_impl import files
 
-    if args.json:
-        try:
-            files.writable_path(args.json, "result file (--json)")
-        except ValueError as err:
-            parser.exit(2, f"{parser.prog}: error: {err}\n")
+    files.exit_unless_writable(parser, args.json)  # before the long work: one line, not a late traceback
     rows = []
     print(f"{'seed':>4} {'wall s':>8} {'train s':>8} {'env steps':>10} {'updates':>8} {'reached':>8} "
           f"{'final mean':>10} {'load':>10}", flush=True)

@@ -165,3 +165,14 @@ def writable_path(path: str | os.PathLike, what: str = "output") -> Path:
     except OSError as err:
         raise ValueError(f"cannot write the {what} {path}: {existing}: {err.strerror or err}") from None
     return path
+
+
+def exit_unless_writable(parser, path: str | os.PathLike | None, what: str = "result file (--json)") -> None:
+    """For a script's ``argparse`` parser: exit 2 with one ``PROG: error: ...`` line when ``path`` (if
+    given) cannot be written (:func:`writable_path`). Call it before the long work, not after."""
+    if not path:
+        return
+    try:
+        writable_path(path, what)
+    except ValueError as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")

@@ -187,6 +187,8 @@ def test_writable_path_creates_nothing(tmp_path):
 @pytest.mark.parametrize("script, args", [
     ("dqn_cartpole.py", ["--impl", "keras", "--max-steps", "300"]),
     ("tfa_breakout.py", ["--iterations", "1", "--warmup", "0", "--env-steps", "1", "--prefill", "1"]),
+    ("tfa_cartpole.py", ["--seeds", "0"]),
+    ("recommender_ranking.py", ["no-such-model.keras"]),
 ])
 def test_benchmarks_check_json_before_their_work(tmp_path, script, args):
     blocker = tmp_path / "a-file"
