@@ -130,7 +130,7 @@ class DQNConfig:
     tau: float = arg(0.005, "soft-update rate (PyTorch tutorial: 0.005); ignored for hard updates", gt=0, le=1)
     loss: str = arg("huber", "TD loss", choices=("huber", "mse"))
     n_step: int = arg(3, "n-step returns: sum n discounted rewards before bootstrapping from Q (1: one-step DQN); "
-                         "3 lets Q-values grow 3x faster per target update (docs/dqn.md)", ge=1)
+                         "a target update then carries rewards n steps back instead of one (docs/dqn.md)", ge=1)
     max_grad_norm: float = arg(10.0, "clip gradients to this global norm (0: no clipping)", ge=0)
     epsilon_schedule: str = arg("linear", "linear (by step, SB3), linear-episode (HOML), exponential (by step, "
                                           "PyTorch tutorial), multiplicative (per episode, Keras tutorial/exam)",

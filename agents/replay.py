@@ -188,7 +188,3 @@ class NStepWindow:
         ret = n_step_return([r for _, _, r in self._pending], self.gamma)
         self.buffer.add(obs, action, ret, next_obs, terminated, truncated, horizon=len(self._pending))
         self._pending.pop(0)
-
-    def clear(self) -> None:
-        """Forget open transitions (a resumed run restarts its interrupted episode from a reset)."""
-        self._pending.clear()
