@@ -524,9 +524,9 @@ TFA = notebook(
     64x4x4/2, 64x3x3/1, 512), RMSProp 2.5e-4, epsilon decaying 1.0 -> 0.01, target update every 2,000
     steps, a `TFUniformReplayBuffer`, drivers, metrics, checkpoints and a saved policy. HOML reports an
     average return of about **7.8** after ~200k agent steps (humans ~30). On 2 CPU cores kcourse's run
-    passed it only after about 675k agent steps (2.7M frames: about 2.2 hours at the machine's idle
-    rate of 85 agent steps/s, resumed across sessions; `docs/tfa.md`), so with `QUICK` this is a smoke
-    run of 100 iterations. Code: `agents/tfa/`, `agents/atari.py`; options:
+    passed it only after about 675k agent steps (2.7M frames: about 2 hours at the 91 agent steps/s
+    this machine trains with, evaluations included, resumed across sessions; `docs/tfa.md`), so with
+    `QUICK` this is a smoke run of 100 iterations. Code: `agents/tfa/`, `agents/atari.py`; options:
     `agents/configs.py` (`TfaDqnConfig` and its presets).
     """,
     """
