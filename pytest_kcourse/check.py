@@ -1,0 +1,237 @@
+"""Run one policy check: evaluate batch by batch until the sequential test settles; report it.
+
+Episode ``i`` of a check (0-based) is reset with seed ``spec.seed + i``, so a verdict reproduces
+and every episode can be replayed alone with ``kcourse eval POLICY --seed S --episodes 1``. Each
+batch is one :func:`agents.evaluation.evaluate` call: the batch's environments step in lockstep,
+one model call per step.
+
+Importing this module imports ``agents`` (and, through the policy loaders, TensorFlow); the
+plugin imports it only when a check runs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import shlex
+import time
+from pathlib import Path
+
+import numpy as np
+
+from agents.envs import resolve_env_id
+from agents.evaluation import evaluate
+from agents.policy_files import env_factory_for, load_policy
+from agents.policy_stats import confidence_interval, first_verdict, normalize
+from pytest_kcourse.config import ConfigError, PolicySpec, read_baselines, write_baseline
+
+# The range of an episode's undiscounted return, for the envs whose range is known without
+# running them (CartPole: +1 per step up to the time limit; FrozenLake: 1 at the goal, else 0).
+KNOWN_RETURN_RANGES = {
+    "CartPole-v0": (0.0, 200.0),
+    "CartPole-v1": (0.0, 500.0),
+    "FrozenLake-v1": (0.0, 1.0),
+    "FrozenLake8x8-v1": (0.0, 1.0),
+}
+REGEN_CHUNK = 100  # --policies-regen evaluates its episodes this many at a time
+BARS = " ▁▂▃▄▅▆▇█"
+
+
+class PolicyCheckFailed(AssertionError):
+    """A policy check that failed or ran out of episodes; ``str()`` is the report, ``.result`` the numbers."""
+
+    def __init__(self, result: "CheckResult"):
+        super().__init__(format_report(result))
+        self.result = result
+
+
+@dataclasses.dataclass
+class CheckResult:
+    name: str
+    verdict: str  # "pass", "fail", "inconclusive", or "recorded" (--policies-regen)
+    returns: list[float]
+    seed: int  # episode i was reset with seed + i
+    threshold: float
+    lower: float
+    upper: float
+    return_range: tuple[float, float]
+    alpha: float
+    budget: int
+    env_id: str
+    criterion: str
+    wall_s: float
+    policy_folder: Path | None = None
+    env_arg: str | None = None  # --env for the replay command, when the check overrides the policy's env
+    max_steps: int | None = None
+    baseline_mean: float | None = None
+
+    @property
+    def episodes(self) -> int:
+        return len(self.returns)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.returns))
+
+    def worst(self, k: int = 3) -> list[tuple[float, int]]:
+        """The ``k`` lowest returns with their episode seeds (lowest first, then by seed)."""
+        return worst_episodes(self.returns, self.seed, k)
+
+    def replay_command(self, seed: int) -> str | None:
+        return replay_command(self.policy_folder, seed, self.env_arg, self.max_steps)
+
+
+# ----------------------------------------------------------------------------------------------
+# Small pure helpers (tested with hand-made numbers)
+# ----------------------------------------------------------------------------------------------
+
+
+def return_range_for(env_id: str, env_kwargs: dict | None = None) -> tuple[float, float]:
+    """The known return range of ``env_id``; CartPole's follows ``max_episode_steps`` when given."""
+    if env_id not in KNOWN_RETURN_RANGES:
+        raise ConfigError(f"the return range of {env_id} is not known: declare it with return_range = [low, high] "
+                          f"(the verdicts are only valid if no episode can leave it); known: "
+                          f"{', '.join(KNOWN_RETURN_RANGES)}")
+    low, high = KNOWN_RETURN_RANGES[env_id]
+    steps = (env_kwargs or {}).get("max_episode_steps")
+    if env_id.startswith("CartPole") and isinstance(steps, int) and steps > 0:
+        high = float(steps)
+    return low, high
+
+
+def text_histogram(values, bins: int = 10) -> str:
+    """One line: ``min <bars> max``, one bar per bin, its height the bin's share of the largest bin."""
+    values = np.asarray(values, dtype=np.float64)
+    low, high = float(values.min()), float(values.max())
+    if low == high:
+        return f"all {len(values)} at {low:.4g}"
+    counts, _ = np.histogram(values, bins=bins, range=(low, high))
+    levels = np.ceil(counts / counts.max() * (len(BARS) - 1)).astype(int)  # a non-empty bin shows at least ▁
+    return f"{low:.4g} {''.join(BARS[i] for i in levels)} {high:.4g}"
+
+
+def worst_episodes(returns, seed: int, k: int = 3) -> list[tuple[float, int]]:
+    """``[(return, episode seed), ...]`` of the ``k`` lowest returns; episode ``i`` has seed ``seed + i``."""
+    order = sorted(range(len(returns)), key=lambda i: (returns[i], i))[:k]
+    return [(float(returns[i]), seed + i) for i in order]
+
+
+def replay_command(folder: Path | None, seed: int, env: str | None = None, max_steps: int | None = None) -> str | None:
+    """The ``kcourse eval`` command that plays (and records) the episode of seed ``seed`` alone."""
+    if folder is None:
+        return None
+    words = ["kcourse", "eval", str(folder), "--episodes", "1", "--seed", str(seed)]
+    if env:
+        words += ["--env", env]
+    if max_steps:
+        words += ["--max-steps", str(max_steps)]
+    return " ".join(shlex.quote(w) for w in words + ["--render", "gif"])
+
+
+def format_report(r: CheckResult) -> str:
+    """The failure report: verdict, mean and interval against the threshold, histogram, worst episodes."""
+    low, high = r.return_range
+    head = {
+        "fail": f"FAILED: the mean return is below {r.threshold:.4g}",
+        "inconclusive": (f"INCONCLUSIVE after {r.episodes} episodes (the budget, max_episodes = {r.budget}): the "
+                         f"interval still holds the threshold {r.threshold:.4g}; raise max_episodes or set a threshold "
+                         f"further from the policy's mean"),
+        "pass": f"passed: the mean return is above {r.threshold:.4g}",
+        "recorded": "baseline recorded",
+    }[r.verdict]
+    against = f"threshold {r.threshold:.4g}"
+    if r.criterion == "baseline" and r.baseline_mean is not None:
+        against += f" (baseline {r.baseline_mean:.4g} - delta {r.baseline_mean - r.threshold:.4g})"
+    lines = [
+        f"policy check {r.name!r} {head}",
+        f"  mean {r.mean:.4g}, confidence interval [{r.lower:.4g}, {r.upper:.4g}] vs {against}",
+        f"  {r.episodes} episodes (seeds {r.seed}..{r.seed + r.episodes - 1}) on {r.env_id}, alpha {r.alpha:g} per "
+        f"side, returns bounded by [{low:.4g}, {high:.4g}], {r.wall_s:.1f} s",
+        f"  returns: {text_histogram(r.returns)}",
+        "  worst episodes:",
+    ]
+    for value, seed in r.worst(3):
+        command = r.replay_command(seed)
+        replay = f"  replay: {command}" if command else "  (a policy object: replay with agents.render.record_episode)"
+        lines.append(f"    return {value:.4g}  seed {seed}{replay}")
+    return "\n".join(lines)
+
+
+def summary_line(r: CheckResult) -> str:
+    """One line for the terminal summary of a run."""
+    if r.verdict == "recorded":
+        return (f"{r.name}: baseline recorded, mean {r.mean:.4g} [{r.lower:.4g}, {r.upper:.4g}] over {r.episodes} "
+                f"episodes, {r.wall_s:.1f} s")
+    return (f"{r.name}: {r.verdict} after {r.episodes} episodes, mean {r.mean:.4g} "
+            f"[{r.lower:.4g}, {r.upper:.4g}] vs {r.threshold:.4g}, {r.wall_s:.1f} s")
+
+
+# ----------------------------------------------------------------------------------------------
+# Running a check
+# ----------------------------------------------------------------------------------------------
+
+
+def _load(spec: PolicySpec):
+    """``(policy, env_id, env_kwargs, env_factory, folder, env_arg)`` for a spec."""
+    folder = spec.policy_folder()
+    if folder is None:
+        return spec.policy, resolve_env_id(spec.env), dict(spec.env_kwargs or {}), None, None, spec.env
+    policy, meta = load_policy(folder)
+    env_id = meta["env_id"] if spec.env is None else resolve_env_id(spec.env)
+    same_env = env_id == meta["env_id"]
+    env_kwargs = dict(spec.env_kwargs if spec.env_kwargs is not None else (meta.get("env_kwargs") or {}) if same_env else {})
+    factory = env_factory_for(meta) if same_env else None
+    return policy, env_id, env_kwargs, factory, folder, None if same_env else env_id
+
+
+def run_check(spec: PolicySpec, regen: bool = False) -> CheckResult:
+    """Evaluate ``spec``'s policy in batches until a verdict or the budget (``regen``: the whole budget).
+
+    Raises:
+        ConfigError: an unknown return range, a threshold outside it, or a missing baseline.
+    """
+    start = time.perf_counter()
+    policy, env_id, env_kwargs, factory, folder, env_arg = _load(spec)
+    low, high = spec.return_range or return_range_for(env_id, env_kwargs)
+    baseline_mean = None
+    if regen:
+        threshold = float("nan")
+    elif spec.criterion == "baseline":
+        record = read_baselines(spec.baseline_path).get(spec.name)
+        if not isinstance(record, dict) or not isinstance(record.get("mean"), (int, float)):
+            raise ConfigError(f"policy check {spec.name!r}: no baseline in {spec.baseline_path}; record one with "
+                              f"`pytest --policies-regen`")
+        baseline_mean = float(record["mean"])
+        threshold = baseline_mean - spec.delta
+    else:
+        threshold = float(spec.min_mean)
+    theta = (threshold - low) / (high - low)
+    if not regen and not 0 < theta < 1:
+        raise ConfigError(f"policy check {spec.name!r}: the threshold {threshold:g} is not inside the return range "
+                          f"[{low:g}, {high:g}]: the check could never {'fail' if theta <= 0 else 'pass'}")
+
+    returns: list[float] = []
+    verdict = None
+    chunk = max(spec.batch, REGEN_CHUNK) if regen else spec.batch
+    while len(returns) < spec.max_episodes:
+        n = min(chunk, spec.max_episodes - len(returns))
+        result = evaluate(policy, env_id, episodes=n, seed=spec.seed + len(returns), env_kwargs=env_kwargs,
+                          max_steps=spec.max_steps, env_factory=factory)
+        returns += result.returns
+        x = normalize(returns, low, high)
+        if not regen:
+            verdict, _ = first_verdict(x, theta, spec.alpha)
+            if verdict is not None:
+                break
+    lower, upper = confidence_interval(normalize(returns, low, high), spec.alpha)
+    out = CheckResult(
+        name=spec.name, verdict="recorded" if regen else (verdict or "inconclusive"), returns=returns,
+        seed=spec.seed, threshold=threshold, lower=low + lower * (high - low), upper=low + upper * (high - low),
+        return_range=(low, high), alpha=spec.alpha, budget=spec.max_episodes, env_id=env_id,
+        criterion=spec.criterion, wall_s=time.perf_counter() - start, policy_folder=folder, env_arg=env_arg,
+        max_steps=spec.max_steps, baseline_mean=baseline_mean)
+    if regen:
+        write_baseline(spec.baseline_path, spec.name, {
+            "mean": out.mean, "lower": out.lower, "upper": out.upper, "episodes": out.episodes,
+            "alpha": spec.alpha, "seed": spec.seed, "env_id": env_id,
+            "policy": str(folder) if folder else getattr(policy, "__name__", "policy"),
+        })
+    return out

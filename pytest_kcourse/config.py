@@ -1,0 +1,211 @@
+"""Policy entries from ``policies.toml`` or ``[tool.kcourse.policies]``, and the baseline file.
+
+The policies table holds settings (``alpha``, ``max_episodes``, ``batch``, ``seed``) that apply to
+every entry, and one sub-table per policy::
+
+    alpha = 0.01                       # optional defaults for every entry
+    [cartpole-v1-dqn]                  # the test id: policies.toml::cartpole-v1-dqn
+    path = "agents/trained/cartpole-v1-dqn"   # relative to this file; "kcourse:NAME" = a committed policy
+    min_mean = 400                     # criterion "min_mean" (the default): pass when the mean is above
+
+Only the standard library is imported here (``tomllib``): collecting a project costs no TensorFlow.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    tomllib = None
+
+CONFIG_FILE = "policies.toml"
+PYPROJECT = "pyproject.toml"
+BASELINE_FILE = "policies.baseline.json"
+COMMITTED_PREFIX = "kcourse:"
+CRITERIA = ("min_mean", "baseline")
+DEFAULTS = {"alpha": 0.01, "max_episodes": 400, "batch": 10, "seed": 0}
+ENTRY_KEYS = (*DEFAULTS, "path", "env", "env_kwargs", "criterion", "min_mean", "delta", "return_range",
+              "max_steps", "slow")
+
+
+class ConfigError(ValueError):
+    """A policies table that cannot be read; the message names the file, the entry and the key."""
+
+
+@dataclasses.dataclass
+class PolicySpec:
+    """One policy check: what to evaluate, against what, with which statistics.
+
+    ``policy`` is a folder path (``str``; ``"kcourse:NAME"`` names a policy committed with kcourse)
+    or a batched policy callable ``[N, *obs] -> [N]`` (then ``env`` is required).
+    """
+
+    name: str
+    policy: str | Callable
+    min_mean: float | None = None
+    criterion: str = "min_mean"
+    delta: float | None = None
+    env: str | None = None
+    env_kwargs: dict | None = None
+    alpha: float = DEFAULTS["alpha"]
+    max_episodes: int = DEFAULTS["max_episodes"]
+    batch: int = DEFAULTS["batch"]
+    seed: int = DEFAULTS["seed"]
+    return_range: tuple[float, float] | None = None
+    max_steps: int | None = None
+    slow: bool = False
+    config_path: Path | None = None  # the toml file the entry came from (baselines live beside it)
+
+    def __post_init__(self):
+        where = f"policy check {self.name!r}"
+        if self.criterion not in CRITERIA:
+            raise ConfigError(f"{where}: criterion must be one of {', '.join(CRITERIA)}, got {self.criterion!r}")
+        if self.criterion == "min_mean" and not _is_number(self.min_mean):
+            raise ConfigError(f"{where}: criterion 'min_mean' needs min_mean = NUMBER (got {self.min_mean!r})")
+        if self.criterion == "baseline" and not (_is_number(self.delta) and self.delta >= 0):
+            raise ConfigError(f"{where}: criterion 'baseline' needs delta = NUMBER >= 0, the drop from the "
+                              f"baseline's mean that fails (got {self.delta!r})")
+        if not (_is_number(self.alpha) and 0 < self.alpha < 0.5):
+            raise ConfigError(f"{where}: alpha must be a number in (0, 0.5), got {self.alpha!r}")
+        for key, least in (("max_episodes", 1), ("batch", 1), ("seed", 0), ("max_steps", 1)):
+            value = getattr(self, key)
+            if value is None and key == "max_steps":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ConfigError(f"{where}: {key} must be an integer >= {least}, got {value!r}")
+        if self.return_range is not None:
+            rng = self.return_range
+            if (not isinstance(rng, (list, tuple)) or len(rng) != 2 or not all(_is_number(v) for v in rng)
+                    or not rng[0] < rng[1]):
+                raise ConfigError(f"{where}: return_range must be [low, high] with low < high, got {rng!r}")
+            self.return_range = (float(rng[0]), float(rng[1]))
+        if self.env_kwargs is not None and not isinstance(self.env_kwargs, dict):
+            raise ConfigError(f"{where}: env_kwargs must be a table, got {self.env_kwargs!r}")
+        if not callable(self.policy) and not (isinstance(self.policy, (str, os.PathLike)) and str(self.policy)):
+            raise ConfigError(f"{where}: path must be a policy folder, got {self.policy!r}")
+        if callable(self.policy) and not self.env:
+            raise ConfigError(f"{where}: a policy callable needs env=ID")
+
+    @property
+    def baseline_path(self) -> Path:
+        return (self.config_path.parent if self.config_path else Path.cwd()) / BASELINE_FILE
+
+    def policy_folder(self) -> Path | None:
+        """The policy's folder (``kcourse:NAME`` resolved to the committed one), or None for a callable."""
+        if callable(self.policy):
+            return None
+        text = str(self.policy)
+        if text.startswith(COMMITTED_PREFIX):
+            from agents.trained import policy_path  # the name goes through the committed list only
+
+            return policy_path(text[len(COMMITTED_PREFIX):])
+        path = Path(text).expanduser()
+        if not path.is_absolute() and self.config_path is not None:
+            path = self.config_path.parent / path
+        return path
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def read_toml(path: Path) -> dict:
+    if tomllib is None:
+        try:
+            import tomli as toml_module
+        except ImportError:
+            raise ConfigError(f"{path}: reading TOML on Python 3.10 needs `pip install tomli`") from None
+    else:
+        toml_module = tomllib
+    try:
+        with open(path, "rb") as f:
+            return toml_module.load(f)
+    except (OSError, toml_module.TOMLDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read it as TOML ({err})") from None
+
+
+def policies_table(path: Path) -> dict | None:
+    """The policies table of ``policies.toml`` (the whole file) or ``pyproject.toml``
+    (``[tool.kcourse.policies]``; None when it has none)."""
+    path = Path(path)
+    if path.name == PYPROJECT:
+        if b"kcourse" not in path.read_bytes():  # the common case: a pyproject without our table
+            return None
+        table = read_toml(path).get("tool", {}).get("kcourse", {}).get("policies")
+        if table is not None and not isinstance(table, dict):
+            raise ConfigError(f"{path}: [tool.kcourse.policies] must be a table")
+        return table
+    return read_toml(path)
+
+
+def load_specs(path: Path) -> list[PolicySpec]:
+    """The entries of a config file as :class:`PolicySpec` (in file order)."""
+    path = Path(path).resolve()
+    table = policies_table(path)
+    if not table:
+        return []
+    defaults = {key: value for key, value in table.items() if not isinstance(value, dict)}
+    unknown = sorted(set(defaults) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting {unknown[0]!r} (settings for every entry: "
+                          f"{', '.join(DEFAULTS)}; a policy is a [NAME] table)")
+    specs = []
+    for name, entry in table.items():
+        if not isinstance(entry, dict):
+            continue
+        unknown = sorted(set(entry) - set(ENTRY_KEYS))
+        if unknown:
+            raise ConfigError(f"{path}: [{name}]: unknown key {unknown[0]!r} (known: {', '.join(ENTRY_KEYS)})")
+        if "path" not in entry:
+            raise ConfigError(f"{path}: [{name}]: path = \"POLICY_FOLDER\" is missing")
+        values = {**DEFAULTS, **defaults, **entry}
+        try:
+            specs.append(PolicySpec(name=name, policy=values.pop("path"), config_path=path, **values))
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
+    return specs
+
+
+# ----------------------------------------------------------------------------------------------
+# Baselines: {name: {"mean", "lower", "upper", "episodes", ...}} in policies.baseline.json
+# ----------------------------------------------------------------------------------------------
+
+
+def read_baselines(path: Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"{path}: cannot read the baselines ({err}); rerun pytest --policies-regen") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object of baselines, got {type(data).__name__}")
+    return data
+
+
+def write_baseline(path: Path, name: str, record: dict) -> Path:
+    """Add or replace entry ``name`` of the baseline file, keeping the others (atomic replace)."""
+    path = Path(path)
+    data = read_baselines(path)
+    data[name] = record
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True, allow_nan=False)
+            f.write("\n")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600: give the file the usual mode
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
