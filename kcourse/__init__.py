@@ -5,14 +5,9 @@ Layers point down: ``kcourse`` (command line, the exercise table, report, doctor
 ``keras_impl`` (Keras models, the runtime, configs, files and checkpoints). Nothing below imports
 ``kcourse``; ``tests/test_layout.py`` checks it. ``docs/architecture.md`` maps the layers.
 
-Importing this package sets ``TF_USE_LEGACY_KERAS=1`` (unless set) before anything imports
-TensorFlow, as ``agents`` and ``keras_impl`` do.
+Importing this package changes nothing in the process. The command line (``kcourse.cli.main``)
+applies the process-wide settings of :mod:`keras_impl.process` before TensorFlow loads: the log
+level and noise filters for every command, ``TF_USE_LEGACY_KERAS=1`` only for the commands that
+use TF-Agents (``run tfa-dqn``, ``doctor``), and :mod:`kcourse.quiet`'s stderr filter.
 """
-import os as _os
-
-_os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-# Without an NVIDIA driver TensorFlow's CUDA probe always fails and logs "E0000 ... failed call to
-# cuInit: UNKNOWN ERROR (303)": not an error of the run. There, only fatal C++ logs are kept.
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if _os.path.exists("/dev/nvidiactl") else "3")
-
 __version__ = "0.1.0"

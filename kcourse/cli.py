@@ -15,12 +15,12 @@ each command's handler is named as a ``"module:function"`` string and imported w
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
-from kcourse import exercises
+from kcourse import exercises, quiet
 from kcourse.runner import UsageError
 from keras_impl import config as cfglib
+from keras_impl import names, process
 
 EXIT_USAGE = 2
 USER_ERRORS = (UsageError, ValueError, OSError)  # OSError: FileNotFoundError, PermissionError...
@@ -86,17 +86,47 @@ def build_parser() -> argparse.ArgumentParser:
     from kcourse import commands  # argument definitions only: cheap
 
     commands.add_commands(subs)
+    parser.run_parser = run  # `kcourse run --help`, `kcourse run all --help` print its help
     return parser
 
 
+def _wants_run_help(argv: list[str]) -> bool:
+    """``kcourse run --help`` or ``kcourse run all --help`` (``run NAME --help`` is the exercise's own help)."""
+    if argv[:1] != ["run"] or not {"-h", "--help"} & set(argv):
+        return False
+    positional = [a for a in argv[1:] if not a.startswith("-")]
+    return not positional or positional[0] == "all"
+
+
+# Commands that import TF-Agents: they get TF_USE_LEGACY_KERAS=1 (tf.keras = Keras 2) before TensorFlow loads.
+TF_AGENTS_COMMANDS = {("run", "tfa-dqn"), ("doctor", None)}
+
+
+def configure_process(args, console: bool) -> None:
+    """The process-wide settings, in one place (:mod:`keras_impl.process`), before TensorFlow loads.
+
+    ``console``: ``main`` runs as the ``kcourse`` command (not called from Python), so its stderr
+    is filtered of TensorFlow's start-up lines (:mod:`kcourse.quiet`).
+    """
+    process.quiet_tensorflow()
+    process.install_noise_filters()
+    if (args.command, getattr(args, "name", None)) in TF_AGENTS_COMMANDS:
+        process.use_legacy_keras()
+    if console:
+        quiet.filter_stderr()
+
+
 def main(argv: list[str] | None = None) -> int:
+    console = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    if _wants_run_help(argv):
+        parser.run_parser.print_help()
+        return 0
     args, extra = parser.parse_known_args(argv)
+    configure_process(args, console)
     try:
         if args.command == "run":
-            if {"-h", "--help"} & set(extra) and args.name == "all":
-                parser.parse_args(["run", "--help"])
             return cmd_run(args, extra)
         if extra:
             return _fail(f"unrecognized arguments: {' '.join(extra)}")
@@ -106,8 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             from kcourse import doctor
 
             return doctor.main()
-        module, _, function = args.handler.partition(":")
-        return int(getattr(importlib.import_module(module), function)(args) or 0)
+        return int(names.resolve(args.handler, field="command handler")(args) or 0)
     except USER_ERRORS as err:
         return _fail(str(err))
     except KeyboardInterrupt:

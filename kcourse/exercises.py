@@ -13,9 +13,10 @@ files). A resumable exercise's ``run`` also takes ``resume: bool``.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import importlib.util
 from typing import Any, Callable
+
+from keras_impl import names
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,63 +45,61 @@ class Exercise:
 
 
 def _load(target: str) -> Any:
-    module, _, attribute = target.partition(":")
-    return getattr(importlib.import_module(module), attribute)
+    return names.resolve(target, field="exercise entry")
 
 
-_KERAS = "keras_impl.configs"
-_AGENTS = "agents.configs"
+# Written out in full (no f-strings): tests/test_layout.py follows these strings as imports.
 
 EXERCISES: tuple[Exercise, ...] = (
-    Exercise("linreg", f"{_KERAS}:LinRegConfig", "keras_impl.linreg:run", section="runtime",
+    Exercise("linreg", "keras_impl.configs:LinRegConfig", "keras_impl.linreg:run", section="runtime",
              summary="runtime smoke: Keras 3 linear regression y=3x+2 through the shared runtime",
              reference="w=3.00, b=2.00 (ground truth)",
              target="w and b within 0.1 of 3 and 2"),
-    Exercise("recommender", f"{_KERAS}:RecommenderConfig", "keras_impl.recommender.exercise:run", section="supervised",
+    Exercise("recommender", "keras_impl.configs:RecommenderConfig", "keras_impl.recommender.exercise:run", section="supervised",
              summary="MovieLens recommender (exam part 1): biased MF with per-row dot, top-N, save/load",
              reference="val MSE 0.7995, 0.7595, 0.7444, 0.7383, 0.7334 (ml-20m, 5000 users, 5 epochs)",
              target="synthetic data: val MSE within 10% of the oracle after 5 epochs (the course's PyTorch loop: 18.5% above)"),
-    Exercise("hello", f"{_KERAS}:HelloConfig", "keras_impl.hello:run", section="supervised",
+    Exercise("hello", "keras_impl.configs:HelloConfig", "keras_impl.hello:run", section="supervised",
              summary="next-character RNN/LSTM on 'hello': six Keras variants, hand-written cells, PyTorch import",
              reference="100% next-character accuracy; hand-written cells give the built-ins' fitted values (course)",
              target="6/6 variants at 100% accuracy; hand-written cells equal the built-ins (|dp| <= 1e-6)"),
-    Exercise("markov", f"{_AGENTS}:MarkovConfig", "agents.tabular:run_markov", section="rl",
+    Exercise("markov", "agents.configs:MarkovConfig", "agents.tabular:run_markov", section="rl",
              summary="sample HOML's 4-state Markov chain",
              reference="HOML prints 10 walks from s0, most ending in the terminal s3"),
-    Exercise("q-value-iteration", f"{_AGENTS}:QValueIterationConfig", "agents.tabular:run_q_value_iteration",
+    Exercise("q-value-iteration", "agents.configs:QValueIterationConfig", "agents.tabular:run_q_value_iteration",
              section="rl", summary="Q-value iteration on HOML's 3-state MDP (gamma 0.90 and 0.95)",
              reference="HOML: Q(s0)=[18.92, 17.03, 13.62], policy [0, 0, 1]; gamma 0.95 -> [0, 2, 1]",
              target="Q(s0) = [18.92, 17.03, 13.62], policy [0, 0, 1]; gamma 0.95: [0, 2, 1]"),
-    Exercise("q-learning", f"{_AGENTS}:QLearningConfig", "agents.tabular:run_q_learning", section="rl",
+    Exercise("q-learning", "agents.configs:QLearningConfig", "agents.tabular:run_q_learning", section="rl",
              summary="Q-learning on HOML's 3-state MDP with the convergence plot of Q(s0, a0)",
              reference="HOML: same greedy policy [0, 0, 1] as Q-value iteration after 10,000 steps",
              target="the same greedy policy as Q-value iteration"),
-    Exercise("basic-policy", f"{_AGENTS}:BasicPolicyConfig", "agents.policies:run", section="rl",
+    Exercise("basic-policy", "agents.configs:BasicPolicyConfig", "agents.policies:run", section="rl",
              summary="CartPole: the hard-coded angle policy and a net trained to imitate it on 50 envs at once",
              reference="HOML (200-step cap): angle policy mean ~42, max 68 over 500 episodes",
              target="angle policy mean 42 +/- 5 at HOML's 200-step cap"),
-    Exercise("policy-gradient", f"{_AGENTS}:PolicyGradientConfig", "agents.policy_gradient:run", section="rl",
+    Exercise("policy-gradient", "agents.configs:PolicyGradientConfig", "agents.policy_gradient:run", section="rl",
              summary="REINFORCE with discounted normalised returns (CartPole-v1, LunarLander-v3 with --env)",
              reference="HOML: CartPole mean ~190 at the 200-step cap after 150 iterations; LunarLander 'pretty good', "
                        "try for 200",
              target="greedy 100-episode mean >= 475 (CartPole-v1) on held-out episodes"),
-    Exercise("dqn", f"{_AGENTS}:DQNConfig", "agents.dqn_train:run", section="reinforcement learning",
+    Exercise("dqn", "agents.configs:DQNConfig", "agents.dqn_train:run", section="reinforcement learning",
              summary="DQN / Double / Dueling / Dueling-Double DQN (Keras 3, hand-written) on CartPole-v1",
              reference="HOML: CartPole balanced after ~600 episodes; PyTorch tutorial: 600 episodes on GPU",
              resumable=True,
              target="greedy 100-episode mean >= 475 (CartPole-v1)"),
-    Exercise("frozenlake-dqn", f"{_AGENTS}:FrozenLakeConfig", "agents.frozenlake:run",
+    Exercise("frozenlake-dqn", "agents.configs:FrozenLakeConfig", "agents.frozenlake:run",
              section="reinforcement learning",
              summary="FrozenLake 4x4 DQN with an Embedding q_net (exam part 3), cleared at mean score >= 0.9",
              reference="course: cleared in 2,832 episodes (not slippery)",
              target="cleared: mean score of the last 100 episodes >= 0.9"),
-    Exercise("tfa-dqn", f"{_AGENTS}:TfaDqnConfig", "agents.tfa.pipeline:run", section="reinforcement learning",
+    Exercise("tfa-dqn", "agents.configs:TfaDqnConfig", "agents.tfa.pipeline:run", section="reinforcement learning",
              summary="TF-Agents DqnAgent (HOML ch.18) on CartPole / FrozenLake / Breakout: replay buffer, drivers, "
                      "metrics, checkpoints with resume, PolicySaver export, GIF",
              reference="HOML: Breakout average return 7.8 after ~200k agent steps (human ~30); CartPole solved = 475+",
              resumable=True,
              target="greedy 100-episode mean >= 475 (CartPole-v1)"),
-    Exercise("movielens-rl", f"{_AGENTS}:MovieLensRLConfig", "agents.movielens_rl:run", section="rl",
+    Exercise("movielens-rl", "agents.configs:MovieLensRLConfig", "agents.movielens_rl:run", section="rl",
              summary="MovieLens recommendation as RL: masked DQN, tabular Q-learning, random/popular/greedy baselines",
              reference="the course notebook has no working result (episodes never end; ids mixed with indices)",
              target="DQN above random and popular, within 5% of greedy-by-recommender"),

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from kcourse import exercises
+from kcourse.quiet import NOISE
 from keras_impl import config as cfglib
 from keras_impl import files
 
@@ -138,10 +138,6 @@ def run_exercise(name: str, cfg, out: str = "runs", resume: str | None = None, r
     return path, result
 
 
-# Lines TensorFlow and SDL print on every start of a CPU-only, headless machine: noise, not errors.
-NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|[IW]0000\s+\S+\s+\d+\s+(port|cudart_stub|"
-                   r"cuda_platform|cpu_feature_guard)\.cc|E0000\s+\S+\s+\d+\s+cuda_platform\.cc:\d+\] failed call to cuInit|"
-                   r"error: XDG_RUNTIME_DIR is invalid or not set)")
 
 
 def _run_quietly(cmd: list[str], timeout: float) -> int | None:

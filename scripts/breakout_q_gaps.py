@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=3)
     args = parser.parse_args()
-    import tensorflow as tf  # after the agents imports: agents/__init__ sets TF_USE_LEGACY_KERAS first
+    import tensorflow as tf  # after the agents.tfa imports: agents/tfa/__init__ sets TF_USE_LEGACY_KERAS first
 
     p = cfglib.resolve(TfaDqnConfig, {"env": "breakout", "replay_capacity": 100})  # no buffer needed
     c = components.build(p)

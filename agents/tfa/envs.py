@@ -13,8 +13,8 @@ Example:
     >>> env.time_step_spec().observation.shape
     (4,)
 
-Importing this module imports TF-Agents, which needs Keras 2: ``agents/__init__.py`` sets
-``TF_USE_LEGACY_KERAS=1`` first and ``agents/tfa/__init__.py`` checks that it took effect.
+Importing this module imports TF-Agents, which needs Keras 2: ``agents/tfa/__init__.py`` sets
+``TF_USE_LEGACY_KERAS=1`` first and checks that it took effect.
 """
 from __future__ import annotations
 
