@@ -13,9 +13,11 @@ spaces, training config, evaluation result, extras) beside the model:
 :data:`LOADERS` maps each kind to its loader as a ``"module:function"`` string (a project of
 yours can add a kind by adding an entry; nothing registers itself by being imported).
 
-What is safe to load from an untrusted source: ``.keras`` files load in Keras' safe mode (no
-Python code from the file runs) and ``policy.json`` is plain JSON; a TensorFlow SavedModel runs
-its own graph, so evaluate TF-Agents policies only from a source you trust.
+What loading a folder can do (``docs/reliability.md``): ``.keras`` files load in Keras' safe mode
+(no Python code from the file runs); ``policy.json`` (not covered by the manifest) is data whose
+names resolve only through allow-lists: ``kind`` through :data:`LOADERS`, ``env_factory`` through
+:data:`ENV_FACTORIES`, ``env_id`` through Gymnasium's registry. A TensorFlow SavedModel runs its
+own graph, so evaluate TF-Agents policies only from a source you trust.
 
 Example:
     >>> from agents.policy_files import load_policy                     # doctest: +SKIP
@@ -25,7 +27,6 @@ Example:
 """
 from __future__ import annotations
 
-import importlib
 import json
 import os
 from pathlib import Path
@@ -38,7 +39,7 @@ import tensorflow as tf
 from agents.envs import make_env, resolve_env_id
 from agents.evaluation import STOCHASTIC_KINDS, Policy, greedy
 from agents.evaluation import stochastic as sampling_policy
-from keras_impl import files
+from keras_impl import files, names
 from keras_impl.checkpoints import MANIFEST, verify_manifest, write_manifest
 
 FORMAT = "kcourse-policy/1"
@@ -52,6 +53,11 @@ LOADERS: dict[str, str] = {
     **{kind: "agents.policy_files:load_keras_policy" for kind in KERAS_KINDS},
     TFA_KIND: "agents.policy_files:load_tfa_saved_policy",
 }
+
+# The only functions a policy.json may name as its ``env_factory`` (checked before any import).
+ENV_FACTORIES = ("agents.atari:make_breakout_env",)
+# Factories named by policy files of older kcourse versions, and where they live now.
+MOVED_FACTORIES = {"agents.tfa.atari:make_breakout_env": "agents.atari:make_breakout_env"}
 
 
 def space_to_dict(space) -> dict:
@@ -139,6 +145,11 @@ def read_policy_metadata(path: str | os.PathLike) -> dict:
     for key in ("kind", "env_id"):
         if not isinstance(meta.get(key), str):
             raise ValueError(f"{meta_file} is missing the {key!r} entry")
+    if meta.get("env_factory") is not None:  # refused here, before any model or module is loaded
+        names.check(MOVED_FACTORIES.get(meta["env_factory"], meta["env_factory"]), ENV_FACTORIES,
+                    f"{meta_file}: field `env_factory`")
+    if not isinstance(meta.get("env_kwargs") or {}, dict):
+        raise ValueError(f"{meta_file}: field `env_kwargs` must be a JSON object, got {meta['env_kwargs']!r:.60}")
     return meta
 
 
@@ -253,30 +264,19 @@ def load_policy(path: str | os.PathLike, stochastic: bool = False, seed: int = 0
         return sampling_policy(load_keras_model(path), meta["kind"], seed), meta
     if meta["kind"] not in LOADERS:
         raise ValueError(f"{path}: unknown policy kind {meta['kind']!r}; known: {', '.join(sorted(LOADERS))}")
-    return _resolve(LOADERS[meta["kind"]])(path, meta), meta
-
-
-# Factories named by policy files of older kcourse versions, and where they live now.
-MOVED_FACTORIES = {"agents.tfa.atari:make_breakout_env": "agents.atari:make_breakout_env"}
+    return names.resolve(LOADERS[meta["kind"]], LOADERS.values(), "policy loader")(path, meta), meta
 
 
 def env_factory_for(meta: dict) -> Callable[..., Any] | None:
     """The ``env_factory`` named in ``policy.json`` (``"module:function"``, e.g. Breakout's), or None.
 
+    Only the names in :data:`ENV_FACTORIES` (and their old names in :data:`MOVED_FACTORIES`) are
+    resolved; any other string is refused before anything is imported or called.
+
     Raises:
-        ValueError: the named factory cannot be imported (a policy file from another version).
+        ValueError: one line naming the field: a name not on the allow-list.
     """
     name = meta.get("env_factory")
-    if not name:
+    if name is None:
         return None
-    name = MOVED_FACTORIES.get(name, name)
-    try:
-        return _resolve(name)
-    except (ImportError, AttributeError, ValueError) as err:
-        raise ValueError(f"the policy's env_factory {name!r} cannot be imported ({err}); "
-                         f"was the policy saved by another version of kcourse?") from None
-
-
-def _resolve(target: str) -> Callable:
-    module, _, attribute = target.partition(":")
-    return getattr(importlib.import_module(module), attribute)
+    return names.resolve(MOVED_FACTORIES.get(name, name), ENV_FACTORIES, "the policy's field `env_factory`")
