@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import logging
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -37,26 +35,8 @@ from agents.tfa.envs import make_gym_env, make_py_env
 from keras_impl import files
 from keras_impl.checkpoints import write_manifest
 
-# Noise from TF-Agents internals on TF 2.21: autograph's code for `policy_state is ()` and
-# PolicySaver encoding TFP distribution specs. Neither is actionable here.
-warnings.filterwarnings("ignore", category=SyntaxWarning, message=r'"is( not)?" with a literal')
-warnings.filterwarnings("ignore", category=UserWarning, message="Encoding a StructuredValue with type tfp")
-
-
-class _KnownNoise(logging.Filter):
-    """Drop TensorFlow/absl log lines about TF-Agents 0.19's own internals on TF 2.21: deprecation
-    notices for calls inside TF-Agents (``ReplayBuffer.get_next``, ``foldr`` with ``back_prop``)
-    and ``PolicySaver``'s renaming of nested argument names. A user can act on neither."""
-
-    PATTERNS = ("is deprecated and will be removed in a future version",
-                "is not a valid tf.function parameter name")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not any(pattern in record.getMessage() for pattern in self.PATTERNS)
-
-
-for _name in ("tensorflow", "absl"):
-    logging.getLogger(_name).addFilter(_KnownNoise())
+# TF-Agents' own warnings and deprecation log lines are filtered by the command line and the notebooks
+# (keras_impl.process.install_noise_filters), not by importing this module.
 
 BREAKOUT_FACTORY = "agents.atari:make_breakout_env"
 
