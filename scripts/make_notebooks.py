@@ -64,8 +64,8 @@ def setup_cell(name: str, imports: str):
     import os
     import sys
 
-    # TF-Agents needs Keras 2 (tf_keras) as tf.keras; this must happen before TensorFlow is imported.
-    # Importing `agents` or `keras_impl` sets it too; hand-written models use Keras 3 (`import keras`).
+    # TF-Agents needs Keras 2 (tf_keras) as tf.keras; this must happen before tf.keras is first used.
+    # Importing `agents.tfa` sets it too; hand-written models use Keras 3 (`import keras`).
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -538,9 +538,10 @@ TFA = notebook(
     from agents.atari import make_breakout_env
     from agents.configs import TfaDqnConfig
     from agents.tfa.pipeline import train_eval  # stops with the fix if tf.keras is not Keras 2 (TF-Agents needs it)
-    from keras_impl import runtime
+    from keras_impl import process, runtime
     from keras_impl.config import resolve
 
+    process.install_noise_filters()  # TF-Agents' own warnings (the `kcourse` command line does the same)
     print(runtime.device_summary())
     import tensorflow as tf
 
