@@ -31,7 +31,34 @@ import numpy as np
 from agents.envs import make_env, resolve_env_id
 
 Policy = Callable[[np.ndarray], np.ndarray]
-EVAL_SEED = 10_000  # greedy evaluations reset episode i with EVAL_SEED + i: never a training seed
+
+# Episode seeds. What a run selects on is never what it reports, so greedy evaluations draw their
+# reset seeds from two disjoint ranges, neither of which holds a training seed (training envs are
+# seeded with the run's ``seed`` plus a small offset):
+#   selection (early stop, best weights, the 10-episode screen): seeds in SELECT_SEEDS;
+#   the reported result (eval_mean, reached, the demo's verdict, docs figures): REPORT_EPISODES
+#   episodes reset with REPORT_SEED, REPORT_SEED + 1, ..., played once, after training.
+SELECT_SEEDS = range(10_000, 1_000_000)
+REPORT_SEEDS = range(1_000_000, 2_000_000)
+SELECT_SEED, REPORT_SEED = SELECT_SEEDS.start, REPORT_SEEDS.start
+REPORT_EPISODES = 100
+EVAL_SEED = SELECT_SEED  # the former name of the selection seed (scripts and notebooks written before the split)
+
+
+def select_seed(offset: int = 0, episodes: int = 1) -> int:
+    """The first seed of a selection evaluation of ``episodes`` episodes that varies with ``offset``
+    (e.g. the iteration): ``SELECT_SEED + offset``, wrapped so that all its seeds stay in
+    :data:`SELECT_SEEDS`."""
+    span = len(SELECT_SEEDS) - episodes
+    if span <= 0:
+        raise ValueError(f"Received an invalid value for argument `episodes`: expected at most "
+                         f"{len(SELECT_SEEDS) - 1} selection episodes, got {episodes}")
+    return SELECT_SEED + int(offset) % span
+
+
+def seed_span(result: "EvalResult") -> list[int]:
+    """``[first, last]`` reset seed of an evaluation's episodes (what result.json states)."""
+    return [int(result.seed), int(result.seed) + len(result.returns) - 1]
 
 
 # ----------------------------------------------------------------------------------------------

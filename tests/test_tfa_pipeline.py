@@ -82,6 +82,94 @@ def test_cli_reports_a_bad_value_in_one_line(tmp_path, capsys):
 
 
 # ----------------------------------------------------------------------------------------------
+# n-step transitions cut at episode ends (hand-made trajectories, gamma 0.5)
+# ----------------------------------------------------------------------------------------------
+
+F, M, L = 0, 1, 2  # StepType FIRST, MID, LAST
+
+
+def _windows(step_types, observations, rewards, discounts, n=3):
+    """Every window of ``n + 1`` consecutive frames of one stored stream, as a sampled batch ``[B, n + 1]``.
+
+    Frame ``k`` holds ``step_type[k]``, ``observation[k]``, and the reward and discount of the
+    step from frame ``k`` to ``k + 1`` (a LAST -> FIRST boundary step: reward 0, discount 1).
+    """
+    import numpy as np
+    import tensorflow as tf
+    from tf_agents.trajectories import trajectory
+
+    starts = range(len(step_types) - n)
+
+    def stack(values, dtype):
+        return tf.constant(np.array([values[i: i + n + 1] for i in starts], dtype=dtype))
+
+    step_type = stack(step_types, np.int32)
+    return trajectory.Trajectory(step_type=step_type, observation=stack(observations, np.float32),
+                                 action=tf.zeros_like(step_type, dtype=tf.int64), policy_info=(),
+                                 next_step_type=tf.concat([step_type[:, 1:], step_type[:, -1:]], axis=1),
+                                 reward=stack(rewards, np.float32), discount=stack(discounts, np.float32))
+
+
+def _n_step(experience):
+    from agents.tfa.components import n_step_transition
+
+    transition, weights = n_step_transition(experience, gamma=0.5)
+    nxt = transition.next_time_step
+    return (nxt.reward.numpy().tolist(), nxt.discount.numpy().tolist(), nxt.observation.numpy().tolist(),
+            weights.numpy().tolist())
+
+
+def test_n_step_window_is_cut_at_a_time_limit():
+    # Episode: s0 -> s1 -> s2, truncated at s2 (LAST, discount 1); then the next episode s3, s4, s5.
+    # Rewards: 1 (s0->s1), 2 (s1->s2), 0 (the LAST -> FIRST boundary), 4 (s3->s4), 8 (s4->s5).
+    reward, discount, obs, weight = _n_step(_windows([F, M, L, F, M, M], [0, 1, 2, 3, 4, 5],
+                                                     [1, 2, 0, 4, 8, 0], [1, 1, 1, 1, 1, 1]))
+    # window s0..s3: cut at s2 -> reward 1 + 0.5*2 = 2, discount 0.5^1 = 0.5 (DqnAgent: target 2 + 0.25 Q(s2))
+    #   (TF-Agents alone: 1 + 0.5*2 + 0.25*0 = 2 with discount 0.25 and Q of the NEXT episode's s3)
+    # window s1..s4: cut at s2 -> reward 2, discount 0.5^0 = 1 (target 2 + 0.5 Q(s2))
+    #   (TF-Agents alone: 2 + 0.5*0 + 0.25*4 = 3 and Q(s4): the next episode's reward and state)
+    # window s2..s5: starts at the LAST frame -> weight 0
+    assert reward[:2] == [2.0, 2.0] and discount[:2] == [0.5, 1.0] and obs[:2] == [2.0, 2.0]
+    assert weight == [1.0, 1.0, 0.0]
+
+
+def test_n_step_window_across_a_termination_keeps_tf_agents_numbers():
+    # s0 -> s1 -> s2 terminated (the step s1->s2 has discount 0); next episode s3, s4, s5.
+    experience = _windows([F, M, L, F, M, M], [0, 1, 2, 3, 4, 5], [1, 1, 0, 1, 1, 0], [1, 0, 1, 1, 1, 1])
+    reward, discount, obs, weight = _n_step(experience)
+    # window s0..s3: reward 1 + 0.5*1 = 1.5, discount 0.5 * 1 * 0 = 0 (target 1.5, no bootstrap)
+    # window s1..s4: reward 1, discount 0 (target 1)
+    assert reward[:2] == [1.5, 1.0] and discount[:2] == [0.0, 0.0] and obs[:2] == [2.0, 2.0]
+    assert weight == [1.0, 1.0, 0.0]
+    from tf_agents.trajectories import trajectory  # TF-Agents' own conversion gives the same reward and discount
+
+    theirs = trajectory.to_n_step_transition(experience, gamma=0.5).next_time_step
+    assert theirs.reward.numpy().tolist()[:2] == reward[:2] and theirs.discount.numpy().tolist()[:2] == discount[:2]
+
+
+def test_n_step_window_is_cut_where_a_resumed_run_starts_a_new_episode():
+    # The restored buffer ends mid-episode at s1 (its next state was never stored); the resumed
+    # run's fresh env starts at s2 (FIRST) after it. Rewards 1, 1 (s1 -> ?, unknown next state), 2, 2.
+    reward, discount, obs, weight = _n_step(_windows([M, M, F, M, M], [0, 1, 2, 3, 4], [1, 1, 2, 2, 0],
+                                                     [1, 1, 1, 1, 1]))
+    # window s0..s3: cut at s1 (s2 is FIRST) -> reward 1, discount 1 (target 1 + 0.5 Q(s1))
+    # window s1..s4: s1's next state is not in the buffer -> weight 0
+    assert reward[0] == 1.0 and discount[0] == 1.0 and obs[0] == 1.0
+    assert weight == [1.0, 0.0]
+
+
+def test_n_step_window_without_an_end_equals_tf_agents():
+    from tf_agents.trajectories import trajectory
+
+    experience = _windows([F, M, M, M, M], [0, 1, 2, 3, 4], [1, 2, 4, 8, 0], [1, 1, 1, 1, 1])
+    reward, discount, obs, weight = _n_step(experience)
+    # window s0..s3: 1 + 0.5*2 + 0.25*4 = 3, discount 0.25; window s1..s4: 2 + 0.5*4 + 0.25*8 = 6
+    assert reward == [3.0, 6.0] and discount == [0.25, 0.25] and obs == [3.0, 4.0] and weight == [1.0, 1.0]
+    theirs = trajectory.to_n_step_transition(experience, gamma=0.5).next_time_step
+    assert theirs.reward.numpy().tolist() == reward and theirs.observation.numpy().tolist() == obs
+
+
+# ----------------------------------------------------------------------------------------------
 # The real CLI, quick budget: CartPole run shared by the tests below
 # ----------------------------------------------------------------------------------------------
 
@@ -120,6 +208,42 @@ def test_quick_run_writes_the_run_directory(cartpole_run):
     assert meta["format"] == "kcourse-policy/1" and meta["observation_space"]["shape"] == [4]
 
 
+def test_selection_and_report_episodes_are_disjoint(cartpole_run):
+    from agents.evaluation import REPORT_SEED, REPORT_SEEDS, SELECT_SEEDS
+
+    run_dir, result = cartpole_run
+    metrics = result["metrics"]
+    first, last = metrics["report_seeds"]
+    assert first == REPORT_SEED and last - first + 1 == metrics["final_eval_episodes"] and last in REPORT_SEEDS
+    history = json.loads((run_dir / "eval_history.json").read_text())
+    assert history and all(h["eval_seed"] in SELECT_SEEDS and h["eval_seed"] + h["eval_episodes"] - 1 in SELECT_SEEDS
+                           for h in history)
+
+
+def test_reached_follows_the_report_not_the_selection(tmp_path, monkeypatch):
+    # Every selection evaluation passes (500 on selection seeds), the report misses (400 on report seeds).
+    from agents import evaluation
+    from agents.tfa import pipeline
+
+    calls = []
+
+    def fake_evaluate(policy, p, episodes, seed):
+        calls.append(range(seed, seed + episodes))
+        mean = 500.0 if seed in evaluation.SELECT_SEEDS else 400.0
+        return evaluation.EvalResult(mean, 0.0, mean, mean, [mean] * episodes, [int(mean)] * episodes, p.env_id, seed)
+
+    monkeypatch.setattr(pipeline, "evaluate_policy", fake_evaluate)
+    cfg = dataclasses.replace(QUICK_CARTPOLE, target_return=475.0, gif=False)
+    result = pipeline.train_eval(cfg, tmp_path / "run", verbose=False)
+    assert result["metrics"]["reached_target"] is True and result["metrics"]["select_mean"] == 500.0
+    assert result["reached"] is False
+    n = cfg.final_eval_episodes
+    assert f"report greedy mean return 400.000 over {n} episodes (< 475, missed by 75.000)" in result["headline"]
+    *selection, report = calls
+    assert report == range(evaluation.REPORT_SEED, evaluation.REPORT_SEED + n)
+    assert selection and all(set(s).isdisjoint(report) for s in selection)
+
+
 def test_exported_policy_round_trip_in_a_fresh_process_without_tf_agents(cartpole_run):
     run_dir, result = cartpole_run
     script = textwrap.dedent(f"""
@@ -127,7 +251,8 @@ def test_exported_policy_round_trip_in_a_fresh_process_without_tf_agents(cartpol
         from agents.evaluation import evaluate
         from agents.policy_files import load_policy
         policy, meta = load_policy({str(run_dir / 'policy')!r})
-        r = evaluate(policy, meta["env_id"], episodes={result['metrics']['final_eval_episodes']}, seed=0,
+        r = evaluate(policy, meta["env_id"], episodes={result['metrics']['final_eval_episodes']},
+                     seed={result['metrics']['report_seeds'][0]},
                      env_kwargs=meta["env_kwargs"])
         print(json.dumps({{"mean": r.mean, "tf_agents": any(m.startswith("tf_agents") for m in sys.modules)}}))
     """)

@@ -26,6 +26,7 @@ from tf_agents.networks import q_network
 from tf_agents.policies import policy_saver
 from tf_agents.replay_buffers import tf_uniform_replay_buffer
 from tf_agents.system import system_multiprocessing
+from tf_agents.trajectories import policy_step, trajectory
 from tf_agents.trajectories import time_step as ts
 from tf_agents.utils import common
 
@@ -118,6 +119,54 @@ def build(p: TfaDqnConfig) -> Components:
     collect_driver = dynamic_step_driver.DynamicStepDriver(
         tf_env, agent.collect_policy, observers=[replay_buffer.add_batch] + train_metrics, num_steps=p.collect_steps)
     return Components(tf_env, agent, replay_buffer, train_metrics, collect_driver, train_step, epsilon_fn)
+
+
+def n_step_transition(experience: trajectory.Trajectory, gamma: float) -> tuple[trajectory.Transition, tf.Tensor]:
+    """The n-step transition of each sampled window of ``n + 1`` frames, cut at its episode's end; and its weight.
+
+    Frame ``k`` of a window ends an episode when it is LAST (a termination or a time limit) or when
+    frame ``k + 1`` is FIRST (also where a resumed run's fresh env follows the restored buffer's
+    mid-episode frame). With ``c`` the first end among frames ``1 .. n - 1`` (``c = n`` when there is
+    none), rewards ``r_j`` and discounts ``d_j`` of the steps from frame ``j`` to ``j + 1``::
+
+        reward           = sum_{j < c} gamma^j * d_0 * ... * d_{j-1} * r_j
+        discount         = gamma^(c-1) * d_0 * ... * d_{c-1}    (DqnAgent multiplies it by gamma once more)
+        next observation = observation[c]
+
+    which is TF-Agents' ``to_n_step_transition`` of the window's first ``c + 1`` frames. A window
+    whose frame 0 ends an episode gets weight 0 (its next observation is not in the window);
+    every other window weight 1.
+
+    Hand-written because TF-Agents' ``DqnAgent`` converts the whole window and masks only a LAST
+    frame 0: across a time limit (discount 1) it summed the next episode's rewards and bootstrapped
+    from the next episode's state. Across a termination (discount 0) its numbers were already right
+    and stay the same here.
+    """
+    n = int(experience.step_type.shape[1]) - 1
+    ends = tf.logical_or(tf.equal(experience.step_type[:, :n], ts.StepType.LAST),
+                         tf.equal(experience.step_type[:, 1:], ts.StepType.FIRST))  # [B, n]: frame k ends an episode
+    horizon = tf.fill(tf.shape(ends[:, :1]), n)  # [B, 1]
+    frame = tf.broadcast_to(tf.range(1, n + 1)[None], tf.shape(ends))  # [B, n]: 1 .. n
+    cut = tf.reduce_min(tf.concat([tf.where(ends[:, 1:], frame[:, :-1], n), horizon], axis=1), axis=1)  # [B]
+    rewards, discounts = experience.reward[:, :n], experience.discount[:, :n]  # [B, n]
+    before = tf.math.cumprod(gamma * discounts, axis=1, exclusive=True)  # gamma^j d_0 ... d_{j-1}
+    kept = tf.cast(frame <= cut[:, None], rewards.dtype)  # steps j < c (frame j + 1 <= c)
+    reward = tf.reduce_sum(kept * before * rewards, axis=1)  # [B]
+    discount = (tf.pow(tf.cast(gamma, discounts.dtype), tf.cast(cut - 1, discounts.dtype))
+                * tf.gather(tf.math.cumprod(discounts, axis=1), cut - 1, batch_dims=1))  # [B]
+
+    def at(index):
+        return lambda t: tf.gather(t, index, batch_dims=1)
+
+    zeros = tf.zeros_like(cut)
+    first = tf.nest.map_structure(at(zeros), experience)
+    transition = trajectory.Transition(
+        time_step=ts.TimeStep(first.step_type, reward=np.nan * tf.ones_like(first.reward),
+                              discount=np.nan * tf.ones_like(first.discount), observation=first.observation),
+        action_step=policy_step.PolicyStep(action=first.action, state=(), info=first.policy_info),
+        next_time_step=ts.TimeStep(at(cut)(experience.step_type), reward=reward, discount=discount,
+                                   observation=tf.nest.map_structure(at(cut), experience.observation)))
+    return transition, 1.0 - tf.cast(ends[:, 0], tf.float32)
 
 
 def greedy_policy(tf_policy) -> evaluation.Policy:

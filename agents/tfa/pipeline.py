@@ -33,13 +33,14 @@ from tf_agents.utils import common
 from agents import policy_files, render
 from agents.atari import FRAME_SKIP
 from agents.configs import TfaDqnConfig
-from agents.evaluation import EVAL_SEED, screened
+from agents.evaluation import REPORT_SEED, screened, seed_span, select_seed
 from agents.tfa.components import (
     build,
     env_factory,
     evaluate_policy,
     export_policy,
     greedy_policy,
+    n_step_transition,
 )
 from keras_impl import config as cfglib
 from keras_impl import files, runtime
@@ -97,11 +98,14 @@ def _train_function(c, p: TfaDqnConfig):
 
     One call per iteration instead of one per update (CartPole takes 128 updates an iteration).
     The loop is a plain ``tf.while_loop``: AutoGraph would convert all of TF-Agents' training code.
+    Each sampled window becomes its n-step transition cut at its episode's end, a window that
+    starts at an end weighs 0 (:func:`~agents.tfa.components.n_step_transition`).
     """
     def train(iterator):
         def body(i, loss):
             experience, _ = next(iterator)
-            return i + 1, c.agent.train(experience).loss
+            transition, weights = n_step_transition(experience, p.gamma)
+            return i + 1, c.agent.train(transition, weights=weights).loss
 
         _, loss = tf.while_loop(lambda i, loss: i < p.train_steps, body, (tf.constant(0), tf.constant(0.0)))
         return loss
@@ -158,17 +162,20 @@ def _log(s: _Session, iteration: int, loss: float, verbose: bool) -> None:
 
 
 def _evaluate(s: _Session, greedy, iteration: int, verbose: bool) -> bool:
-    """A greedy evaluation; export the policy when it is the best so far. Returns: the target is reached.
+    """A greedy selection evaluation; export the policy when it is the best so far. Returns: the target is reached.
 
     With a target, a screen of 10 episodes comes first and all ``eval_episodes`` run only when the
-    screen reaches it (:func:`agents.evaluation.screened`, as for the hand-written DQN).
+    screen reaches it (:func:`agents.evaluation.screened`, as for the hand-written DQN). Its
+    episodes come from the selection seeds (a new first seed each iteration); the reported result
+    is :func:`_finish`'s evaluation on the report seeds.
     """
-    p, seed = s.p, EVAL_SEED + iteration
+    p = s.p
+    seed = select_seed(iteration, p.eval_episodes)
     result = screened(lambda n: evaluate_policy(greedy, p, n, seed), p.eval_episodes, p.target_return or None)
     runtime.log_scalars(s.writers[1], s.step, {"eval/mean_return": result.mean, "eval/std_return": result.std})
     m = s.c.train_metrics
     s.history.append({"iteration": iteration, "train_step": s.step, "eval_mean": result.mean, "eval_std": result.std,
-                      "eval_episodes": len(result.returns), "train_avg_return": float(m[2].result()),
+                      "eval_episodes": len(result.returns), "eval_seed": seed, "train_avg_return": float(m[2].result()),
                       "env_steps": int(m[1].result()), "seconds": round(s.timer.seconds, 2)})
     files.atomic_write_json(s.run_dir / HISTORY_FILE, s.history)
     if verbose:
@@ -213,7 +220,9 @@ def _loop(s: _Session, iterator, save, verbose: bool) -> tuple[float, bool]:
     p, c = s.p, s.c
     collect, train = common.function(c.collect_driver.run), _train_function(c, p)
     greedy = greedy_policy(c.agent.policy)
-    time_step, policy_state = None, c.agent.collect_policy.get_initial_state(c.tf_env.batch_size)
+    # Every session starts a new episode: a resumed run's restored buffer ends mid-episode, and the
+    # FIRST frame after it is where n_step_transition cuts the windows that span the two.
+    time_step, policy_state = c.tf_env.reset(), c.agent.collect_policy.get_initial_state(c.tf_env.batch_size)
     loss, reached_target = float("nan"), False
     iteration = s.step // p.train_steps
     s.window = (iteration, time.perf_counter())
@@ -285,17 +294,21 @@ def train_eval(cfg: TfaDqnConfig, run_dir: str | os.PathLike, resume: bool = Fal
 def _finish(p: TfaDqnConfig, run_dir: Path, c, eval_writer, history: list, best: float, loss: float,
             reached_target: bool, initial_frames: int, resumed_from: int, train_seconds: float,
             train_cpu_seconds: float) -> dict:
-    """Evaluate the exported SavedModel the way a user loads it, then the GIF, the plot and the metrics."""
+    """Evaluate the exported SavedModel the way a user loads it, then the GIF, the plot and the metrics.
+
+    That evaluation is the report: ``final_eval_episodes`` episodes on the report seeds, played once;
+    ``reached`` comes from it. ``reached_target`` is whether a periodic (selection) evaluation passed.
+    """
     policy, meta = policy_files.load_policy(run_dir / POLICY_DIR)
-    final = evaluate_policy(policy, p, p.final_eval_episodes, seed=p.seed)
+    final = evaluate_policy(policy, p, p.final_eval_episodes, seed=REPORT_SEED)
     meta["evaluation"] = json.loads(files.to_json(final))
     policy_files.write_metadata(run_dir / POLICY_DIR, meta)
     runtime.log_scalars(eval_writer, int(c.train_step.numpy()), {"eval/final_mean_return": final.mean})
     artifacts = []
     if p.gif:
         factory = env_factory(p)
-        env = factory(seed=p.seed, render=True, **p.env_kwargs) if factory else None
-        frames = render.record_episode(policy, p.env_id, seed=p.seed, max_steps=p.gif_steps - 1,
+        env = factory(seed=REPORT_SEED, render=True, **p.env_kwargs) if factory else None
+        frames = render.record_episode(policy, p.env_id, seed=REPORT_SEED, max_steps=p.gif_steps - 1,
                                        env_kwargs=p.env_kwargs, env=env)
         if env is not None:
             env.close()
@@ -317,7 +330,8 @@ def _finish(p: TfaDqnConfig, run_dir: Path, c, eval_writer, history: list, best:
         "train_seconds": round(train_seconds, 2), "train_cpu_seconds": round(train_cpu_seconds, 2),
         "load_average_1min": round(os.getloadavg()[0], 1), "reached_target": reached_target,
         "final_eval_mean": final.mean, "final_eval_std": final.std, "final_eval_episodes": len(final.returns),
-        "final_eval_min": final.min, "best_periodic_eval": best if np.isfinite(best) else None,
+        "final_eval_min": final.min, "report_seeds": seed_span(final),
+        "select_mean": best if np.isfinite(best) else None, "best_periodic_eval": best if np.isfinite(best) else None,
         "policy_train_step": meta.get("train_step"),
     }
     if p.env == "breakout":
@@ -325,10 +339,13 @@ def _finish(p: TfaDqnConfig, run_dir: Path, c, eval_writer, history: list, best:
     if p.env == "frozenlake":
         metrics["final_success_rate"] = final.mean
     what = "success rate" if p.env == "frozenlake" else "mean return"
-    headline = (f"{p.env_id}{' slippery' if p.slippery else ''}: greedy {what} {final.mean:.3f} over "
-                f"{len(final.returns)} episodes; policy from update {meta.get('train_step')} "
-                f"({train_seconds:.0f}s training)")
     reached = final.mean >= p.target_return if p.target_return else None
+    verdict = "" if reached is None else f" (>= {p.target_return:g})" if reached else \
+        f" (< {p.target_return:g}, missed by {p.target_return - final.mean:.3f})"
+    selection = "" if reached is None else "selection passed, " if reached_target else "selection never passed, "
+    headline = (f"{p.env_id}{' slippery' if p.slippery else ''}: report greedy {what} {final.mean:.3f} over "
+                f"{len(final.returns)} episodes{verdict}; {selection}policy from update "
+                f"{meta.get('train_step')} ({train_seconds:.0f}s training)")
     return {"headline": headline, "metrics": metrics, "artifacts": artifacts, "reached": reached}
 
 
