@@ -5,8 +5,8 @@ and every episode can be replayed alone with ``kcourse eval POLICY --seed S --ep
 batch is one :func:`agents.evaluation.evaluate` call: the batch's environments step in lockstep,
 one model call per step.
 
-Importing this module imports ``agents`` (and, through the policy loaders, TensorFlow); the
-plugin imports it only when a check runs.
+Importing this module imports ``agents`` (Gymnasium, NumPy); loading a saved policy imports
+TensorFlow. The plugin imports it only when a check runs.
 """
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ import numpy as np
 
 from agents.envs import resolve_env_id
 from agents.evaluation import evaluate
-from agents.policy_files import env_factory_for, load_policy
 from agents.policy_stats import confidence_interval, first_verdict, normalize
 from pytest_kcourse.config import ConfigError, PolicySpec, read_baselines, write_baseline
 
@@ -174,6 +173,8 @@ def _load(spec: PolicySpec):
     folder = spec.policy_folder()
     if folder is None:
         return spec.policy, resolve_env_id(spec.env), dict(spec.env_kwargs or {}), None, None, spec.env
+    from agents.policy_files import env_factory_for, load_policy  # TensorFlow: only for a saved policy
+
     policy, meta = load_policy(folder)
     env_id = meta["env_id"] if spec.env is None else resolve_env_id(spec.env)
     same_env = env_id == meta["env_id"]
@@ -189,8 +190,6 @@ def run_check(spec: PolicySpec, regen: bool = False) -> CheckResult:
         ConfigError: an unknown return range, a threshold outside it, or a missing baseline.
     """
     start = time.perf_counter()
-    policy, env_id, env_kwargs, factory, folder, env_arg = _load(spec)
-    low, high = spec.return_range or return_range_for(env_id, env_kwargs)
     baseline_mean = None
     if regen:
         threshold = float("nan")
@@ -203,6 +202,8 @@ def run_check(spec: PolicySpec, regen: bool = False) -> CheckResult:
         threshold = baseline_mean - spec.delta
     else:
         threshold = float(spec.min_mean)
+    policy, env_id, env_kwargs, factory, folder, env_arg = _load(spec)  # after the cheap checks
+    low, high = spec.return_range or return_range_for(env_id, env_kwargs)
     theta = (threshold - low) / (high - low)
     if not regen and not 0 < theta < 1:
         raise ConfigError(f"policy check {spec.name!r}: the threshold {threshold:g} is not inside the return range "

@@ -119,6 +119,7 @@ def policy_check(request):
     defaults = dict(marker.kwargs) if marker else {}
 
     def check(policy, **settings):
+        __tracebackhide__ = True  # a failure points at the test's line, not into the plugin
         from pytest_kcourse.check import PolicyCheckFailed, run_check
 
         values = {**defaults, **settings}

@@ -1,0 +1,333 @@
+"""The policy-regression pytest plugin (``pytest_kcourse``) and its statistics (``agents.policy_stats``).
+
+Default tier: the betting statistics against numbers worked by hand, the error rates on 1,000
+simulated runs of known return distributions, the report helpers, and the plugin in inner pytest
+runs (pytester) on a fake one-step env (no TensorFlow) and on the committed FrozenLake policies
+(baseline regeneration and comparison). ``slow``: a TF-Agents SavedModel from a quick run.
+The committed policies are regressed through the plugin by ``tests/policies.toml`` (slow).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from agents.policy_stats import bets, confidence_interval, first_verdict, log_capital, normalize, running_estimates
+from pytest_kcourse.config import ConfigError, PolicySpec, load_specs
+
+pytest_plugins = ("pytester",)
+
+REPO = Path(__file__).resolve().parent.parent
+FAKE_ENV = "KcourseFakeReturn-v0"
+
+
+# ----------------------------------------------------------------------------------------------
+# The statistics, by hand
+# ----------------------------------------------------------------------------------------------
+
+
+def test_running_estimates_and_bets_by_hand():
+    # x = 1, 1, 1 tested against m = 0.8 ("above"):
+    # mu_0 = 1/2, mu_1 = (1/2 + 1)/2 = 0.75, mu_2 = (1/2 + 2)/3 = 0.8333
+    # sigma2_0 = 1/4, sigma2_1 = (1/4 + (1 - 0.75)^2)/2 = 0.15625,
+    # sigma2_2 = (1/4 + 0.0625 + (1 - 0.8333)^2)/3 = 0.113426
+    # lam_1 = lam_2 = 0 (mu below m: no bet); lam_3 = g/(sigma2 + g^2), g = 0.03333: 0.29103
+    # capital = 1 * 1 * (1 + 0.29103 * 0.2) = 1.058205
+    x = np.ones(3)
+    mu, sigma2 = running_estimates(x)
+    np.testing.assert_allclose(mu, [0.5, 0.75, 2.5 / 3])
+    np.testing.assert_allclose(sigma2, [0.25, 0.15625, 0.113426], atol=1e-6)
+    np.testing.assert_allclose(bets(x, 0.8, "above"), [0, 0, 0.29103], atol=1e-5)
+    np.testing.assert_allclose(np.exp(log_capital(x, 0.8, "above")), [1, 1, 1.058205], atol=1e-6)
+    # x = 0, 0 against m = 0.8 ("below"): g = 0.8 - 0.5 = 0.3, lam_1 = 0.3/(0.25 + 0.09) = 0.882353,
+    # factor 1 + 0.882353 * 0.8 = 1.705882; mu_1 = 0.25, sigma2_1 = (1/4 + 0.0625)/2 = 0.15625,
+    # g = 0.55, lam_2 = 0.55/(0.15625 + 0.3025) = 1.198910, factor 1.959128; capital 3.342042
+    np.testing.assert_allclose(bets(np.zeros(2), 0.8, "below"), [0.882353, 1.198910], atol=1e-6)
+    np.testing.assert_allclose(np.exp(log_capital(np.zeros(2), 0.8, "below")), [1.705882, 3.342042], atol=1e-6)
+
+
+def test_bets_are_capped_so_one_bad_episode_cannot_ruin_the_gambler():
+    # lam <= c/m = 0.75/0.8 = 0.9375: a 0 after many 1s costs at most 0.9375 * 0.8 = 75% of the capital
+    x = np.r_[np.ones(50), 0.0]
+    lam = bets(x, 0.8, "above")
+    assert lam.max() == pytest.approx(0.9375)
+    step = np.diff(log_capital(x, 0.8, "above"))[-1]
+    assert step == pytest.approx(math.log(1 - 0.9375 * 0.8))
+
+
+def test_all_top_returns_pass_at_episode_30_no_valid_test_can_beat_21():
+    # Once the bet is capped, each episode at 1 multiplies the capital by 1 + 0.9375 * 0.2 = 1.1875;
+    # 1/alpha = 100 is reached at episode 30 (the first few bets are 0: mu starts at 1/2).
+    # A lower bound for any test valid on [0, 1]: a Bernoulli(0.8) policy (mean 0.8, not above)
+    # shows 21 ones in a row with probability 0.8^21 = 0.0092 < 0.01, 20 with 0.0115 > 0.01.
+    assert first_verdict(np.ones(40), 0.8, 0.01) == ("pass", 30)
+    assert first_verdict(np.ones(29), 0.8, 0.01) == (None, 29)
+    assert first_verdict(np.zeros(40), 0.2, 0.01) == ("fail", 30)  # the mirror image
+
+
+def test_confidence_interval_holds_the_data_and_matches_the_verdict():
+    lower, upper = confidence_interval(np.ones(30), 0.01)
+    assert upper == 1.0 and 0.8 < lower < 0.81  # 30 ones reject m = 0.8 (the pass above), not much more
+    x = (np.random.default_rng(0).random(400) < 0.5).astype(float)
+    lower, upper = confidence_interval(x, 0.01)
+    assert lower < x.mean() < upper and upper - lower < 0.3
+
+
+def test_normalize_refuses_a_return_outside_the_range():
+    np.testing.assert_allclose(normalize([0, 250, 500], 0, 500), [0, 0.5, 1])
+    with pytest.raises(ValueError, match="return of 501 lies outside the return range"):
+        normalize([1, 501], 0, 500)
+
+
+# ----------------------------------------------------------------------------------------------
+# Error rates: 1,000 simulated runs of known return distributions (threshold 400 on [0, 500])
+# ----------------------------------------------------------------------------------------------
+
+ALPHA, THRESHOLD, MARGIN, HIGH = 0.01, 400.0, 50.0, 500.0
+RUNS = 1000
+
+
+def cartpole_like(mean, runs, episodes, rng):
+    """Returns at 500 with probability p, else uniform on [0, 500]: mean 250 + 250 p."""
+    p = (mean - 250) / 250
+    return np.where(rng.random((runs, episodes)) < p, HIGH, rng.random((runs, episodes)) * HIGH)
+
+
+def two_point(mean, runs, episodes, rng):
+    """0 or 500 (the largest variance a mean allows on [0, 500]: the hardest case)."""
+    return np.where(rng.random((runs, episodes)) < mean / HIGH, HIGH, 0.0)
+
+
+DISTRIBUTIONS = {"cartpole-like": (cartpole_like, 400), "two-point": (two_point, 800)}  # name: (sampler, budget)
+
+
+def simulate(sampler, mean, budget, seed=0):
+    """Verdict counts of RUNS sequential tests, each on its own ``budget`` episodes."""
+    returns = sampler(mean, RUNS, budget, np.random.default_rng(seed))
+    code, episodes = first_verdict(normalize(returns, 0, HIGH), THRESHOLD / HIGH, ALPHA)
+    return {"pass": int((code == 1).sum()), "fail": int((code == -1).sum()),
+            "inconclusive": int((code == 0).sum()), "median_episodes": float(np.median(episodes))}
+
+
+@pytest.mark.parametrize("name", sorted(DISTRIBUTIONS))
+def test_false_alarms_at_most_alpha_when_the_mean_clears_the_threshold_by_the_margin(name):
+    sampler, budget = DISTRIBUTIONS[name]
+    counts = simulate(sampler, THRESHOLD + MARGIN, budget, seed=1)
+    assert counts["fail"] + counts["inconclusive"] <= ALPHA * RUNS, counts  # a failing item, either way
+
+
+@pytest.mark.parametrize("name", sorted(DISTRIBUTIONS))
+def test_detection_at_least_99_percent_when_the_mean_is_below_by_the_margin(name):
+    sampler, budget = DISTRIBUTIONS[name]
+    counts = simulate(sampler, THRESHOLD - MARGIN, budget, seed=2)
+    assert counts["pass"] <= ALPHA * RUNS, counts
+    assert counts["fail"] + counts["inconclusive"] >= 0.99 * RUNS, counts
+    assert counts["fail"] >= 0.99 * RUNS, counts  # and found below, not only out of budget
+
+
+@pytest.mark.parametrize("name", sorted(DISTRIBUTIONS))
+def test_at_the_threshold_itself_neither_verdict_exceeds_alpha(name):
+    # Mean exactly 400: "above" and "below" are both false; the looks after every episode (up to
+    # 800) must not inflate either error beyond alpha (Ville's inequality).
+    sampler, _ = DISTRIBUTIONS[name]
+    counts = simulate(sampler, THRESHOLD, 800, seed=3)
+    assert counts["pass"] <= ALPHA * RUNS and counts["fail"] <= ALPHA * RUNS, counts
+
+
+# ----------------------------------------------------------------------------------------------
+# Config and report helpers
+# ----------------------------------------------------------------------------------------------
+
+
+def test_config_entries_settings_and_errors(tmp_path):
+    config = tmp_path / "policies.toml"
+    config.write_text('alpha = 0.05\nbatch = 5\n[a]\npath = "pol"\nmin_mean = 1\n'
+                      '[b]\npath = "kcourse:frozenlake-4x4"\ncriterion = "baseline"\ndelta = 0.1\nalpha = 0.02\n')
+    a, b = load_specs(config)
+    assert (a.name, a.alpha, a.batch, a.max_episodes, a.seed) == ("a", 0.05, 5, 400, 0)
+    assert a.policy_folder() == tmp_path / "pol" and a.baseline_path == tmp_path / "policies.baseline.json"
+    assert b.alpha == 0.02 and b.policy_folder() == REPO / "agents" / "trained" / "frozenlake-4x4"
+    for text, message in [
+        ('[a]\npath = "p"\nmin_mean = 1\ntreshold = 2\n', "unknown key 'treshold'"),
+        ('[a]\nmin_mean = 1\n', "path = \"POLICY_FOLDER\" is missing"),
+        ('[a]\npath = "p"\n', "needs min_mean = NUMBER"),
+        ('[a]\npath = "p"\ncriterion = "baseline"\n', "needs delta = NUMBER >= 0"),
+        ('[a]\npath = "p"\nmin_mean = 1\nalpha = 0.7\n', "alpha must be a number in"),
+        ('[a]\npath = "p"\nmin_mean = 1\nreturn_range = [5, 1]\n', "return_range must be"),
+        ('aplha = 0.1\n', "unknown setting 'aplha'"),
+        ('[a\n', "cannot read it as TOML"),
+    ]:
+        config.write_text(text)
+        with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+            load_specs(config)
+
+
+def test_pyproject_table_and_a_pyproject_without_one(tmp_path):
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[project]\nname = "x"\n[tool.kcourse.policies]\nseed = 7\n[tool.kcourse.policies.p]\n'
+                         'path = "p"\nmin_mean = 3\n')
+    (spec,) = load_specs(pyproject)
+    assert (spec.name, spec.seed, spec.min_mean) == ("p", 7, 3)
+    pyproject.write_text('[project]\nname = "x"\n')
+    assert load_specs(pyproject) == []
+
+
+def test_report_helpers_by_hand():
+    from pytest_kcourse.check import replay_command, return_range_for, text_histogram, worst_episodes
+
+    # [0, 0, 1, 1, 1, 5] in 5 bins over [0, 5]: counts 2, 3, 0, 0, 1 -> heights ceil(8 * c / 3): 6, 8, 0, 0, 3
+    assert text_histogram([0, 0, 1, 1, 1, 5], bins=5) == "0 ▆█  ▃ 5"
+    assert text_histogram([500.0] * 4) == "all 4 at 500"
+    # episode i has seed 10 + i; ties keep episode order
+    assert worst_episodes([3, 1, 2, 1], seed=10) == [(1.0, 11), (1.0, 13), (2.0, 12)]
+    assert replay_command(Path("/a b/pol"), 12) == "kcourse eval '/a b/pol' --episodes 1 --seed 12 --render gif"
+    assert replay_command(None, 1) is None
+    assert return_range_for("CartPole-v1") == (0.0, 500.0)
+    assert return_range_for("CartPole-v1", {"max_episode_steps": 200}) == (0.0, 200.0)
+    with pytest.raises(ConfigError, match="return_range = \\[low, high\\]"):
+        return_range_for("Pendulum-v1")
+
+
+def test_loading_the_plugin_imports_no_tensorflow_and_sets_no_environment_variable():
+    code = ("import os, sys; before = dict(os.environ); import pytest_kcourse.plugin; "
+            "print(sorted(m for m in ('tensorflow', 'keras', 'agents', 'kcourse') if m in sys.modules), "
+            "sorted(k for k in os.environ if os.environ[k] != before.get(k)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[] []"
+
+
+# ----------------------------------------------------------------------------------------------
+# The plugin in inner pytest runs
+# ----------------------------------------------------------------------------------------------
+
+
+class FakeReturnEnv(gym.Env):
+    """One-step episodes whose return is 1 with probability ``p`` (seeded by reset), else 0."""
+
+    observation_space = gym.spaces.Box(0.0, 1.0, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, p=0.5):
+        self.p = p
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        reward = float(self.np_random.random() < self.p)
+        return np.zeros(1, np.float32), reward, True, False, {}
+
+
+@pytest.fixture
+def fake_env():
+    if FAKE_ENV not in gym.registry:
+        gym.register(id=FAKE_ENV, entry_point=FakeReturnEnv)
+    return FAKE_ENV
+
+
+def test_fixture_passes_and_fails_with_a_report_on_the_fake_env(pytester, fake_env):
+    pytester.makepyfile(textwrap.dedent(f"""
+        import numpy as np
+        import pytest
+
+        def always_zero(obs):
+            return np.zeros(len(obs), dtype=np.int64)
+
+        @pytest.mark.policy_check(return_range=[0, 1], max_episodes=300)
+        def test_good(policy_check):
+            result = policy_check(always_zero, env="{fake_env}", env_kwargs={{"p": 0.9}}, min_mean=0.6)
+            assert result.verdict == "pass" and result.episodes < 300
+
+        @pytest.mark.policy_check(return_range=[0, 1], max_episodes=300, seed=5)
+        def test_bad(policy_check):
+            policy_check(always_zero, env="{fake_env}", env_kwargs={{"p": 0.2}}, min_mean=0.6)
+    """))
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    out = result.stdout.str()
+    assert "policy check 'test_bad' FAILED: the mean return is below 0.6" in out
+    assert "worst episodes:" in out and "episodes (seeds 5..24)" in out  # two batches of 10 from seed 5
+    assert "return 0  seed 5  (a policy object" in out  # no folder to replay from
+    assert "returns: 0 " in out  # the histogram line runs from the lowest return
+    assert "kcourse policy checks" in out and "test_good: pass after" in out
+
+
+def test_config_error_is_one_line_in_collection(pytester):
+    pytester.makefile(".toml", policies='[p]\npath = "x"\nmin_mean = 1\ntreshold = 3\n')
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    out = result.stdout.str()
+    assert "unknown key 'treshold'" in out and "Traceback" not in out
+    assert result.ret != 0
+
+
+def test_items_ids_baseline_regeneration_and_baseline_criterion(pytester):
+    """The committed FrozenLake policies through toml items: ids, --policies-regen, baseline pass/fail."""
+    # The runs that load a policy run in subprocesses: pytester's in-process runs drop the modules a
+    # run imported, and TensorFlow aborts when it is imported a second time in one process.
+    pytester.makefile(".toml", policies=textwrap.dedent("""
+        max_episodes = 200
+        [lake]
+        path = "kcourse:frozenlake-4x4"
+        criterion = "baseline"
+        delta = 0.2
+        [slippery]
+        path = "kcourse:frozenlake-4x4-slippery"
+        criterion = "baseline"
+        delta = 0.1
+    """))
+    result = pytester.runpytest("--co", "-q", "-p", "no:cacheprovider")
+    assert "policies.toml::lake" in result.stdout.str() and "policies.toml::slippery" in result.stdout.str()
+
+    result = pytester.runpytest("-p", "no:cacheprovider", "-k", "lake")  # no baseline yet: a clear failure
+    result.assert_outcomes(failed=1, deselected=1)
+    assert "no baseline in" in result.stdout.str() and "--policies-regen" in result.stdout.str()
+
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--policies-regen")
+    result.assert_outcomes(passed=2)
+    baselines = json.loads((pytester.path / "policies.baseline.json").read_text())
+    assert baselines["lake"]["mean"] == 1.0 and baselines["lake"]["episodes"] == 200
+    assert 0.6 < baselines["slippery"]["mean"] < 0.85
+    assert baselines["slippery"]["lower"] < baselines["slippery"]["mean"] < baselines["slippery"]["upper"]
+
+    # the slippery policy "used to be" perfect: worse than its baseline by more than delta -> fails
+    baselines["slippery"]["mean"] = 1.0
+    (pytester.path / "policies.baseline.json").write_text(json.dumps(baselines))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    out = result.stdout.str()
+    assert "policy check 'slippery' FAILED: the mean return is below 0.9" in out
+    assert "(baseline 1 - delta 0.1)" in out
+    assert "replay: kcourse eval" in out and "frozenlake-4x4-slippery --episodes 1 --seed" in out
+
+
+# ----------------------------------------------------------------------------------------------
+# slow: a TF-Agents SavedModel policy from a quick run
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_tf_agents_saved_model_policy_is_checked(tmp_path):
+    from conftest import run_cli
+
+    from pytest_kcourse.check import run_check
+
+    run_dir = tmp_path / "tfa"
+    code, out, err = run_cli("run", "tfa-dqn", "--quick", "--env", "cartpole", "--seed", "0",
+                             "--run-dir", run_dir, timeout=600)
+    assert code == 0, err[-3000:]
+    assert (run_dir / "policy" / "saved_model.pb").is_file()
+    # a quick run learns little (greedy mean about 25): it beats 12, which a constant action (mean
+    # about 9) misses, and fails 100 (the verdicts come from the SavedModel's actions)
+    low = run_check(PolicySpec(name="tfa-floor", policy=str(run_dir / "policy"), min_mean=12, max_episodes=200))
+    assert low.verdict == "pass", low
+    high = run_check(PolicySpec(name="tfa-bar", policy=str(run_dir / "policy"), min_mean=100, max_episodes=200))
+    assert high.verdict == "fail", high
