@@ -4,7 +4,7 @@ No TF-Agents import here: :func:`make_breakout_env` is also the ``env_factory`` 
 exported Breakout policy in a process without TF-Agents.
 
 Example:
-    >>> from agents.tfa.atari import make_breakout_env
+    >>> from agents.atari import make_breakout_env
     >>> env = make_breakout_env(seed=0)
     >>> obs, info = env.reset(seed=0)
     >>> obs.shape, obs.dtype
@@ -15,7 +15,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-from agents.envs import make_env
+from agents.envs import make_env, resolve_env_id
 
 # HOML: 27,000 agent steps per episode = 108,000 ALE frames (4 frames per step).
 BREAKOUT_MAX_EPISODE_STEPS = 27_000
@@ -45,9 +45,11 @@ class FireOnStartAndLifeLoss(gym.Wrapper):
     def step(self, action):
         lives = self.env.unwrapped.ale.lives()
         obs, reward, terminated, truncated, info = self.env.step(action)
-        if not (terminated or truncated) and self.env.unwrapped.ale.lives() < lives:
+        life_lost = self.env.unwrapped.ale.lives() < lives
+        if not (terminated or truncated) and life_lost:
             obs, fire_reward, terminated, truncated, info = self.env.step(FIRE)
             reward += fire_reward
+        info = {**info, "life_lost": bool(life_lost)}  # training may end its TD chain here (Nature DQN)
         return obs, reward, terminated, truncated, info
 
 
@@ -123,3 +125,36 @@ def make_breakout_env(seed: int | None = None, render: bool = False,
     if seed is not None:
         env.action_space.seed(int(seed))
     return env
+
+
+# ----------------------------------------------------------------------------------------------
+# One env maker for every agent: Breakout preprocessed, image observations never raw
+# ----------------------------------------------------------------------------------------------
+
+PREPROCESSED_SHAPE = (84, 84, 4)
+
+
+def make_agent_env(env_id: str, seed: int | None = None, render: bool = False, **kwargs) -> gym.Env:
+    """The env an agent plays: ``BreakoutNoFrameskip-v4`` (alias ``breakout``) through
+    :func:`make_breakout_env`, every other id through :func:`agents.envs.make_env`."""
+    if resolve_env_id(env_id) == BREAKOUT_ID:
+        return make_breakout_env(seed=seed, render=render, **kwargs)
+    return make_env(env_id, seed=seed, render=render, **kwargs)
+
+
+def check_q_learnable(env_id: str, observation_space) -> None:
+    """Refuse image observations that were not preprocessed (a conv net on raw 210x160 RGB frames
+    would take them for 3 stacked frames, use gigabytes and learn nothing).
+
+    Raises:
+        ValueError: a 3-D observation space other than the preprocessed ``[84, 84, 4]`` uint8 stack.
+    """
+    shape = tuple(getattr(observation_space, "shape", None) or ())
+    if len(shape) == 3 and shape != PREPROCESSED_SHAPE:
+        raise ValueError(f"Received an invalid value for argument `env`: {env_id!r} gives raw image observations "
+                         f"{shape}; DQN needs Atari preprocessing (84x84 grey, 4-frame stack): use --env breakout")
+
+
+def atari_policy_extra(env_id: str) -> dict:
+    """What a saved policy's ``policy.json`` needs to be played again: Breakout's preprocessing."""
+    return {"env_factory": "agents.atari:make_breakout_env"} if resolve_env_id(env_id) == BREAKOUT_ID else {}

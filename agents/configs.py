@@ -102,6 +102,7 @@ PolicyGradientConfig.PRESETS = (
 # ----------------------------------------------------------------------------------------------
 
 DQN_VARIANTS = ("dqn", "double", "dueling", "dueling-double")
+DQN_PRESETS = ("auto", "data-efficient", "nature")
 EPSILON_SCHEDULES = ("linear", "linear-episode", "exponential", "multiplicative")
 
 
@@ -113,7 +114,12 @@ class DQNConfig:
     variant: str = arg("dqn", "which DQN: next-Q by max (dqn) or Double; plain or dueling head", choices=DQN_VARIANTS)
     total_timesteps: int = arg(50_000, "environment steps to train for", ge=1)
     learning_rate: float = arg(2.3e-3, "optimizer learning rate", gt=0)
-    optimizer: str = arg("adam", "adam (SB3, HOML) or adamw with amsgrad (PyTorch tutorial)", choices=("adam", "adamw"))
+    preset: str = arg("auto", "Breakout's hyperparameters: data-efficient (DrQ(epsilon), Atari 100k), nature "
+                              "(Nature DQN / HOML schedule scaled to the budget); auto: data-efficient for Breakout, "
+                              "nothing for other envs (docs/dqn.md cites every value)", choices=DQN_PRESETS)
+    optimizer: str = arg("adam", "adam (SB3, HOML), adamw with amsgrad (PyTorch tutorial) or centered rmsprop "
+                                 "(HOML's Breakout)", choices=("adam", "adamw", "rmsprop"))
+    adam_epsilon: float = arg(1e-7, "Adam's epsilon (Keras' default 1e-7; DER/DrQ: 1.5e-4)", gt=0)
     buffer_size: int = arg(100_000, "replay buffer capacity (transitions)", ge=1)
     batch_size: int = arg(64, "transitions per gradient step", ge=1)
     gamma: float = arg(0.99, "discount factor", ge=0, le=1)
@@ -132,6 +138,10 @@ class DQNConfig:
     n_step: int = arg(3, "n-step returns: sum n discounted rewards before bootstrapping from Q (1: one-step DQN); "
                          "a target update then carries rewards n steps back instead of one (docs/dqn.md)", ge=1)
     max_grad_norm: float = arg(10.0, "clip gradients to this global norm (0: no clipping)", ge=0)
+    life_loss_terminal: bool = arg(False, "Atari: a lost life ends the TD chain during training (not the game; "
+                                          "evaluation always plays full games)")
+    augment_pad: int = arg(0, "Atari: DrQ random shift of training batches by up to this many pixels (0: off)", ge=0)
+    jit_compile: bool = arg(False, "compile the train step with XLA (measured in docs/dqn.md)")
     epsilon_schedule: str = arg("linear", "linear (by step, SB3), linear-episode (HOML), exponential (by step, "
                                           "PyTorch tutorial), multiplicative (per episode, Keras tutorial/exam)",
                                 choices=EPSILON_SCHEDULES)
@@ -144,6 +154,10 @@ class DQNConfig:
     epsilon_decay_rate: float = arg(0.995, "multiplicative: epsilon *= rate after each episode", gt=0, le=1)
     eval_interval: int = arg(2_000, "env steps between greedy evaluations (0: only at the end)", ge=0)
     eval_episodes: int = arg(100, "episodes per greedy evaluation", ge=1)
+    eval_epsilon: float = arg(0.0, "epsilon of the evaluated policy (0: greedy; Atari: DrQ(epsilon) 0.001, "
+                                   "Nature 0.05)", ge=0, le=1)
+    keep_best: bool = arg(True, "end with the best evaluated weights when the target was not reached (false: the "
+                                "final weights)")
     target_return: Optional[float] = arg(None, "stop when the greedy evaluation mean reaches this "
                                                "(default: the env's reward_threshold, CartPole-v1: 475; none: never)")
     early_stop: bool = arg(True, "stop training once target_return is reached")
@@ -162,15 +176,44 @@ class DQNConfig:
         return self.variant in ("dueling", "dueling-double")
 
     def check(self) -> None:
+        if self.preset != "auto" and self.env not in BREAKOUT_NAMES:
+            raise ValueError(f"Received an invalid value for argument `preset`: {self.preset!r} is for Breakout "
+                             f"(--env breakout), not {self.env!r}")
         if not self.epsilon_end <= self.epsilon_start:
             raise ValueError("Received invalid values for arguments `epsilon_start`/`epsilon_end`, expected "
                              f"0 <= end <= start <= 1, got start={self.epsilon_start!r}, end={self.epsilon_end!r}")
 
 
-DQNConfig.FIXED_ON_RESUME = ("env", "variant", "hidden", "activation", "optimizer", "buffer_size")
+DQNConfig.FIXED_ON_RESUME = ("env", "variant", "hidden", "activation", "optimizer", "buffer_size", "preset")
+BREAKOUT_NAMES = ("breakout", "Breakout", "BreakoutNoFrameskip-v4")
+# Breakout with the hand-written agents; every value is cited in docs/dqn.md ("Breakout").
+# Both presets: life loss ends the TD chain in training (Nature DQN; Dopamine's
+# terminal_on_life_loss), full games in evaluation, 100,000 agent steps (Atari 100k).
+DQN_ATARI = dict(total_timesteps=100_000, buffer_size=100_000, batch_size=32, gamma=0.99, life_loss_terminal=True,
+                 max_grad_norm=0.0, loss="huber", early_stop=False, keep_best=False, eval_interval=10_000,
+                 eval_episodes=5, checkpoint_every=50, epsilon_start=1.0)
+# DrQ(epsilon), Dopamine labs/atari_100k/configs/DrQ_eps.gin: dueling + double, n = 10, one update
+# per agent step, target = online net of the previous step, Adam 1e-4 / eps 1.5e-4, 1,600 warm-up
+# steps, epsilon 1 -> 0.01 by step 6,600, evaluation epsilon 0.001, random shifts of 4 pixels.
+DQN_DATA_EFFICIENT = dict(variant="dueling-double", n_step=10, learning_starts=1_600, train_frequency=1,
+                          gradient_steps=1, target_update="hard", target_update_interval=1, learning_rate=1e-4,
+                          optimizer="adam", adam_epsilon=1.5e-4, epsilon_end=0.01, exploration_fraction=0.066,
+                          eval_epsilon=0.001, augment_pad=4)
+# Nature DQN (Mnih et al. 2015) / HOML's Breakout, its schedule scaled to the 100k budget:
+# centered RMSProp 2.5e-4, a train step every 4 agent steps, target copy every 2,000 updates
+# (8,000 agent steps), 20,000 warm-up steps (HOML), epsilon 1 -> 0.1 over the first 10% (Nature:
+# 1M of 10M frames), evaluation epsilon 0.05.
+DQN_NATURE = dict(variant="dqn", n_step=1, learning_starts=20_000, train_frequency=4, gradient_steps=1,
+                  target_update="hard", target_update_interval=8_000, learning_rate=2.5e-4, optimizer="rmsprop",
+                  epsilon_end=0.1, exploration_fraction=0.1, eval_epsilon=0.05, augment_pad=0)
 DQNConfig.PRESETS = (
+    Preset(DQN_ATARI, when={"env": BREAKOUT_NAMES}),
+    Preset(DQN_DATA_EFFICIENT, when={"env": BREAKOUT_NAMES, "preset": ("auto", "data-efficient")}),
+    Preset(DQN_NATURE, when={"env": BREAKOUT_NAMES, "preset": "nature"}),
     Preset({"total_timesteps": 2000, "learning_starts": 500, "eval_interval": 1000, "eval_episodes": 10,
             "checkpoint_every": 20, "hidden": (64, 64)}, quick=True),
+    Preset({"total_timesteps": 1_500, "learning_starts": 500, "buffer_size": 5_000, "train_frequency": 4,
+            "eval_interval": 0, "eval_episodes": 1, "checkpoint_every": 2}, when={"env": BREAKOUT_NAMES}, quick=True),
 )
 
 # ----------------------------------------------------------------------------------------------

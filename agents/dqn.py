@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from agents.configs import EPSILON_SCHEDULES, DQNConfig
 from agents.networks import NUMPY_ACTIVATIONS, build_q_network, numpy_q_function
-from agents.replay import ReplayBuffer
+from agents.replay import FrameReplay, ReplayBuffer
 from keras_impl.config import invalid
 
 # splitter(obs) -> (network input, legal-action mask [.., A] or None); works on NumPy and TF values.
@@ -117,6 +117,26 @@ def td_loss(q_taken, targets, kind: str = "huber"):
     raise invalid("loss", "'huber' or 'mse'", kind)
 
 
+def shift_frames(frames, dy, dx):
+    """Each image of ``frames [B, H, W, C]`` moved by ``(dy[b], dx[b])`` pixels, edge pixels repeated.
+
+    DrQ's augmentation pads a frame by ``p`` replicated edge pixels and crops ``H x W`` at a random
+    offset ``o`` in ``[0, 2p]``; that reads pixel ``clip(i + o - p)`` of the original, which is what
+    this does with one gather per axis (no padded copy). ``dy = dx = 0`` returns ``frames``.
+    """
+    height, width = tf.shape(frames)[1], tf.shape(frames)[2]
+    rows = tf.clip_by_value(tf.range(height)[None, :] + dy[:, None], 0, height - 1)  # [B, H]
+    cols = tf.clip_by_value(tf.range(width)[None, :] + dx[:, None], 0, width - 1)  # [B, W]
+    frames = tf.gather(frames, rows, axis=1, batch_dims=1)  # [B, H, W, C]
+    return tf.gather(frames, cols, axis=2, batch_dims=1)  # [B, H, W, C]
+
+
+def random_shift(frames, pad: int, generator: tf.random.Generator):
+    """DrQ's random shift (Kostrikov et al. 2020: pad 4, random crop): a shift in ``[-pad, pad]`` per image and axis."""
+    shifts = generator.uniform((2, tf.shape(frames)[0]), -pad, pad + 1, dtype=tf.int32)  # [2, B]
+    return shift_frames(frames, shifts[0], shifts[1])
+
+
 def masked_argmax(scores: np.ndarray, masks: np.ndarray) -> np.ndarray:
     """``argmax`` over legal actions only: ``scores [E, A]``, ``masks [E, A]`` (1 = legal) -> ``[E]``."""
     return np.argmax(np.where(np.asarray(masks) > 0, scores, -np.inf), axis=1)
@@ -159,19 +179,23 @@ class DQNAgent:
         self.target_net.set_weights(self.q_net.get_weights())
         if cfg.optimizer == "adamw":  # the PyTorch tutorial's AdamW(amsgrad=True); torch's weight decay 0.01
             self.optimizer = keras.optimizers.AdamW(cfg.learning_rate, weight_decay=0.01, amsgrad=True)
+        elif cfg.optimizer == "rmsprop":  # HOML's Breakout (Nature DQN's centered RMSProp)
+            self.optimizer = keras.optimizers.RMSprop(cfg.learning_rate, rho=0.95, epsilon=1e-5, centered=True)
         else:
-            self.optimizer = keras.optimizers.Adam(cfg.learning_rate)
+            self.optimizer = keras.optimizers.Adam(cfg.learning_rate, epsilon=cfg.adam_epsilon)
         self.optimizer.build(self.q_net.trainable_variables)  # slots exist before a checkpoint restore
         # Double DQN changes only this function (TF-Agents' DdqnAgent overrides only _compute_next_q_values).
         self.next_q: Callable = next_q_double if cfg.double else next_q_max
         self.rng = np.random.default_rng(cfg.seed)  # exploration
+        # DrQ: training batches (never acting) see randomly shifted frames; its own seeded stream.
+        self.augment_rng = tf.random.Generator.from_seed(cfg.seed + 2) if cfg.augment_pad else None
         obs_shape = tuple(observation_space.shape or ())
         obs_dtype = tf.int32 if not obs_shape else tf.as_dtype(self.q_net.inputs[0].dtype)
         self.obs_dtype = obs_dtype.as_numpy_dtype
         # One trace for any batch size: acting (batch 1) and evaluation (batch N) share it.
         spec = tf.TensorSpec((None, *obs_shape), obs_dtype)
         self._q_values = tf.function(lambda obs: self.q_net(obs, training=False), input_signature=[spec])
-        self._train_steps = tf.function(self.train_steps, reduce_retracing=True)
+        self._train_steps = tf.function(self.train_steps, reduce_retracing=True, jit_compile=cfg.jit_compile or None)
         self._update_target = tf.function(self.update_target)
         # Acting one observation at a time is DQN's hot loop, and a compiled TensorFlow call's
         # dispatch costs far more than a small MLP's arithmetic there (docs/dqn.md measures it): MLP
@@ -192,6 +216,18 @@ class DQNAgent:
         net_obs, legal = self.splitter(np.asarray(obs_batch)) if self.splitter else (obs_batch, None)
         q = self.q_values(net_obs)  # [N, A]
         return masked_argmax(q, legal) if legal is not None else np.argmax(q, axis=1)
+
+    def epsilon_policy(self, epsilon: float, seed: int = 0):
+        """Batched epsilon-greedy policy with its own seeded generator (Atari evaluation's small epsilon)."""
+        if epsilon <= 0:
+            return self.greedy_policy
+        rng = np.random.default_rng(seed)
+
+        def policy(obs_batch):
+            greedy = self.greedy_policy(obs_batch)
+            return np.where(rng.random(len(greedy)) < epsilon, rng.integers(self.n_actions, size=len(greedy)), greedy)
+
+        return policy
 
     def weights_changed(self) -> None:
         """Call after setting the online net's weights by hand (refreshes the acting copy)."""
@@ -249,6 +285,9 @@ class DQNAgent:
     def train_step(self, obs, actions, rewards, next_obs, terminated, horizons):
         """One gradient step; returns ``(loss, mean Q of the taken actions)``."""
         variables = self.q_net.trainable_variables
+        if self.augment_rng is not None:  # observations and next observations, each its own shift
+            obs = random_shift(obs, self.cfg.augment_pad, self.augment_rng)
+            next_obs = random_shift(next_obs, self.cfg.augment_pad, self.augment_rng)
         with tf.GradientTape() as tape:
             loss, _, q_taken = self.compute_loss(obs, actions, rewards, next_obs, terminated, horizons)
         grads = tape.gradient(loss, variables)
@@ -275,17 +314,16 @@ class DQNAgent:
                 self.update_target(self._tau)
         return losses.stack(), q_means.stack()
 
-    def learn(self, buffer: ReplayBuffer, batch_size: int, gradient_steps: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    def learn(self, buffer: ReplayBuffer | FrameReplay, batch_size: int, gradient_steps: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """``gradient_steps`` updates on uniformly sampled replay batches (one compiled call).
 
         Returns:
             ``(losses [G], mean Q of the taken actions [G])`` as NumPy arrays.
         """
-        idx = buffer.sample_indices(gradient_steps * batch_size).reshape(gradient_steps, batch_size)  # [G, B]
+        obs, actions, rewards, next_obs, terminated, horizons = buffer.sample_many(gradient_steps, batch_size)
         self._numpy_stale = True
-        losses, q_means = self._train_steps(buffer.obs[idx].astype(self.obs_dtype, copy=False), buffer.actions[idx],
-                                            buffer.rewards[idx], buffer.next_obs[idx].astype(self.obs_dtype, copy=False),
-                                            buffer.terminated[idx], buffer.horizons[idx])
+        losses, q_means = self._train_steps(obs.astype(self.obs_dtype, copy=False), actions, rewards,
+                                            next_obs.astype(self.obs_dtype, copy=False), terminated, horizons)
         return losses.numpy(), q_means.numpy()
 
     def update_target(self, tau: float = 1.0):

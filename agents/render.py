@@ -31,7 +31,7 @@ from gymnasium import error as gym_error  # noqa: E402
 from gymnasium.wrappers import RecordVideo  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from agents.envs import make_env  # noqa: E402
+from agents.atari import make_agent_env  # noqa: E402
 
 
 def record_episode(policy: Callable[[np.ndarray], np.ndarray], env_id: str, seed: int = 0, max_steps: int = 1000,
@@ -53,7 +53,7 @@ def record_episode(policy: Callable[[np.ndarray], np.ndarray], env_id: str, seed
     """
     own = env is None
     if own:
-        env = make_env(env_id, seed=seed, render=True, **(env_kwargs or {}))
+        env = make_agent_env(env_id, seed=seed, render=True, **(env_kwargs or {}))
     try:
         obs, _ = env.reset(seed=seed)
         frames = [np.asarray(env.render())]
