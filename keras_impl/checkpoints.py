@@ -9,7 +9,10 @@ counter). Each folder is
 * one of the last ``keep`` (older ones are deleted after a successful save).
 
 :meth:`CheckpointManager.latest` returns the newest checkpoint that verifies; a newer corrupt one
-is reported, kept on disk for inspection, and skipped. When none is usable the error names the
+is reported, kept on disk for inspection, and skipped. Pruning never deletes the checkpoint just
+saved (the newest verified one) and never a checkpoint newer than it or one ``latest`` refused:
+those are kept for inspection. When a resumed run saves at the very step of a refused checkpoint,
+the refused folder is first renamed ``ckpt-NNNNNN.corrupt`` (kept, no longer a checkpoint). When none is usable the error names the
 folder and the file that failed. :func:`save_on_interrupt` saves on Ctrl-C (SIGINT) and prints the
 command that resumes the run.
 
@@ -114,6 +117,7 @@ class CheckpointManager:
         self.directory = Path(directory)
         self.keep = int(keep)
         self.log = log
+        self.refused: list[Path] = []  # corrupt checkpoints latest() fell back past: kept for inspection
 
     def checkpoints(self) -> list[Path]:
         """Checkpoint folders, newest first (complete or not)."""
@@ -125,12 +129,23 @@ class CheckpointManager:
     def save(self, step: int, write: Callable[[Path], None]) -> Path:
         """``write(folder)`` into a new ``ckpt-{step}`` atomically, add the manifest, prune old ones."""
         path = self.directory / f"ckpt-{int(step):06d}"
+        if path in self.refused and path.exists():  # do not overwrite what latest() reported as corrupt
+            aside = _free_name(path.with_name(f"{path.name}.corrupt"))
+            path.rename(aside)
+            self.refused = [aside if p == path else p for p in self.refused]
+            self.log(f"kept the corrupt {path.name} for inspection as {aside}")
         with atomic_directory(path) as tmp:
             write(tmp)
             write_manifest(tmp)
-        for old in [p for p in self.checkpoints() if p != path][self.keep - 1:]:
+        for old in self.prunable(path)[self.keep - 1:]:
             shutil.rmtree(old, ignore_errors=True)
         return path
+
+    def prunable(self, saved: Path) -> list[Path]:
+        """Checkpoints older than ``saved`` (just written: the newest verified one) that latest() did
+        not refuse, newest first. Newer ones exist only after a fallback past them: kept."""
+        number = _number(saved)
+        return [p for p in self.checkpoints() if _number(p) < number and p not in self.refused]
 
     def latest(self) -> Path:
         """The newest checkpoint that verifies; newer corrupt ones are reported and skipped.
@@ -148,10 +163,25 @@ class CheckpointManager:
                 verify(path)
             except CorruptCheckpointError as err:
                 problems.append(str(err))
-                self.log(f"refusing {err}; trying the previous checkpoint")
+                self.log(f"refusing {err}; trying the previous checkpoint (this one is kept for inspection)")
+                if path not in self.refused:
+                    self.refused.append(path)
                 continue
             return path
         raise CorruptCheckpointError("no usable checkpoint: " + "; ".join(problems))
+
+
+def _number(path: Path) -> int:
+    return int(_PATTERN.match(path.name).group(1))
+
+
+def _free_name(path: Path) -> Path:
+    """``path``, or ``path-2``, ``path-3``... whichever does not exist yet."""
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+    return candidate
 
 
 @contextlib.contextmanager

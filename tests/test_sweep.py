@@ -1,0 +1,242 @@
+"""Issue 23: what loading a policy folder may do, checkpoint pruning, process-wide state, quiet commands,
+and the faults of the bad-input sweep (each a one-line error or the right behaviour, with its message).
+
+The sweep's numbers (1-18) are the issue's; each test says which one it checks.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, run_cli
+from keras_impl import names
+from keras_impl.checkpoints import CheckpointManager, CorruptCheckpointError
+
+TRAINED = REPO / "agents" / "trained"
+
+
+def one_error(err: str) -> str:
+    """The single ``kcourse: error:`` line of ``err``; no traceback, no other line."""
+    assert "Traceback" not in err, err[-3000:]
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("kcourse: error:"), err[-3000:]
+    return lines[0]
+
+
+# ----------------------------------------------------------------------------------------------
+# Loading: policy.json names only kcourse's own factories
+# ----------------------------------------------------------------------------------------------
+
+
+def _policy_copy(tmp_path, **changes):
+    """A copy of the committed CartPole policy with ``changes`` written into its policy.json."""
+    folder = tmp_path / "policy"
+    shutil.copytree(TRAINED / "cartpole-v1-dqn", folder)
+    meta = json.loads((folder / "policy.json").read_text())
+    meta.update(changes)
+    (folder / "policy.json").write_text(json.dumps(meta))
+    return folder
+
+
+@pytest.mark.parametrize("factory, kwargs", [
+    ("shutil:rmtree", lambda canary: {"path": str(canary.parent)}),
+    ("logging:basicConfig", lambda canary: {"filename": str(canary), "filemode": "w", "force": True}),
+    ("this:s", lambda canary: {}),
+    ("keras_impl.runtime:make_run_dir", lambda canary: {"root": str(canary.parent / "made"), "name": "x"}),
+    ("keras_impl.movielens.synthetic:generate_synthetic", lambda canary: {"folder": str(canary.parent / "made")}),
+])
+def test_policy_env_factory_outside_the_allow_list_is_refused_before_anything_runs(tmp_path, factory, kwargs):
+    canary_dir = tmp_path / "canary"
+    canary_dir.mkdir()
+    canary = canary_dir / "canary.txt"
+    canary.write_text("still here\n")
+    folder = _policy_copy(tmp_path, env_factory=factory, env_kwargs=kwargs(canary))
+    code, out, err = run_cli("eval", folder, "--episodes", "1", timeout=300)
+    line = one_error(err)
+    assert code == 2 and out == ""
+    assert f"field `env_factory` {factory!r} is not allowed; allowed: agents.atari:make_breakout_env" in line
+    assert canary.read_text() == "still here\n" and sorted(os.listdir(canary_dir)) == ["canary.txt"]
+    assert "The Zen of Python" not in out + err  # `this` was never imported
+
+
+def test_env_factory_for_resolves_only_the_allow_list():
+    from agents import atari
+    from agents.policy_files import ENV_FACTORIES, env_factory_for
+
+    assert ENV_FACTORIES == ("agents.atari:make_breakout_env",)
+    assert env_factory_for({"env_factory": "agents.atari:make_breakout_env"}) is atari.make_breakout_env
+    for name in ("os:system", "agents.envs:make_env", "", 3):
+        with pytest.raises(ValueError, match="field `env_factory`"):
+            env_factory_for({"env_factory": name})
+
+
+def test_policy_env_kwargs_must_be_an_object(tmp_path):
+    folder = _policy_copy(tmp_path, env_kwargs=["a"])
+    from agents.policy_files import read_policy_metadata
+
+    with pytest.raises(ValueError, match="field `env_kwargs` must be a JSON object"):
+        read_policy_metadata(folder)
+
+
+# ----------------------------------------------------------------------------------------------
+# One resolver
+# ----------------------------------------------------------------------------------------------
+
+
+def test_the_resolver_checks_before_it_imports(monkeypatch):
+    imported = []
+    real = names.importlib.import_module
+    monkeypatch.setattr(names.importlib, "import_module", lambda m: imported.append(m) or real(m))
+    for bad, message in [("this:s", "is not a function of kcourse"), ("os.path:join", "is not a function of kcourse"),
+                         ("kcourse.cli", "is not a 'module:function' name"), ("a:b:c", "is not a 'module:function' name"),
+                         ("keras_impl.runtime:make_run_dir", "is not allowed")]:
+        with pytest.raises(ValueError, match=message):
+            names.resolve(bad, allowed=("agents.atari:make_breakout_env",) if "runtime" in bad else None)
+    assert imported == []
+    with pytest.raises(ValueError, match=r"'agents\.nowhere:f' cannot be imported \(no module 'agents.nowhere'\)"):
+        names.resolve("agents.nowhere:f")
+    with pytest.raises(ValueError, match="keras_impl.files has no 'nothing'"):
+        names.resolve("keras_impl.files:nothing")
+    from keras_impl import files
+
+    assert names.resolve("keras_impl.files:to_json") is files.to_json
+
+
+def test_cli_exercises_and_policy_files_use_the_one_resolver():
+    for path in ("kcourse/cli.py", "kcourse/exercises.py", "agents/policy_files.py"):
+        source = (REPO / path).read_text()
+        assert "import_module" not in source and "names.resolve(" in source, path
+
+
+# ----------------------------------------------------------------------------------------------
+# Checkpoints: pruning keeps the newest verified one; a refused corrupt one is kept for inspection
+# ----------------------------------------------------------------------------------------------
+
+
+def _write(value):
+    return lambda folder: (folder / "w.txt").write_text(str(value))
+
+
+def _corrupt(path):
+    (path / "w.txt").write_text("damaged")
+
+
+@pytest.mark.parametrize("keep", [1, 2])
+def test_pruning_keeps_the_newest_verified_checkpoint_and_the_corrupt_one(tmp_path, keep):
+    logged = []
+    first = CheckpointManager(tmp_path / "checkpoints", keep=2, log=logged.append)  # the first run
+    for step in (10, 20):
+        first.save(step, _write(step))
+    _corrupt(tmp_path / "checkpoints" / "ckpt-000020")
+    manager = CheckpointManager(tmp_path / "checkpoints", keep=keep, log=logged.append)  # the resumed run
+    assert manager.latest().name == "ckpt-000010"  # the resume falls back past 20
+    assert "kept for inspection" in logged[-1]
+    manager.save(15, _write(15))  # the resumed run saves again
+    names_now = [p.name for p in manager.checkpoints()]
+    # before: keep=1 deleted 20 and 10 (and kept nothing verified but 15); keep=2 deleted 10 and kept the corrupt 20
+    assert names_now == (["ckpt-000020", "ckpt-000015"] if keep == 1 else ["ckpt-000020", "ckpt-000015", "ckpt-000010"])
+    assert (tmp_path / "checkpoints" / "ckpt-000020" / "w.txt").read_text() == "damaged"  # fault 15: kept
+    assert (manager.latest() / "w.txt").read_text() == "15"
+    manager.save(17, _write(17))
+    assert [p.name for p in manager.checkpoints()] == (["ckpt-000020", "ckpt-000017"] if keep == 1
+                                                       else ["ckpt-000020", "ckpt-000017", "ckpt-000015"])
+
+
+def test_a_save_at_the_step_of_a_refused_checkpoint_moves_it_aside(tmp_path):
+    logged = []
+    manager = CheckpointManager(tmp_path / "checkpoints", keep=2, log=logged.append)
+    for step in (10, 20):
+        manager.save(step, _write(step))
+    _corrupt(tmp_path / "checkpoints" / "ckpt-000020")
+    manager.latest()
+    manager.save(20, _write("new 20"))
+    aside = tmp_path / "checkpoints" / "ckpt-000020.corrupt"
+    assert (aside / "w.txt").read_text() == "damaged"
+    assert f"kept the corrupt ckpt-000020 for inspection as {aside}" in logged
+    assert (manager.latest() / "w.txt").read_text() == "new 20"
+    with pytest.raises(CorruptCheckpointError):  # the kept copy still reads as corrupt when verified
+        from keras_impl.checkpoints import verify
+        verify(aside)
+
+
+def test_pruning_without_a_fallback_keeps_the_last_n(tmp_path):
+    manager = CheckpointManager(tmp_path / "c", keep=2, log=lambda m: None)
+    for step in (1, 2, 3, 4):
+        manager.save(step, _write(step))
+    assert [p.name for p in manager.checkpoints()] == ["ckpt-000004", "ckpt-000003"]
+
+
+# ----------------------------------------------------------------------------------------------
+# Process-wide state: `import keras_impl` leaves tf.keras alone; the CLI is quiet
+# ----------------------------------------------------------------------------------------------
+
+
+def _clean_env() -> dict:
+    """This environment without the variables conftest.py sets for the whole test process."""
+    return {k: v for k, v in os.environ.items() if k not in ("TF_USE_LEGACY_KERAS", "TF_CPP_MIN_LOG_LEVEL")}
+
+
+def _fresh_python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_clean_env(), cwd=REPO,
+                          timeout=300)
+
+
+def kcourse_clean(*args, timeout=600):
+    """``python -m kcourse ARGS`` as a user runs it: no TF variable set beforehand."""
+    proc = subprocess.run([sys.executable, "-m", "kcourse", *map(str, args)], capture_output=True, text=True,
+                          env=_clean_env(), cwd=REPO, timeout=timeout)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_import_keras_impl_leaves_tf_keras_alone():
+    proc = _fresh_python("import os, keras_impl, agents, kcourse, keras_impl.runtime, tensorflow as tf\n"
+                         "print(tf.keras.Sequential.__module__)\n"
+                         "print(os.environ.get('TF_USE_LEGACY_KERAS'), os.environ.get('TF_CPP_MIN_LOG_LEVEL'))\n"
+                         "import warnings, logging\n"
+                         "print(len(logging.getLogger('tensorflow').filters))")
+    lines = proc.stdout.split()
+    assert lines[0].startswith("keras.src."), proc.stdout + proc.stderr[-2000:]  # Keras 3, not tf_keras
+    assert lines[1:] == ["None", "None", "0"], proc.stdout
+
+
+def test_agents_tfa_sets_legacy_keras_for_tf_agents_even_after_keras3_code_ran():
+    proc = _fresh_python("import numpy as np, keras\n"
+                         "keras.Sequential([keras.layers.Dense(1)])(np.zeros((1, 2)))\n"
+                         "import agents.tfa, tensorflow as tf\nprint(tf.keras.Sequential.__module__)")
+    assert proc.stdout.strip().startswith("tf_keras."), proc.stdout + proc.stderr[-2000:]
+
+
+def test_the_cli_sets_legacy_keras_only_for_tf_agents_commands():
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    code = ("import os, sys\nfrom argparse import Namespace\nfrom kcourse import cli\n"
+            "cli.configure_process(Namespace(command=sys.argv[1], name=sys.argv[2]), console=False)\n"
+            "print(os.environ.get('TF_USE_LEGACY_KERAS'), os.environ.get('TF_CPP_MIN_LOG_LEVEL'))")
+    for command, name, legacy in (("run", "tfa-dqn", "1"), ("run", "dqn", "None"), ("predict", "-", "None")):
+        out = subprocess.run([sys.executable, "-c", code, command, name], capture_output=True, text=True, env=env,
+                             cwd=REPO, timeout=120).stdout.split()
+        assert out == [legacy, "2"], (command, name, out)
+
+
+NOISE_MARKERS = ("I0000", "E0000", "W0000", "oneDNN", "cudart_stub", "cuInit", "absl::InitializeLog",
+                 "cpu_feature_guard", "rebuild TensorFlow")
+
+
+def test_eval_prints_no_tensorflow_start_up_lines():
+    code, out, err = kcourse_clean("eval", TRAINED / "cartpole-v1-dqn", "--episodes", "2", timeout=300)
+    assert code == 0 and "mean 500.00" in out, err[-2000:]
+    assert not [m for m in NOISE_MARKERS if m in out + err], err
+    assert err == ""
+
+
+def test_the_stderr_filter_keeps_real_errors_and_drops_only_the_noise():
+    code = ("import os, sys\nfrom kcourse import quiet\nquiet.filter_stderr()\n"
+            "os.write(2, b'I0000 00:00:1796410168.960931    7461 port.cc:153] oneDNN custom operations are on.\\n')\n"
+            "os.write(2, b'E0000 00:00:1796065406.485250    2408 cuda_platform.cc:52] failed call to cuInit: x\\n')\n"
+            "os.write(2, b'E0000 00:00:1796065406.485250    2408 bfc_allocator.cc:12] OOM when allocating\\n')\n"
+            "print('kcourse: error: a real one', file=sys.stderr)\nos.write(2, b'progress 1\\rprogress 2\\r')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=REPO, timeout=60)
+    assert proc.stderr == (b"E0000 00:00:1796065406.485250    2408 bfc_allocator.cc:12] OOM when allocating\n"
+                           b"kcourse: error: a real one\nprogress 1\rprogress 2\r")
