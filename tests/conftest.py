@@ -1,4 +1,12 @@
-"""Shared test set-up: legacy Keras for TF-Agents before TensorFlow loads; quiet TF logs."""
+"""Shared test set-up: legacy Keras for TF-Agents before TensorFlow loads; quiet TF logs.
+
+``TF_USE_LEGACY_KERAS=1`` for the whole test process must stay: pytest runs the TF-Agents tests and
+the Keras 3 tests in one process, and TensorFlow binds ``tf.keras`` once, on its first use. Without
+it, a test that touches ``tf.keras`` first (``runtime.device_summary`` does) would bind Keras 3 and
+the TF-Agents tests after it would fail, depending on the order. The hand-written models use
+``import keras`` (Keras 3) and are not affected. The library itself sets nothing at import: tests of
+that run in fresh subprocesses without these variables (``tests/test_sweep.py``).
+"""
 import http.server
 import io
 import os

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-import agents  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow)
+import agents  # noqa: F401
 import gymnasium as gym
 
 from agents import dqn, dqn_train

@@ -129,10 +129,10 @@ def test_env_factory_of_an_older_policy_file_is_found_where_it_moved():
 
 
 @pytest.mark.parametrize("name", ["agents.nowhere:make_env", "agents.atari:no_such_function"])
-def test_env_factory_that_cannot_be_imported_is_a_one_line_error(name):
+def test_env_factory_outside_the_allow_list_is_a_one_line_error(name):
     from agents.policy_files import env_factory_for
 
-    with pytest.raises(ValueError, match=f"env_factory '{name}' cannot be imported"):
+    with pytest.raises(ValueError, match=f"field `env_factory` '{name}' is not allowed"):
         env_factory_for({"env_factory": name})
 
 

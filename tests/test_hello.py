@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import keras_impl  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+import keras_impl  # noqa: F401
 from keras_impl import hello
 from keras_impl import torch_import
 

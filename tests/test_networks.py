@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-import agents  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow)
+import agents  # noqa: F401
 import keras
 
 from agents import networks

@@ -1,7 +1,7 @@
 """Ranking by a lower credible bound, and the ranking metrics, against numbers worked out by hand."""
 from __future__ import annotations
 
-import keras_impl  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow)
+import keras_impl  # noqa: F401
 import numpy as np
 import pytest
 

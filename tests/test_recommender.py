@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import keras_impl  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow)
+import keras_impl  # noqa: F401
 import numpy as np
 import pytest
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import re
 
-import keras_impl  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow)
+import keras_impl  # noqa: F401
 import numpy as np
 import pytest
 

@@ -20,7 +20,7 @@ import types
 import numpy as np
 import pytest
 
-import agents  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow)
+import agents  # noqa: F401
 from conftest import REPO
 from kcourse import cli, exercises
 from keras_impl import config as cfglib

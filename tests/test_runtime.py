@@ -175,8 +175,8 @@ def test_legacy_keras_guard_in_a_process_that_imported_tensorflow_first():
     assert "export TF_USE_LEGACY_KERAS=1" in out.stdout
 
 
-def test_legacy_keras_guard_passes_when_packages_are_imported_first():
-    code = "import agents, tensorflow\nfrom keras_impl import runtime\nruntime.require_legacy_keras()\nprint('OK')"
+def test_legacy_keras_guard_passes_when_agents_tfa_is_imported_first():
+    code = "import agents.tfa, tensorflow\nfrom keras_impl import runtime\nruntime.require_legacy_keras()\nprint('OK')"
     env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     assert out.stdout.strip().endswith("OK"), out.stderr
