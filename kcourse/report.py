@@ -58,7 +58,7 @@ def _html(rows: list[dict], stamp: str, header_html: str) -> str:
     parts = ["<!doctype html><meta charset='utf-8'><title>kcourse report</title>",
              "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}td,th{border:1px solid #ccc;"
              "padding:4px 8px;vertical-align:top}table{border-collapse:collapse}img{max-width:360px;margin:2px}"
-             ".reached{color:#060;font-weight:bold}.missed,.failed{color:#a00;font-weight:bold}</style>",
+             ".reached{color:#060;font-weight:bold}.missed,.failed,.interrupted{color:#a00;font-weight:bold}</style>",
              f"<h1>kcourse report ({html.escape(stamp)})</h1>{header_html}",
              "<table><tr><th>exercise</th><th>course's target</th><th>reference</th><th>ours</th><th>reached?</th>"
              "<th>time (s)</th><th>plots and GIFs</th></tr>"]
@@ -90,7 +90,8 @@ def write_report(rows: list[dict], out_dir: str | os.PathLike, total_seconds: fl
     stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     # the runs' own device line: the parent of `run all` never imports TensorFlow
     devices = next((row["device"] for row in rows if row.get("device")), "device summary unavailable")
-    counts = {v: sum(verdict(r) == v for r in rows) for v in ("reached", "missed", "n/a", "failed", "skipped")}
+    counts = {v: sum(verdict(r) == v for r in rows)
+              for v in ("reached", "missed", "n/a", "failed", "skipped", "interrupted")}
     summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
     budget = ("`--quick`: smoke-test budgets, the targets are not expected to be reached" if quick
               else "the course's budgets")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -158,6 +159,15 @@ def _run_quietly(cmd: list[str], timeout: float) -> int | None:
         except subprocess.TimeoutExpired:
             proc.kill()
             code = None
+        except KeyboardInterrupt:  # Ctrl-C: the exercise (in our process group) got it too; let it save and stop
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)  # in case only this process was interrupted
+            try:
+                proc.wait(timeout=60)
+            except (subprocess.TimeoutExpired, KeyboardInterrupt):
+                proc.kill()
+            thread.join(timeout=5)
+            raise
         thread.join(timeout=5)
     return code
 
@@ -172,8 +182,10 @@ def run_all(quick: bool, seed: int | None, out: str, only: str | None = None, ti
     from kcourse import report
 
     names = [ex.name for ex in exercises.EXERCISES]
-    if only:
+    if only is not None:
         wanted = [n.strip() for n in only.split(",") if n.strip()]
+        if not wanted:  # `--only ""` ran all 12, `--only " , "` none
+            raise UsageError(f"--only {only!r} names no exercise: give comma-separated names from {', '.join(names)}")
         unknown = [n for n in wanted if n not in exercises.BY_NAME]
         if unknown:
             raise UsageError(f"--only: unknown exercise(s) {', '.join(unknown)}; available: {', '.join(names)}")
@@ -183,6 +195,30 @@ def run_all(quick: bool, seed: int | None, out: str, only: str | None = None, ti
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     start = time.perf_counter()
+    try:
+        _run_each(names, rows, quick, seed, out_dir, timeout, start)
+    except KeyboardInterrupt:  # the finished exercises are reported, the rest marked interrupted
+        done = {row["exercise"] for row in rows}
+        rows += [{"exercise": n, "summary": exercises.get(n).summary, "reference": exercises.get(n).reference,
+                  "section": exercises.get(n).section, "target": exercises.get(n).target, "status": "interrupted",
+                  "headline": "interrupted (Ctrl-C)", "seconds": 0.0} for n in names if n not in done]
+        paths = report.write_report(rows, out_dir, total_seconds=time.perf_counter() - start, quick=quick)
+        print(f"[kcourse] interrupted: partial report {paths[0]} and {paths[1]} "
+              f"({len(done)} of {len(names)} exercises finished, the rest marked interrupted)", flush=True)
+        return 130
+    total = time.perf_counter() - start
+    paths = report.write_report(rows, out_dir, total_seconds=total, quick=quick)
+    failed = [r["exercise"] for r in rows if r.get("status") == "failed"]
+    print(f"[kcourse] report: {paths[0]} and {paths[1]} ({len(rows)} exercises, {len(failed)} failed, {total:.0f}s)",
+          flush=True)
+    return 1 if failed else 0
+
+
+def _run_each(names: list[str], rows: list[dict], quick: bool, seed: int | None, out_dir: Path, timeout: float,
+              start: float) -> None:
+    """Run the exercises ``names`` one after another, appending one report row each to ``rows``."""
+    from kcourse import report
+
     for number, name in enumerate(names, 1):
         ex = exercises.get(name)
         seed_ = ex.config_class()().seed if seed is None else seed
@@ -210,9 +246,3 @@ def run_all(quick: bool, seed: int | None, out: str, only: str | None = None, ti
         rows.append(row)
         print(f"[kcourse] {name}: {report.verdict(row)} ({time.perf_counter() - began:.0f}s; "
               f"{time.perf_counter() - start:.0f}s so far)", flush=True)
-    total = time.perf_counter() - start
-    paths = report.write_report(rows, out_dir, total_seconds=total, quick=quick)
-    failed = [r["exercise"] for r in rows if r.get("status") == "failed"]
-    print(f"[kcourse] report: {paths[0]} and {paths[1]} ({len(rows)} exercises, {len(failed)} failed, {total:.0f}s)",
-          flush=True)
-    return 1 if failed else 0

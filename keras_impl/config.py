@@ -112,6 +112,11 @@ def parse_value(cls, key: str, text: str):
     tp, optional = _base_type(_field_types(cls)[key])
     if optional and text.lower() in ("none", "null", ""):
         return None
+    if typing.get_origin(tp) in (tuple, list) and not text.replace(",", "").strip():
+        # `hidden=` was a silent empty list (a linear Q-network)
+        inner = getattr((typing.get_args(tp) or (str,))[0], "__name__", "value")
+        raise ConfigError(f"config key {key!r} expects a comma-separated list of {inner}, e.g. {key}=64,64; "
+                          f"got {text!r} (an empty list)")
     try:
         if tp is bool:
             lowered = text.strip().lower()

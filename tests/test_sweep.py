@@ -240,3 +240,61 @@ def test_the_stderr_filter_keeps_real_errors_and_drops_only_the_noise():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=REPO, timeout=60)
     assert proc.stderr == (b"E0000 00:00:1796065406.485250    2408 bfc_allocator.cc:12] OOM when allocating\n"
                            b"kcourse: error: a real one\nprogress 1\rprogress 2\r")
+
+
+# ----------------------------------------------------------------------------------------------
+# The sweep's faults: runs (11-18)
+# ----------------------------------------------------------------------------------------------
+
+
+def test_fault12_an_empty_list_is_refused(capsys):
+    from kcourse import cli
+
+    assert cli.main(["run", "dqn", "--quick", "--config", "hidden="]) == 2
+    line = one_error(capsys.readouterr().err)
+    assert line == ("kcourse: error: config key 'hidden' expects a comma-separated list of int, e.g. hidden=64,64; "
+                    "got '' (an empty list)")
+
+
+@pytest.mark.parametrize("only", ["", " , "])
+def test_fault13_only_naming_no_exercise_is_an_error(tmp_path, capsys, only):
+    from kcourse import cli
+
+    assert cli.main(["run", "all", "--quick", "--only", only, "--out", str(tmp_path / "out")]) == 2
+    line = one_error(capsys.readouterr().err)
+    assert line.startswith(f"kcourse: error: --only {only!r} names no exercise: give comma-separated names from linreg,")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args", [["run", "--help"], ["run", "all", "--help"], ["run", "-h"]])
+def test_fault16_run_help_prints_help(capsys, args):
+    from kcourse import cli
+
+    assert cli.main(args) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("usage: kcourse run ") and "--only ONLY" in out and err == ""
+
+
+def test_fault14_ctrl_c_in_run_all_writes_the_partial_report(tmp_path):
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "kcourse", "run", "all", "--quick", "--only", "markov,linreg",
+                             "--out", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=REPO, start_new_session=True)
+    seen = []
+    for line in proc.stdout:  # wait until markov is done and linreg has started
+        seen.append(line)
+        if "=== (2/2) linreg" in line:
+            break
+    time.sleep(3)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group, as in a terminal
+    out, err = proc.communicate(timeout=300)
+    out = "".join(seen) + out
+    assert proc.returncode == 130, out + err
+    assert "[kcourse] markov: " in out and "[kcourse] interrupted: partial report" in out
+    assert "(1 of 2 exercises finished, the rest marked interrupted)" in out
+    assert err.count("kcourse: interrupted") <= 1 and "Traceback" not in err, err
+    report = (tmp_path / "report.md").read_text()
+    assert "| markov |" in report and "| linreg |" in report and "interrupted (Ctrl-C)" in report
+    assert "1 n/a, 1 interrupted." in report or "1 interrupted." in report
