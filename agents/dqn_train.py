@@ -214,7 +214,8 @@ def _end_episode(run: _Run, episode_return: float, episode_length: int, last_los
         "charts/SPS": state.global_step / max(run.elapsed()[0], 1e-9)})
     if state.episode % 20 == 0:
         run.log(f"[dqn] episode {state.episode} step {state.global_step}: return {episode_return:.1f}, "
-                f"mean100 {mean_100:.1f}, epsilon {state.epsilon:.3f}, loss {last_loss:.4f}")
+                f"mean100 {mean_100:.1f}, epsilon {state.epsilon:.3f}, "
+                + (f"loss {last_loss:.4f}" if state.updates else "no update yet"))  # no `loss nan` before the first
     if cfg.checkpoint_every and state.episode % cfg.checkpoint_every == 0:
         run.save()
 

@@ -267,7 +267,12 @@ def train_eval(cfg: TfaDqnConfig, run_dir: str | os.PathLike, resume: bool = Fal
     c, run_dir, resumed_from = s.c, s.run_dir, s.step
 
     def save() -> Path:
-        return manager.save(s.step, lambda folder: checkpoint.write(str(folder / CHECKPOINT_FILE)))
+        path = manager.save(s.step, lambda folder: checkpoint.write(str(folder / CHECKPOINT_FILE)))
+        if verbose and not getattr(save, "said", False):  # where and when, once per run
+            save.said = True
+            print(f"[tfa-dqn] checkpoint {path.name} saved in {manager.directory} at train step {s.step}; "
+                  f"one every {p.checkpoint_interval} iterations and on Ctrl-C, the last {manager.keep} kept")
+        return path
 
     initial_frames = _initial_collect(c, p)
     # (n + 1)-step trajectories (one n-step transition each), sampled in parallel and prefetched
