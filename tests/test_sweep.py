@@ -298,3 +298,24 @@ def test_fault14_ctrl_c_in_run_all_writes_the_partial_report(tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "| markov |" in report and "| linreg |" in report and "interrupted (Ctrl-C)" in report
     assert "1 n/a, 1 interrupted." in report or "1 interrupted." in report
+
+
+def test_fault17_and_quiet_run_dqn_quick(tmp_path):
+    """`kcourse run dqn --quick` as a user runs it: no TensorFlow start-up line, no `loss nan` (fault 17)."""
+    code, out, err = kcourse_clean("run", "dqn", "--quick", "--out", tmp_path, timeout=600)
+    assert code == 0, err[-3000:]
+    assert not [m for m in NOISE_MARKERS if m in out + err], err[-3000:]
+    progress = [line for line in out.splitlines() if line.startswith("[dqn] episode ")]
+    assert progress and "nan" not in out, out
+    assert progress[0].endswith("no update yet") or " loss " in progress[0]
+
+
+def test_fault18_tfa_dqn_says_where_and_when_it_checkpoints_once(tmp_path):
+    code, out, err = kcourse_clean("run", "tfa-dqn", "--quick", "--no-gif", "--out", tmp_path, timeout=600)
+    assert code == 0, err[-3000:]
+    lines = [line for line in out.splitlines() if line.startswith("[tfa-dqn] checkpoint ")]
+    assert len(lines) == 1, out  # the quick run saves twice (iterations 2 and 4): said once
+    assert "ckpt-" in lines[0] and "/checkpoints at train step" in lines[0]
+    assert "one every 2 iterations and on Ctrl-C, the last 2 kept" in lines[0]
+    assert not [m for m in NOISE_MARKERS if m in out + err], err[-3000:]
+    assert "is deprecated" not in err and "SyntaxWarning" not in err, err[-3000:]
