@@ -346,6 +346,13 @@ class TfaDqnConfig:
     replay_capacity: int = arg(100_000, "replay buffer capacity (transitions, all envs together)", ge=2)
     learning_rate: float = arg(2.3e-3, "optimizer learning rate", gt=0)
     optimizer: str = arg("adam", "adam or rmsprop (HOML's centered RMSProp for Breakout)", choices=("adam", "rmsprop"))
+    adam_epsilon: float = arg(1e-7, "Adam's epsilon (Keras' default 1e-7; DER/DrQ: 1.5e-4)", gt=0)
+    preset: str = arg("auto", "Breakout: homl (HOML's DqnAgent; auto) or data-efficient (DrQ(epsilon) with what "
+                              "TF-Agents offers: DdqnAgent, n_step_update 10, dueling head, random shifts)",
+                      choices=("auto", "homl", "data-efficient"))
+    dueling: bool = arg(False, "Breakout: a dueling head (agents.tfa.networks.AtariQNetwork)")
+    augment_pad: int = arg(0, "Breakout: DrQ random shift of the training batch's observations by up to this "
+                              "many pixels (a layer active only when training; 0: off)", ge=0)
     gamma: float = arg(0.99, "discount factor", gt=0, le=1)
     target_update_period: int = arg(128, "agent updates between target-network updates", ge=1)
     target_update_tau: float = arg(1.0, "target update weight (1.0: hard copy, HOML; 0.005: soft)", gt=0, le=1)
@@ -391,6 +398,9 @@ class TfaDqnConfig:
         return max(1, self.epsilon_decay_steps * self.train_steps // self.collect_steps)
 
     def check(self) -> None:
+        if self.env != "breakout" and (self.preset != "auto" or self.dueling or self.augment_pad):
+            raise ValueError(f"Received an invalid value for argument `env`: preset/dueling/augment_pad are "
+                             f"Breakout's (--env breakout), not {self.env!r}'s")
         if self.env == "breakout" and importlib.util.find_spec("ale_py") is None:
             raise ValueError("Received an invalid value for argument `env`: 'breakout' needs ale-py (with its ROMs), "
                              "which is not installed: pip install 'kcourse[atari]'")
@@ -403,7 +413,7 @@ class TfaDqnConfig:
 
 
 TfaDqnConfig.FIXED_ON_RESUME = ("env", "agent", "slippery", "fc_layers", "optimizer", "num_envs", "replay_capacity",
-                                "checkpoint_replay_buffer")
+                                "checkpoint_replay_buffer", "preset", "dueling")
 TfaDqnConfig.PRESETS = (
     # FrozenLake-v1 4x4: the state index is one-hot encoded by the QNetwork's preprocessing layer
     # and, with no hidden layer, the QNetwork is a Q-table trained by DQN's replay and target net.
@@ -426,6 +436,17 @@ TfaDqnConfig.PRESETS = (
                 eval_interval=6_250, eval_episodes=10, final_eval_episodes=10, eval_max_steps=27_000,
                 target_return=0.0, log_interval=1_000, checkpoint_interval=6_250, checkpoint_replay_buffer=False,
                 gif_steps=600), when={"env": "breakout"}),
+    # Breakout, DrQ(epsilon) (Dopamine's DrQ_eps.gin) with TF-Agents' own parts: DdqnAgent,
+    # n_step_update 10, Adam 1e-4 / eps 1.5e-4, a target update every update, one update per agent
+    # step after 1,600 random steps, epsilon 1 -> 0.01 over 5,000 updates, a dueling head and random
+    # shifts (agents.tfa.networks); 100,000 agent steps. docs/tfa.md cites each value.
+    Preset(dict(agent="ddqn", iterations=100_000, collect_steps=1, train_steps=1, initial_collect_steps=1_600,
+                batch_size=32, replay_capacity=100_000, learning_rate=1e-4, optimizer="adam", adam_epsilon=1.5e-4,
+                target_update_period=1, n_step_update=10, gradient_clipping=0.0, epsilon_end=0.01,
+                epsilon_decay_steps=5_000, fc_layers=(512,), dueling=True, augment_pad=4, eval_interval=10_000,
+                eval_episodes=5, final_eval_episodes=30, eval_max_steps=27_000, target_return=0.0,
+                log_interval=1_000, checkpoint_interval=10_000, checkpoint_replay_buffer=False, gif_steps=600),
+           when={"env": "breakout", "preset": "data-efficient"}),
     # --quick: smoke tests that finish in well under a minute on 2 CPU cores.
     Preset(dict(iterations=4, collect_steps=64, train_steps=64, initial_collect_steps=200, eval_interval=2,
                 eval_episodes=3, final_eval_episodes=5, target_return=0.0, log_interval=2, checkpoint_interval=2,

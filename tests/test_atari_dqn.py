@@ -102,7 +102,7 @@ def test_100k_transitions_fit_in_1_gb():
 
 def test_shift_frames_moves_each_image_and_repeats_edges():
     tf = pytest.importorskip("tensorflow")
-    from agents.dqn import random_shift, shift_frames
+    from agents.augment import random_shift, shift_frames
 
     img = np.arange(16, dtype=np.uint8).reshape(1, 4, 4, 1)  # rows 0..3: [0 1 2 3], [4 5 6 7], ...
     both = np.concatenate([img, img])
@@ -172,3 +172,48 @@ def test_raw_image_observations_are_refused_with_the_fix():
     with pytest.raises(ValueError, match="use --env breakout"):
         check_q_learnable("ALE/Breakout-v5", gym.spaces.Box(0, 255, (210, 160, 3), np.uint8))
     check_q_learnable("breakout", gym.spaces.Box(0, 255, (84, 84, 4), np.uint8))  # preprocessed: fine
+
+
+def test_tfa_atari_q_network_is_dueling_and_shifts_only_when_training():
+    pytest.importorskip("tf_agents")
+    import tensorflow as tf
+    from tf_agents.specs import tensor_spec
+
+    from agents.configs import BREAKOUT_CONV_LAYERS
+    from agents.tfa.networks import AtariQNetwork
+
+    obs_spec = tensor_spec.BoundedTensorSpec((84, 84, 4), tf.uint8, 0, 255)
+    act_spec = tensor_spec.BoundedTensorSpec((), tf.int64, 0, 3)
+    net = AtariQNetwork(obs_spec, act_spec, BREAKOUT_CONV_LAYERS, dueling=True, augment_pad=4, seed=0)
+    frames = tf.constant(np.random.default_rng(0).integers(0, 255, (8, 84, 84, 4)), tf.uint8)
+    q_eval, _ = net(frames, training=False)
+    q_again, _ = net(frames, training=False)
+    q_train, _ = net(frames, training=True)
+    assert q_eval.shape == (8, 4)
+    assert np.array_equal(q_eval.numpy(), q_again.numpy())  # acting and evaluation: never shifted
+    assert not np.allclose(q_eval.numpy(), q_train.numpy())  # the train step's Q(s, a): shifted frames
+    # dueling: Q - mean_a Q is the advantage stream minus its mean, whatever V is
+    x = tf.cast(frames, tf.float32) / 255.0
+    for conv in net._convs:
+        x = conv(x)
+    features = net._hidden(net._flatten(x))
+    adv = net._advantage(features).numpy()
+    expected = net._value(features).numpy() + adv - adv.mean(axis=1, keepdims=True)
+    np.testing.assert_allclose(q_eval.numpy(), expected, rtol=1e-5, atol=1e-5)
+    target = net.copy()
+    target(frames, training=False)
+    assert target.name != net.name and len(target.trainable_variables) == len(net.trainable_variables)
+
+
+def test_tfa_data_efficient_preset_uses_what_tf_agents_offers():
+    from agents.configs import TfaDqnConfig
+    from keras_impl import config as cfglib
+
+    de = cfglib.resolve(TfaDqnConfig, {"env": "breakout", "preset": "data-efficient"})
+    assert (de.agent, de.n_step_update, de.target_update_period, de.dueling, de.augment_pad, de.adam_epsilon,
+            de.initial_collect_steps, de.iterations * de.collect_steps) == \
+        ("ddqn", 10, 1, True, 4, 1.5e-4, 1_600, 100_000)
+    homl = cfglib.resolve(TfaDqnConfig, {"env": "breakout"})
+    assert (homl.agent, homl.optimizer, homl.dueling, homl.augment_pad) == ("dqn", "rmsprop", False, 0)  # unchanged
+    with pytest.raises(ValueError, match="Breakout"):
+        cfglib.resolve(TfaDqnConfig, {"env": "cartpole", "preset": "data-efficient"})
