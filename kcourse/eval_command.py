@@ -2,14 +2,67 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
+
+import numpy as np
 
 from agents import render
 from agents.envs import make_env, resolve_env_id
-from agents.evaluation import evaluate, random_policy
+from agents.evaluation import EvalResult, evaluate, random_policy
 from agents.policy_files import env_factory_for, load_policy, space_to_dict
 from keras_impl import files
 from keras_impl.config import invalid
+
+
+MAX_EPISODES = 1_000_000  # `--episodes 100000000` ran out of memory before the first step
+BATCH = 1_000  # episodes evaluated at once (one environment each)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def evaluate_in_batches(policy, env_id: str, episodes: int, seed: int, batch: int = BATCH, **kwargs) -> EvalResult:
+    """:func:`agents.evaluation.evaluate` over ``episodes``, ``batch`` environments at a time.
+
+    Episode ``i`` is reset with ``seed + i`` whatever the batch size, so the returns equal one call's.
+    """
+    parts = [evaluate(policy, env_id, episodes=min(batch, episodes - start), seed=seed + start, **kwargs)
+             for start in range(0, episodes, batch)]
+    returns = np.array([r for part in parts for r in part.returns])
+    return dataclasses.replace(parts[0], mean=float(returns.mean()), std=float(returns.std()),
+                               min=float(returns.min()), max=float(returns.max()), returns=returns.tolist(),
+                               lengths=[n for part in parts for n in part.lengths], seed=seed)
+
+
+def _check_policy_fits(policy, meta: dict, path, env_id: str, env) -> None:
+    """One line instead of a Keras traceback when ``policy.json`` and the model do not fit the env.
+
+    ``policy.json``'s spaces must be the env's (an ``env_id`` edited in the file), and the model must
+    map one of the env's observations to one valid action (a model copied from another policy).
+    """
+    for key, space in (("observation_space", env.observation_space), ("action_space", env.action_space)):
+        saved, here = meta.get(key), space_to_dict(space)
+        if saved and (saved.get("shape") != here.get("shape") or saved.get("n") != here.get("n")):
+            raise ValueError(f"{path}: policy.json's {key.replace('_', ' ')} ({_brief(saved)}) does not match "
+                             f"{env_id}'s ({_brief(here)}): the file was edited or belongs to another policy")
+    obs, _ = env.reset(seed=0)
+    try:
+        action = np.asarray(policy(np.asarray(obs)[None]))
+    except Exception as err:  # Keras' shape errors are many lines with ANSI colours: one line names the mismatch
+        lines = [line.strip() for line in _ANSI.sub("", str(err)).splitlines() if line.strip()]
+        why = next((line for line in lines if "shape" in line.lower()), lines[0] if lines else type(err).__name__)
+        raise ValueError(f"{path}: model.keras does not accept {env_id}'s observations (shape "
+                         f"{list(np.shape(obs))}, as policy.json says: {_brief(meta.get('observation_space') or {})}); "
+                         f"the model belongs to another policy? ({re.sub(r'for input .*? with', 'for input with', why)[:160]})"
+                         ) from None
+    if action.shape[:1] != (1,) or not env.action_space.contains(action[0].item() if action.ndim == 1 else action[0]):
+        raise ValueError(f"{path}: the model's action {action.tolist()} is not one of {env_id}'s actions "
+                         f"({env.action_space}): model.keras belongs to another policy")
+
+
+def _brief(space: dict) -> str:
+    """``Box shape [4]`` / ``Discrete n=16`` from :func:`agents.policy_files.space_to_dict`'s form."""
+    kind = space.get("type", "?")
+    return f"{kind} n={space['n']}" if "n" in space else f"{kind} shape {space.get('shape')}"
 
 
 def _check_spaces(meta: dict, env_id: str, env_kwargs: dict) -> None:
@@ -44,6 +97,8 @@ def main(args) -> int:
                                ("--max-steps", args.max_steps, 1), ("--render-steps", args.render_steps, 1)):
         if value is not None and value < least:  # --seed -1 was a Gymnasium traceback; --max-steps 0 one-step episodes
             raise invalid(name, f">= {least}", value)
+    if args.episodes > MAX_EPISODES:
+        raise invalid("--episodes", f"<= {MAX_EPISODES:,} (evaluated {BATCH:,} at a time)", args.episodes)
     if args.json:
         files.writable_path(args.json, "result file (--json)")
     factory = None
@@ -61,9 +116,15 @@ def main(args) -> int:
         if args.env and resolve_env_id(args.env) != env_id:
             env_id, env_kwargs, factory = resolve_env_id(args.env), {}, None
             _check_spaces(meta, env_id, env_kwargs)
+        elif not args.stochastic:  # (a probe would use up the sampling generator's first numbers)
+            probe = factory(seed=seed, **env_kwargs) if factory else make_env(env_id, seed=seed, **env_kwargs)
+            try:
+                _check_policy_fits(policy, meta, args.policy, env_id, probe)
+            finally:
+                probe.close()
     video = _video_path(args, env_id, seed)
-    result = evaluate(policy, env_id, episodes=args.episodes, seed=seed, env_kwargs=env_kwargs,
-                      max_steps=args.max_steps, env_factory=factory)
+    result = evaluate_in_batches(policy, env_id, args.episodes, seed, env_kwargs=env_kwargs,
+                                 max_steps=args.max_steps, env_factory=factory)
     mode = "stochastic" if args.stochastic else "greedy"
     print(f"{args.policy} ({meta['kind']}, {mode}) on {result.summary()}")
     print("returns: [" + ", ".join(f"{r:g}" for r in result.returns) + "]")

@@ -319,3 +319,60 @@ def test_fault18_tfa_dqn_says_where_and_when_it_checkpoints_once(tmp_path):
     assert "one every 2 iterations and on Ctrl-C, the last 2 kept" in lines[0]
     assert not [m for m in NOISE_MARKERS if m in out + err], err[-3000:]
     assert "is deprecated" not in err and "SyntaxWarning" not in err, err[-3000:]
+
+
+# ----------------------------------------------------------------------------------------------
+# The sweep's faults: policies (1-3)
+# ----------------------------------------------------------------------------------------------
+
+
+def test_fault1_absurd_episode_counts_are_refused_and_evaluation_runs_in_batches(capsys):
+    import numpy as np
+
+    from agents.evaluation import evaluate
+    from kcourse import cli, eval_command
+
+    assert cli.main(["eval", str(TRAINED / "cartpole-v1-dqn"), "--episodes", "100000000"]) == 2
+    assert one_error(capsys.readouterr().err) == (
+        "kcourse: error: Received an invalid value for argument `--episodes`: expected <= 1,000,000 "
+        "(evaluated 1,000 at a time), got 100000000")
+
+    def policy(obs):  # HOML's angle policy: deterministic, so each episode depends on its seed only
+        return (np.asarray(obs)[:, 2] > 0).astype(np.int64)
+
+    whole = evaluate(policy, "CartPole-v1", episodes=7, seed=5)
+    batched = eval_command.evaluate_in_batches(policy, "CartPole-v1", 7, 5, batch=3)  # 3 + 3 + 1 episodes
+    assert batched.lengths == whole.lengths and len(set(whole.lengths)) > 1 and batched.seed == 5
+    assert batched.mean == pytest.approx(whole.mean) and batched.std == pytest.approx(whole.std)
+
+
+def test_fault2_a_policy_json_or_model_from_another_policy_is_named_in_one_line(tmp_path):
+    from keras_impl.checkpoints import write_manifest
+
+    edited = _policy_copy(tmp_path, env_id="FrozenLake-v1")
+    code, out, err = run_cli("eval", edited, "--episodes", "2", timeout=300)
+    assert code == 2 and one_error(err) == (
+        f"kcourse: error: {edited}: policy.json's observation space (Box shape [4]) does not match FrozenLake-v1's "
+        f"(Discrete n=16): the file was edited or belongs to another policy")
+    swapped = tmp_path / "swapped"
+    shutil.copytree(TRAINED / "cartpole-v1-dqn", swapped)
+    shutil.copy(TRAINED / "frozenlake-4x4" / "model.keras", swapped / "model.keras")
+    write_manifest(swapped, exclude=("policy.json",))  # the manifest recomputed: only the shapes can tell
+    code, out, err = run_cli("eval", swapped, "--episodes", "2", timeout=300)
+    line = one_error(err)
+    assert code == 2 and "\x1b[" not in err
+    assert line.startswith(f"kcourse: error: {swapped}: model.keras does not accept CartPole-v1's observations "
+                           f"(shape [4], as policy.json says: Box shape [4]); the model belongs to another policy?")
+
+
+def test_fault3_every_committed_policy_has_a_manifest_that_verifies():
+    from agents.trained import available
+    from keras_impl.checkpoints import MANIFEST, verify_manifest
+
+    assert {"cartpole-v1-dqn", "frozenlake-4x4", "frozenlake-4x4-slippery"} <= set(available())
+    for name in available():
+        folder = TRAINED / name
+        assert (folder / MANIFEST).is_file(), name
+        listed = json.loads((folder / MANIFEST).read_text())
+        assert set(listed) == {p.name for p in folder.iterdir()} - {MANIFEST, "policy.json"}, name
+        verify_manifest(folder, "saved policy")
