@@ -3,7 +3,11 @@
 Episode ``i`` of a check (0-based) is reset with seed ``spec.seed + i``, so a verdict reproduces
 and every episode can be replayed alone with ``kcourse eval POLICY --seed S --episodes 1``. Each
 batch is one :func:`agents.evaluation.evaluate` call: the batch's environments step in lockstep,
-one model call per step.
+one model call per step, so a step of a batch of 40 costs about what a step of a batch of 10 does.
+Batches grow (``batch``, then ``growth`` times larger each time: 10, 20, 40, ... episodes): an
+easy verdict comes after the first batches, a hard one does not pay one model call per step for
+every 10 episodes. The test is valid at every episode, so the batch sizes do not change its error
+rates.
 
 Importing this module imports ``agents`` (Gymnasium, NumPy); loading a saved policy imports
 TensorFlow. The plugin imports it only when a check runs.
@@ -211,9 +215,10 @@ def run_check(spec: PolicySpec, regen: bool = False) -> CheckResult:
 
     returns: list[float] = []
     verdict = None
-    chunk = max(spec.batch, REGEN_CHUNK) if regen else spec.batch
+    size = float(max(spec.batch, REGEN_CHUNK) if regen else spec.batch)
     while len(returns) < spec.max_episodes:
-        n = min(chunk, spec.max_episodes - len(returns))
+        n = min(int(round(size)), spec.max_episodes - len(returns))
+        size = size if regen else size * spec.growth  # fewer, larger batches: fewer model calls
         result = evaluate(policy, env_id, episodes=n, seed=spec.seed + len(returns), env_kwargs=env_kwargs,
                           max_steps=spec.max_steps, env_factory=factory)
         returns += result.returns

@@ -1,6 +1,6 @@
 """Policy entries from ``policies.toml`` or ``[tool.kcourse.policies]``, and the baseline file.
 
-The policies table holds settings (``alpha``, ``max_episodes``, ``batch``, ``seed``) that apply to
+The policies table holds settings (``alpha``, ``max_episodes``, ``batch``, ``growth``, ``seed``) that apply to
 every entry, and one sub-table per policy::
 
     alpha = 0.01                       # optional defaults for every entry
@@ -30,7 +30,7 @@ PYPROJECT = "pyproject.toml"
 BASELINE_FILE = "policies.baseline.json"
 COMMITTED_PREFIX = "kcourse:"
 CRITERIA = ("min_mean", "baseline")
-DEFAULTS = {"alpha": 0.01, "max_episodes": 400, "batch": 10, "seed": 0}
+DEFAULTS = {"alpha": 0.01, "max_episodes": 400, "batch": 10, "growth": 2.0, "seed": 0}
 ENTRY_KEYS = (*DEFAULTS, "path", "env", "env_kwargs", "criterion", "min_mean", "delta", "return_range",
               "max_steps", "slow")
 
@@ -57,6 +57,7 @@ class PolicySpec:
     alpha: float = DEFAULTS["alpha"]
     max_episodes: int = DEFAULTS["max_episodes"]
     batch: int = DEFAULTS["batch"]
+    growth: float = DEFAULTS["growth"]  # each batch is this many times the one before (1: all the same)
     seed: int = DEFAULTS["seed"]
     return_range: tuple[float, float] | None = None
     max_steps: int | None = None
@@ -74,6 +75,8 @@ class PolicySpec:
                               f"baseline's mean that fails (got {self.delta!r})")
         if not (_is_number(self.alpha) and 0 < self.alpha < 0.5):
             raise ConfigError(f"{where}: alpha must be a number in (0, 0.5), got {self.alpha!r}")
+        if not (_is_number(self.growth) and self.growth >= 1):
+            raise ConfigError(f"{where}: growth must be a number >= 1, got {self.growth!r}")
         for key, least in (("max_episodes", 1), ("batch", 1), ("seed", 0), ("max_steps", 1)):
             value = getattr(self, key)
             if value is None and key == "max_steps":

@@ -152,7 +152,7 @@ def test_config_entries_settings_and_errors(tmp_path):
     config.write_text('alpha = 0.05\nbatch = 5\n[a]\npath = "pol"\nmin_mean = 1\n'
                       '[b]\npath = "kcourse:frozenlake-4x4"\ncriterion = "baseline"\ndelta = 0.1\nalpha = 0.02\n')
     a, b = load_specs(config)
-    assert (a.name, a.alpha, a.batch, a.max_episodes, a.seed) == ("a", 0.05, 5, 400, 0)
+    assert (a.name, a.alpha, a.batch, a.growth, a.max_episodes, a.seed) == ("a", 0.05, 5, 2.0, 400, 0)
     assert a.policy_folder() == tmp_path / "pol" and a.baseline_path == tmp_path / "policies.baseline.json"
     assert b.alpha == 0.02 and b.policy_folder() == REPO / "agents" / "trained" / "frozenlake-4x4"
     for text, message in [
@@ -161,6 +161,7 @@ def test_config_entries_settings_and_errors(tmp_path):
         ('[a]\npath = "p"\n', "needs min_mean = NUMBER"),
         ('[a]\npath = "p"\ncriterion = "baseline"\n', "needs delta = NUMBER >= 0"),
         ('[a]\npath = "p"\nmin_mean = 1\nalpha = 0.7\n', "alpha must be a number in"),
+        ('[a]\npath = "p"\nmin_mean = 1\ngrowth = 0.5\n', "growth must be a number >= 1"),
         ('[a]\npath = "p"\nmin_mean = 1\nreturn_range = [5, 1]\n', "return_range must be"),
         ('aplha = 0.1\n', "unknown setting 'aplha'"),
         ('[a\n', "cannot read it as TOML"),
@@ -255,7 +256,7 @@ def test_fixture_passes_and_fails_with_a_report_on_the_fake_env(pytester, fake_e
     result.assert_outcomes(passed=1, failed=1)
     out = result.stdout.str()
     assert "policy check 'test_bad' FAILED: the mean return is below 0.6" in out
-    assert "worst episodes:" in out and "episodes (seeds 5..24)" in out  # two batches of 10 from seed 5
+    assert "worst episodes:" in out and "episodes (seeds 5..34)" in out  # batches of 10 and 20 from seed 5
     assert "return 0  seed 5  (a policy object" in out  # no folder to replay from
     assert "returns: 0 " in out  # the histogram line runs from the lowest return
     assert "kcourse policy checks" in out and "test_good: pass after" in out
