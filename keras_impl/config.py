@@ -169,6 +169,11 @@ def apply_overrides(config, overrides: Mapping[str, Any] | Iterable[str]):
     return dataclasses.replace(config, **parse_overrides(cls, overrides))
 
 
+def _number(bound) -> str:
+    """A bound as people write it: ``50,000,000`` (not ``5e+07``), ``0.5``."""
+    return f"{int(bound):,}" if float(bound).is_integer() and abs(bound) >= 10_000 else f"{bound:g}"
+
+
 def _check_bound(name: str, value, bounds: dict) -> None:
     numbers = value if isinstance(value, (tuple, list)) else (value,)
     for number in numbers:
@@ -178,7 +183,7 @@ def _check_bound(name: str, value, bounds: dict) -> None:
         ok = ok and all({"gt": number > b, "ge": number >= b, "lt": number < b, "le": number <= b}[k]
                         for k, b in bounds.items())
         if not ok:
-            raise invalid(name, " and ".join(f"{_BOUNDS[k]} {b:g}" for k, b in bounds.items()), value)
+            raise invalid(name, " and ".join(f"{_BOUNDS[k]} {_number(b)}" for k, b in bounds.items()), value)
 
 
 def _is_type(value, tp) -> bool:

@@ -376,3 +376,11 @@ def test_fault3_every_committed_policy_has_a_manifest_that_verifies():
         listed = json.loads((folder / MANIFEST).read_text())
         assert set(listed) == {p.name for p in folder.iterdir()} - {MANIFEST, "policy.json"}, name
         verify_manifest(folder, "saved policy")
+
+
+def test_fault11_an_absurd_dqn_budget_is_refused(capsys):
+    from kcourse import cli
+
+    assert cli.main(["run", "dqn", "--quick", "--config", "total_timesteps=1000000000"]) == 2
+    assert one_error(capsys.readouterr().err) == ("kcourse: error: Received an invalid value for argument "
+                                                  "`total_timesteps`: expected >= 1 and <= 50,000,000, got 1000000000")
