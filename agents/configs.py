@@ -112,7 +112,8 @@ class DQNConfig:
 
     env: str = arg("CartPole-v1", "Gymnasium environment id or alias (discrete actions)")
     variant: str = arg("dqn", "which DQN: next-Q by max (dqn) or Double; plain or dueling head", choices=DQN_VARIANTS)
-    total_timesteps: int = arg(50_000, "environment steps to train for", ge=1)
+    total_timesteps: int = arg(50_000, "environment steps to train for (at most 50M: the Nature DQN's 200M Atari "
+                               "frames; 1e9 would take years on a CPU)", ge=1, le=50_000_000)
     learning_rate: float = arg(2.3e-3, "optimizer learning rate", gt=0)
     preset: str = arg("auto", "Breakout's hyperparameters: data-efficient (DrQ(epsilon), Atari 100k), nature "
                               "(Nature DQN / HOML schedule scaled to the budget); auto: data-efficient for Breakout, "
