@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from keras_impl import recommender as rec
-from keras_impl.recommender import metrics, ranking
+from keras_impl.recommender import ease, metrics, ranking
 
 # f(t) = 0.5 + 4.5 sigmoid(t): f(-1) = 1.710236, f(0) = 2.75, f(0.4) = 3.194094, f(0.5) = 3.301067, f(1) = 3.789764
 
@@ -60,7 +60,8 @@ def test_scorer_variance_and_recommend_by_hand():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"rank": "median"}, r"argument `rank`: expected one of lower-bound, mean, got 'median'"),
+    ({"rank": "median"}, r"argument `rank`: expected one of ease, lower-bound, mean, got 'median'"),
+    ({"rank": "ease"}, r"argument `rank`: this model has no 'ease' ranking"),
     ({"min_ratings": -1}, r"argument `min_ratings`: expected an integer >= 0, got -1"),
     ({"z": -1.0}, r"argument `z`: expected a number >= 0, got -1.0"),
     ({"n": 0}, r"argument `n`: expected an integer >= 1, got 0"),
@@ -81,7 +82,7 @@ def test_map_model_falls_back_to_count_shrinkage():
     model.set_factors([[0.0]], [[0.0], [0.0]])
     var = ranking.Scorer.from_model(model).logit([0])[1][0]
     np.testing.assert_allclose(var, [0.148148, 0.005926], atol=1e-6)
-    assert [r["title"] for r in rec.recommend(model, 0, n=2, min_ratings=0)] == ["Known", "Rare"]
+    assert [r["title"] for r in rec.recommend(model, 0, n=2, rank="lower-bound", min_ratings=0)] == ["Known", "Rare"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -164,8 +165,72 @@ def test_lower_bound_never_recommends_below_min_ratings(tmp_path):
     assert counts.tolist() == np.bincount(data.x_train[:, 1], minlength=data.n_movies).tolist()
     for min_ratings in (1, 5, 12):
         for user in range(0, data.n_users, 7):
-            top = rec.recommend(model, user, n=10, min_ratings=min_ratings)
+            top = rec.recommend(model, user, n=10, rank="lower-bound", min_ratings=min_ratings)
             assert top and all(t["n_ratings"] >= min_ratings for t in top)
             assert all(counts[t["movie_index"]] == t["n_ratings"] for t in top)
             scores = [t["score"] for t in top]
             assert scores == sorted(scores, reverse=True) and all(t["score"] == t["lower_bound"] for t in top)
+
+
+# ----------------------------------------------------------------------------------------------
+# EASE
+# ----------------------------------------------------------------------------------------------
+
+def test_ease_weights_by_hand():
+    # X = [[1, 1], [1, 0], [0, 1]]: X^T X = [[2, 1], [1, 2]]; lambda 1 -> G = [[3, 1], [1, 3]],
+    # P = G^-1 = [[3, -1], [-1, 3]] / 8; B = -P / diag(P) = -[[3, -1], [-1, 3]] / 3 -> off-diagonal 1/3, diagonal 0.
+    b = ease.ease_weights(np.array([[1, 1], [1, 0], [0, 1]], "float32"), 1.0)
+    np.testing.assert_allclose(b, [[0.0, 1 / 3], [1 / 3, 0.0]], atol=1e-12)
+
+
+def test_ease_weights_solve_the_constrained_ridge_regression():
+    # Column j of B is the ridge regression of film j's column on the *other* films' columns
+    # (diag(B) = 0): B[-j, j] = (X_-j^T X_-j + lambda I)^-1 X_-j^T X_j, solved here directly.
+    rng = np.random.default_rng(0)
+    x = (rng.random((40, 5)) < 0.4).astype("float64")
+    b = ease.ease_weights(x, 2.5)
+    for j in range(5):
+        others = [i for i in range(5) if i != j]
+        xo = x[:, others]
+        expected = np.linalg.solve(xo.T @ xo + 2.5 * np.eye(4), xo.T @ x[:, j])
+        np.testing.assert_allclose(b[others, j], expected, atol=1e-10)
+        assert b[j, j] == 0.0
+    with pytest.raises(ValueError, match="argument `lam`: expected > 0, got 0"):
+        ease.ease_weights(x, 0)
+
+
+def test_ease_keeps_each_films_largest_weights():
+    # keep 1 per column: column 0 keeps -5 (row 2), column 1 keeps 3 (row 0), column 2 keeps 4 (row 1)
+    b = np.array([[0.0, 3.0, -1.0], [2.0, 0.0, 4.0], [-5.0, 1.0, 0.0]])
+    indptr, indices, values = ease.keep_largest(b, 1)
+    assert indptr.tolist() == [0, 1, 2, 3] and indices.tolist() == [2, 0, 1] and values.tolist() == [-5.0, 3.0, 4.0]
+    indptr, indices, values = ease.keep_largest(b, 5)  # more than there are: all kept
+    assert indptr.tolist() == [0, 3, 6, 9] and values.tolist() == b.T.reshape(-1).tolist()
+
+
+def test_ease_scores_and_ranking_report_by_hand(tmp_path):
+    # Films 1 and 2 have one training rating each (users 0 and 2), film 3 two, film 0 three; min_ratings 2
+    # leaves films 0 and 3 in the model: x = [[1, 0], [1, 1], [1, 1]] (users x films 0, 3),
+    # G = X^T X + lambda I = [[4, 2], [2, 3]] (lambda 1); with two films B = -P / diag(P) gives
+    # B[i, j] = G[i, j] / G[i, i]: B[0, 3] = 2 / 4 = 0.5 (film 0 votes for film 3), B[3, 0] = 2 / 3.
+    # User 0 (watched 0, 1): film 3 scores 0.5; films 1, 2, 4, 5 are not in the model.
+    model = ease.fit_ease(X_TRAIN, 3, 6, lam=1.0, min_ratings=2)
+    assert model.items.tolist() == [0, 3]
+    np.testing.assert_allclose(model.matrix().toarray(), [[0.0, 0.5], [2 / 3, 0.0]], atol=1e-6)
+    indptr, films = ease.history(X_TRAIN, 3)
+    scores = model.scores(indptr, films, [0, 1])
+    np.testing.assert_allclose(scores[0], [0.0, -np.inf, -np.inf, 0.5, -np.inf, -np.inf], atol=1e-6)
+    # top_lists removes the watched films: user 0 gets [3], user 1 (watched 0 and 3) gets nothing;
+    # neither is relevant in validation -> precision, recall, NDCG 0; coverage 1/6, median count 2.
+    scorer = _bias_scorer(np.zeros(6), [3, 1, 1, 2, 0, 0])
+    scorer.ease = model
+    report = metrics.ranking_report(scorer, X_TRAIN, X_VAL, Y_VAL, k=2, rank="ease", min_ratings=2)
+    assert (report["ndcg"], report["coverage"], report["median_count"]) == (0.0, pytest.approx(1 / 6), 2.0)
+    # saved with a model and back: recommend by EASE from the user's seen films
+    model_rec = _variational_two_films()
+    model_rec.mappings.ease = ease.fit_ease(np.array([[0, 0], [0, 1], [0, 0]]), 1, 2, lam=1.0, min_ratings=1)
+    loaded = rec.load(rec.save(model_rec, tmp_path / "m.keras"))
+    assert loaded.mappings.ease.items.tolist() == [0, 1] and loaded.mappings.ease.lam == 1.0
+    np.testing.assert_allclose(loaded.mappings.ease.values, model_rec.mappings.ease.values)
+    top = rec.recommend(loaded, 0, n=2, min_ratings=0)  # user 0 has seen nothing: both films score 0
+    assert [t["title"] for t in top] == ["Zero", "One"] and all(t["score"] == 0.0 for t in top)

@@ -21,7 +21,15 @@ from __future__ import annotations
 import numpy as np
 
 from keras_impl.movielens.course import films_by_user
-from keras_impl.recommender.ranking import DEFAULT_MIN_RATINGS, DEFAULT_Z, RANKINGS, Scorer, check_rank, top_n
+from keras_impl.recommender.ranking import (
+                                            DEFAULT_MIN_RATINGS,
+                                            DEFAULT_Z,
+                                            RANKINGS,
+                                            Scorer,
+                                            check_rank,
+                                            require_ease,
+                                            top_n,
+)
 
 RELEVANT_RATING = 4.0
 METRIC_NAMES = ("precision", "recall", "ndcg", "coverage", "median_count", "users")
@@ -79,8 +87,9 @@ def top_lists(scorer: Scorer, x_train: np.ndarray, users: np.ndarray, k: int = 1
               z: float = DEFAULT_Z, min_ratings: int = DEFAULT_MIN_RATINGS, chunk: int = 256) -> np.ndarray:
     """``[len(users), k]`` top films of each user among those not rated in ``x_train`` (-1 pads a short list).
 
-    ``rank`` is one of :data:`RANKINGS` (the model's scores; films with fewer than ``min_ratings``
-    training ratings are left out) or ``"popularity"`` (training count, most rated first).
+    ``rank`` is one of :data:`RANKINGS` (the model's scores, or ``"ease"``: the EASE model's scores
+    from each user's training films; films with fewer than ``min_ratings`` training ratings are left
+    out) or ``"popularity"`` (training count, most rated first).
     """
     check_rank(rank, RANKINGS + ("popularity",))
     x_train = np.asarray(x_train)
@@ -91,6 +100,9 @@ def top_lists(scorer: Scorer, x_train: np.ndarray, users: np.ndarray, k: int = 1
         batch = np.asarray(users[start:start + chunk], dtype="int64")
         if rank == "popularity":
             scores = np.tile(counts.astype("float64"), (len(batch), 1))
+        elif rank == "ease":
+            scores = require_ease(scorer.ease).scores(indptr, films, batch)
+            scores[:, counts < min_ratings] = -np.inf
         else:
             scores = scorer.scores(batch, rank, z)[1]
             scores[:, counts < min_ratings] = -np.inf

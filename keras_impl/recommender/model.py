@@ -14,6 +14,7 @@ from keras import ops
 
 from keras_impl.configs import RecommenderConfig
 from keras_impl.movielens import RATING_MAX, RATING_MIN, CourseData
+from keras_impl.recommender.ease import Ease
 
 
 @keras.saving.register_keras_serializable(package="kcourse")
@@ -22,11 +23,12 @@ class IdMappings(keras.layers.Layer):
 
     Holds no weights; the arrays travel as assets of the ``.keras`` file (Keras' mechanism for
     vocabularies, as ``StringLookup`` uses), so a loaded model can answer by id and title.
-    ``movie_counts`` (training ratings per film) is None in files saved before it existed.
+    ``movie_counts`` (training ratings per film) is None in files saved before it existed, and so is
+    ``ease`` (the :class:`~keras_impl.recommender.ease.Ease` ranking model fitted beside the rating model).
     """
 
     def __init__(self, user_ids=None, movie_ids=None, titles=None, seen_indptr=None, seen_indices=None,
-                 movie_counts=None, **kwargs):
+                 movie_counts=None, ease=None, **kwargs):
         super().__init__(**kwargs)
         self.user_ids = np.asarray(user_ids if user_ids is not None else [], dtype="int64")
         self.movie_ids = np.asarray(movie_ids if movie_ids is not None else [], dtype="int64")
@@ -34,6 +36,7 @@ class IdMappings(keras.layers.Layer):
         self.seen_indptr = np.asarray(seen_indptr if seen_indptr is not None else [0], dtype="int64")
         self.seen_indices = np.asarray(seen_indices if seen_indices is not None else [], dtype="int32")
         self.movie_counts = None if movie_counts is None else np.asarray(movie_counts, dtype="int64")
+        self.ease = ease
         self.built = True
 
     def call(self, inputs):  # not part of the forward pass
@@ -41,8 +44,9 @@ class IdMappings(keras.layers.Layer):
 
     def save_assets(self, dir_path):
         counts = {} if self.movie_counts is None else {"movie_counts": self.movie_counts}
+        ease = {} if self.ease is None else self.ease.arrays()
         np.savez(os.path.join(dir_path, "mappings.npz"), user_ids=self.user_ids, movie_ids=self.movie_ids,
-                 seen_indptr=self.seen_indptr, seen_indices=self.seen_indices, **counts)
+                 seen_indptr=self.seen_indptr, seen_indices=self.seen_indices, **counts, **ease)
         with open(os.path.join(dir_path, "titles.json"), "w", encoding="utf-8") as handle:
             json.dump([str(t) for t in self.titles], handle, ensure_ascii=False)
 
@@ -51,6 +55,7 @@ class IdMappings(keras.layers.Layer):
         self.user_ids, self.movie_ids = arrays["user_ids"], arrays["movie_ids"]
         self.seen_indptr, self.seen_indices = arrays["seen_indptr"], arrays["seen_indices"]
         self.movie_counts = arrays["movie_counts"] if "movie_counts" in arrays.files else None
+        self.ease = Ease.from_arrays({name: arrays[name] for name in arrays.files}, len(self.movie_ids))
         with open(os.path.join(dir_path, "titles.json"), encoding="utf-8") as handle:
             self.titles = np.asarray(json.load(handle), dtype=object)
 

@@ -29,6 +29,9 @@ import numpy as np
 
 from keras_impl.configs import DEFAULT_MIN_RATINGS, DEFAULT_Z, RANKINGS  # noqa: F401  (re-exported)
 from keras_impl.movielens import RATING_MAX, RATING_MIN
+from keras_impl.recommender.ease import Ease
+
+MODEL_RANKINGS = ("lower-bound", "mean")  # the rankings made from the rating model's scores
 
 
 def rating_from_logit(logit):
@@ -63,6 +66,7 @@ class Scorer:
         user_var, movie_var: ``[U, D + 1]`` / ``[M, D + 1]`` posterior variances (None: a MAP model).
         movie_counts: ``[M]`` training ratings per film.
         noise_variance, l2_bias: the model's, for the MAP fallback.
+        ease: the EASE ranking model fitted beside the rating model (None: none saved with it).
     """
 
     user: np.ndarray
@@ -73,6 +77,7 @@ class Scorer:
     movie_counts: np.ndarray
     noise_variance: float
     l2_bias: float
+    ease: Ease | None = None
 
     @classmethod
     def from_model(cls, model) -> "Scorer":
@@ -84,7 +89,7 @@ class Scorer:
                    user_var=np.exp(f["user_log_variance"].astype("float64")) if variational else None,
                    movie_var=np.exp(f["movie_log_variance"].astype("float64")) if variational else None,
                    movie_counts=np.asarray(model.movie_counts), noise_variance=model.noise_variance,
-                   l2_bias=model.l2_bias)
+                   l2_bias=model.l2_bias, ease=model.mappings.ease)
 
     def logit(self, users) -> tuple[np.ndarray, np.ndarray]:
         """``(mean [B, M], var [B, M])`` of the logit for users ``[B]`` and every film."""
@@ -100,10 +105,18 @@ class Scorer:
 
     def scores(self, users, rank: str = "lower-bound", z: float = DEFAULT_Z) -> tuple[np.ndarray, np.ndarray]:
         """``(expected rating [B, M], ranking score [B, M])``: the score is the mean or the lower bound."""
-        check_rank(rank)
+        check_rank(rank, MODEL_RANKINGS)
         mean, var = self.logit(users)
         expected = rating_from_logit(mean)
         return expected, (expected if rank == "mean" else lower_bound(mean, var, z))
+
+
+def require_ease(ease: Ease | None) -> Ease:
+    """``ease``, or a ``ValueError`` saying the model has no EASE ranking (a file saved before it existed)."""
+    if ease is None:
+        raise ValueError("Received an invalid value for argument `rank`: this model has no 'ease' ranking (saved "
+                         f"before it existed); use one of {', '.join(MODEL_RANKINGS)}, or train it again")
+    return ease
 
 
 def check_rank(rank: str, allowed: tuple[str, ...] = RANKINGS) -> None:
