@@ -17,6 +17,7 @@ import pandas as pd
 from scipy.special import ndtr
 
 from keras_impl import files
+from keras_impl.checkpoints import sha256
 from keras_impl.movielens import grouplens
 from keras_impl.movielens.course import genre_matrix
 from keras_impl.movielens.readers import LAYOUTS
@@ -350,6 +351,8 @@ def generate_synthetic(folder: str | os.PathLike, spec: SyntheticSpec | str = "s
             ratings.to_csv(tmp / RATINGS_FILE, index=False, chunksize=1_000_000)
             movies.to_csv(tmp / MOVIES_FILE, index=False)
         np.savez(tmp / TRUTH_FILE, **truth)
+        # what check_replaceable compares before replacing the folder: a file put there later is not ours
+        info["files"] = {p.name: sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
         files.atomic_write_json(tmp / INFO_FILE, info)
     return info
 
@@ -376,6 +379,34 @@ def check_replaceable(folder: Path) -> None:
         listed = ", ".join(foreign[:5] or names[:5]) + (" ..." if len(foreign or names) > 5 else "")
         raise ValueError(f"{folder} is not empty and is not a synthetic folder written by kcourse (it holds {listed}); "
                          f"nothing was changed. Pass a new or empty folder, or move its files away first")
+    if names:  # names alone are not enough: a real ratings.csv copied in has a synthetic file's name
+        changed = _changed_files(folder, names)
+        if changed:
+            raise ValueError(f"{folder} is a synthetic folder but {', '.join(changed[:3])} "
+                             f"{'is' if len(changed) == 1 else 'are'} not the file kcourse generated there (replaced "
+                             f"or edited since); nothing was changed. Pass a new folder, or move the file away first")
+
+
+def _changed_files(folder: Path, names: list[str]) -> list[str]:
+    """The data files of an earlier synthetic folder that are not what its ``SYNTHETIC.json`` recorded."""
+    try:
+        info = json.loads((folder / INFO_FILE).read_text())
+    except (OSError, ValueError):
+        return [INFO_FILE]
+    recorded = info.get("files") if isinstance(info, dict) else None
+    data = [name for name in names if name not in (INFO_FILE, files.COMPLETE_MARKER) and (folder / name).is_file()]
+    if isinstance(recorded, dict):
+        return [name for name in data if recorded.get(name) != sha256(folder / name)]
+    # written before the checksums were recorded: the ratings file must still have the generated row count
+    n_ratings = info.get("n_ratings") if isinstance(info, dict) else None
+    ratings_name = LAYOUTS.get(info.get("layout", "csv"), LAYOUTS["csv"])[0] if isinstance(info, dict) else None
+    path = folder / str(ratings_name)
+    if isinstance(n_ratings, int) and path.is_file():
+        with open(path, "rb") as handle:
+            lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+        if lines - (ratings_name == RATINGS_FILE) != n_ratings:
+            return [ratings_name]
+    return []
 
 
 def oracle_mse(folder: str | os.PathLike, rows: np.ndarray, y: np.ndarray) -> float:
