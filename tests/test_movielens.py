@@ -118,7 +118,7 @@ def test_dropped_ratings_are_counted_and_named(tmp_path, capsys):
     # All dropped: the error names the cause instead of only "0 rating(s)".
     folder = write_folder(tmp_path / "none", "userId,movieId,rating\n1,11,4\n2,12,3\n")
     with pytest.warns(ml.DroppedRatingsWarning), \
-            pytest.raises(ValueError, match=r"the sampled users have 0 rating\(s\).*2 of 2 rating\(s\) \(100\.0%\) "
+            pytest.raises(ValueError, match=r"the ratings hold 0 user\(s\) after the merge with movies\.csv.*2 of 2 rating\(s\) \(100\.0%\) "
                                             r"have a movieId that is not in movies\.csv \(e\.g\. movieId 11\)"):
         ml.load_course_data(folder)
 
@@ -234,8 +234,9 @@ def test_set_order_is_the_course_construction():
 
 
 def test_course_split_sizes_and_sampling():
-    # 6000 users x 3 ratings: the course samples 5000 users -> 15,000 rows (4999 users when the
-    # forced user 46889 is not in the data: the course overwrites sample[0] with it).
+    # 6000 users x 3 ratings: the course samples 5000 users -> 15,000 rows. The course overwrites
+    # sample[0] with its forced user 46889; where that user is not in the data (4999 users with the
+    # course's code) it is not forced, with a warning that says so (issue 23, fault 5).
     users = np.repeat(np.arange(1, 6001), 3)
     movies_col = np.tile([10, 20, 30], 6000)
     ratings = pd.DataFrame({"userId": users, "movieId": movies_col, "rating": 3.0})
@@ -243,8 +244,10 @@ def test_course_split_sizes_and_sampling():
     assert data.n_users == 5000 and len(data.frame) == 15_000
     # train_test_split(test_size=0.1): ceil(0.1 * 15000) = 1500 val, 13500 train
     assert (len(data.x_train), len(data.x_val)) == (13_500, 1_500)
-    forced = ml.course_preprocess(ratings, TOY_MOVIES)
-    assert forced.n_users == 4999  # 46889 does not exist here, exactly as the course code would do
+    with pytest.warns(ml.CourseDataWarning, match=r"forced user \(userId 46889, of ml-20m\) is not in this data: "
+                                                  r"5000 users sampled without it"):
+        forced = ml.course_preprocess(ratings, TOY_MOVIES)
+    assert forced.n_users == 5000 and forced.user_ids.tolist() == data.user_ids.tolist()
     # the course's 721,484 rows split into 649,335 / 72,149
     x = np.zeros((721_484, 2))
     import sklearn.model_selection
@@ -253,7 +256,7 @@ def test_course_split_sizes_and_sampling():
 
 
 def test_sampling_is_the_course_call():
-    pool = np.array([11, 22, 33, 44, 55, 66, 77])
+    pool = np.array([11, 22, 33, 44, 55, 66, 46889])  # the forced user is in the data, as in ml-20m
     np.random.seed(43052)
     expected = np.random.choice(pool, 3, replace=False)
     expected[0] = 46889
@@ -355,7 +358,7 @@ def test_download_checksum_mismatch_leaves_nothing(tmp_path, server, capsys):
     code = cli.main(["data", "download", "ml-20m", "--to", str(tmp_path / "data"), "--base-url", url])
     assert code == 2
     assert "checksum mismatch" in capsys.readouterr().err
-    assert list((tmp_path / "data").iterdir()) == []  # no half-finished dataset, no partial file
+    assert not (tmp_path / "data").exists()  # no half-finished dataset, no partial file, not even the --to folder
 
 
 def test_download_missing_files_in_archive(tmp_path, server):

@@ -384,3 +384,104 @@ def test_fault11_an_absurd_dqn_budget_is_refused(capsys):
     assert cli.main(["run", "dqn", "--quick", "--config", "total_timesteps=1000000000"]) == 2
     assert one_error(capsys.readouterr().err) == ("kcourse: error: Received an invalid value for argument "
                                                   "`total_timesteps`: expected >= 1 and <= 50,000,000, got 1000000000")
+
+
+# ----------------------------------------------------------------------------------------------
+# The sweep's faults: recommender data (4-10)
+# ----------------------------------------------------------------------------------------------
+
+
+def _tiny(folder, layout="csv"):
+    from keras_impl import movielens
+
+    movielens.generate_synthetic(folder, "tiny", seed=0, layout=layout)
+    return folder
+
+
+def test_fault4_a_ratings_file_with_one_user_is_refused(tmp_path, capsys):
+    from kcourse import cli
+
+    folder = tmp_path / "one"
+    folder.mkdir()
+    (folder / "ratings.csv").write_text("userId,movieId,rating\n" + "".join(f"7,{m},4\n" for m in range(1, 30)))
+    (folder / "movies.csv").write_text("movieId,title,genres\n" + "".join(f"{m},Film {m},Drama\n" for m in range(1, 30)))
+    assert cli.main(["run", "recommender", "--data", str(folder), "--quick", "--out", str(tmp_path / "runs")]) == 2
+    assert one_error(capsys.readouterr().err) == ("kcourse: error: the ratings hold 1 user(s) after the merge with "
+                                                  "movies.csv; a recommender needs at least 2 users")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_faults5_6_forced_user_absent_and_the_layout_read_are_said(tmp_path, capsys):
+    import pandas as pd
+
+    from kcourse import cli
+    from keras_impl import movielens
+
+    folder = _tiny(tmp_path / "both")
+    for name in ("u.data", "u.item", "u.genre"):  # an ml-100k folder's files beside the CSVs
+        shutil.copy(_tiny(tmp_path / "k100", "ml-100k") / name, folder / name)
+    assert cli.main(["run", "recommender", "--data", str(folder), "--quick", "--users", "2",
+                     "--out", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert f"reading {folder}: csv layout: ratings.csv, movies.csv (not read: u.data, u.item of the ml-100k layout)" in out
+    assert ("warning: the course's forced user (userId 46889, of ml-20m) is not in this data: 2 users sampled "
+            "without it") in out
+    assert ", 2 users, " in out  # not 1
+    ratings, movies = movielens.read_movielens(folder)
+    with pytest.raises(ValueError) as err:  # --users 1: the cause is named, not the merge
+        movielens.course_preprocess(ratings, movies, n_users=1, forced_user=None)
+    assert str(err.value).startswith("Received an invalid value for argument `users`: expected at least 2 sampled "
+                                     "users with at least 2 ratings, got 1 (1 user(s)")
+    assert isinstance(ratings, pd.DataFrame)
+
+
+def test_fault7_trailing_blank_lines_are_ignored_in_every_layout(tmp_path):
+    from keras_impl import movielens
+
+    for layout, name in (("ml-100k", "u.data"), ("ml-1m", "ratings.dat"), ("csv", "ratings.csv")):
+        folder = _tiny(tmp_path / layout, layout)
+        before = movielens.read_movielens(folder)[0]
+        with open(folder / name, "a") as handle:
+            handle.write("\n\n\n")
+        after = movielens.read_movielens(folder)[0]
+        assert len(after) == len(before) == 1_500 and after.equals(before), layout
+
+
+def test_fault8_a_real_file_in_an_earlier_synthetic_folder_is_not_replaced(tmp_path):
+    folder = _tiny(tmp_path / "syn")
+    real = "userId,movieId,rating,timestamp\n1,1,4.0,964982703\n"
+    (folder / "ratings.csv").write_text(real)
+    code, out, err = run_cli("data", "synthetic", "tiny", "--to", folder, timeout=300)
+    assert code == 2 and one_error(err) == (
+        f"kcourse: error: {folder} is a synthetic folder but ratings.csv is not the file kcourse generated there "
+        f"(replaced or edited since); nothing was changed. Pass a new folder, or move the file away first")
+    assert (folder / "ratings.csv").read_text() == real
+    # a folder written before the checksums were recorded: the row count tells
+    info = json.loads((folder / "SYNTHETIC.json").read_text())
+    del info["files"]
+    (folder / "SYNTHETIC.json").write_text(json.dumps(info))
+    code, out, err = run_cli("data", "synthetic", "tiny", "--to", folder, timeout=300)
+    assert code == 2 and "ratings.csv is not the file kcourse generated there" in one_error(err)
+    assert (folder / "ratings.csv").read_text() == real
+    # an untouched earlier synthetic folder is still replaced
+    fresh = _tiny(tmp_path / "fresh")
+    code, out, err = run_cli("data", "synthetic", "tiny", "--to", fresh, "--seed", "1", timeout=300)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("extra", [["--base-url", "http://127.0.0.1:9"], ["--md5", "not-hex"]])
+def test_fault9_a_failed_download_leaves_no_folder(tmp_path, extra):
+    target = tmp_path / "new" / "deeper"
+    code, out, err = run_cli("data", "download", "ml-100k", "--to", target, *extra, timeout=120)
+    line = one_error(err)
+    assert code == 2 and ("download of ml-100k failed" in line or "argument `md5`: expected 32 hex digits" in line)
+    assert not (tmp_path / "new").exists()
+
+
+def test_fault10_a_negative_synthetic_seed_names_the_argument(tmp_path, capsys):
+    from kcourse import cli
+
+    assert cli.main(["data", "synthetic", "tiny", "--to", str(tmp_path / "d"), "--seed", "-1"]) == 2
+    assert one_error(capsys.readouterr().err) == ("kcourse: error: Received an invalid value for argument `--seed`: "
+                                                  "expected >= 0, got -1")
+    assert not (tmp_path / "d").exists()

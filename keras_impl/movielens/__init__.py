@@ -37,6 +37,7 @@ from keras_impl.movielens.course import (
                                          COURSE_TEST_SIZE,
                                          COURSE_USERS,
                                          CourseData,
+                                         CourseDataWarning,
                                          DroppedRatingsWarning,
                                          course_index,
                                          course_merge,
@@ -47,7 +48,7 @@ from keras_impl.movielens.course import (
                                          sample_users,
 )
 from keras_impl.movielens.download import DATASETS, GROUPLENS_URL, KNOWN_MD5, download
-from keras_impl.movielens.readers import LAYOUTS, detect_layout, read_movielens
+from keras_impl.movielens.readers import LAYOUTS, describe_layout, detect_layout, read_movielens
 from keras_impl.movielens.validation import (
                                          MERGE_ORDERS,
                                          MOVIES_COLUMNS,
@@ -83,5 +84,5 @@ __all__ = [
     "SYNTHETIC_SIZES", "MERGE_ORDERS", "RATING_MIN", "RATING_MAX", "RATINGS_FILE", "MOVIES_FILE", "RATINGS_COLUMNS",
     "MOVIES_COLUMNS", "COURSE_SEED", "COURSE_USERS", "COURSE_FORCED_USER", "COURSE_TEST_SIZE", "COURSE_SPLIT_SEED",
     "NO_GENRES", "GENRES", "GENERATOR_VERSION", "INFO_FILE", "TRUTH_FILE", "LAYOUTS", "detect_layout", "KNOWN_MD5",
-    "DroppedRatingsWarning", "assign_genres", "genre_variance_share",
+    "DroppedRatingsWarning", "CourseDataWarning", "describe_layout", "assign_genres", "genre_variance_share",
 ]

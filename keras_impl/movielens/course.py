@@ -159,11 +159,19 @@ def sample_users(user_order: np.ndarray, n_users: int = COURSE_USERS, seed: int 
         return np.asarray(user_order).copy()
     sampled = np.random.RandomState(seed).choice(user_order, n_users, replace=False)
     if forced_user is not None:
-        sampled[0] = forced_user
+        if forced_user in set(np.asarray(user_order).tolist()):
+            sampled[0] = forced_user
+        else:  # forcing an absent user left n_users - 1 users (and 0 ratings with --users 1)
+            warnings.warn(f"the course's forced user (userId {forced_user}, of ml-20m) is not in this data: "
+                          f"{n_users} users sampled without it", CourseDataWarning, stacklevel=2)
     return sampled
 
 
-class DroppedRatingsWarning(UserWarning):
+class CourseDataWarning(UserWarning):
+    """Something about the data the run should say (printed as one ``warning: ...`` line by the exercise)."""
+
+
+class DroppedRatingsWarning(CourseDataWarning):
     """Ratings of films missing from the films file were dropped by the merge (as the course's inner merge does)."""
 
 
@@ -207,9 +215,15 @@ def course_preprocess(ratings: pd.DataFrame, movies: pd.DataFrame, *, merge_orde
     users_all = ratings["userId"].to_numpy()[rows]
     sampled = sample_users(pd.unique(users_all), n_users, seed, forced_user)
     rows = rows[np.isin(users_all, sampled)]  # query("userId in @userId_sampled"): keeps the order
-    if len(rows) < 2:
-        raise ValueError(f"the sampled users have {len(rows)} rating(s); need at least 2 to split"
-                         + (f" ({dropped})" if dropped else ""))
+    n_present = len(pd.unique(users_all))
+    if n_present < 2:  # one user trained, then NDCG 0 and an empty top-N without a word
+        raise ValueError(f"the ratings hold {n_present} user(s) after the merge with {movies_name}; a recommender "
+                         f"needs at least 2 users" + (f" ({dropped})" if dropped else ""))
+    n_kept = len(pd.unique(ratings["userId"].to_numpy()[rows]))
+    if n_kept < 2 or len(rows) < 2:
+        raise ValueError(f"Received an invalid value for argument `users`: expected at least 2 sampled users with "
+                         f"at least 2 ratings, got {n_users} ({n_kept} user(s), {len(rows)} rating(s)); the data "
+                         f"holds {n_present:,} users")
     user_col = ratings["userId"].to_numpy()[rows]
     movie_col = ratings["movieId"].to_numpy()[rows]
     # Exactly the course's construction: a set built from the column in row order, enumerated.

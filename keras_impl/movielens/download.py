@@ -89,9 +89,23 @@ def download(name: str, to: str | os.PathLike, base_url: str = GROUPLENS_URL, md
     if files.is_complete(target):
         return target
     _check_target(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
     url = f"{base_url.rstrip('/')}/{name}.zip"
-    md5 = _expected_md5(name, url, md5, timeout)
+    md5 = _expected_md5(name, url, md5, timeout)  # before anything is created: a bad --md5 leaves nothing
+    made = [p for p in (target.parent, *target.parent.parents) if not os.path.lexists(p)]  # deepest first
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return _fetch(name, target, url, md5, timeout)
+    except BaseException:  # no network, a checksum mismatch, Ctrl-C: the folders made for it go again
+        for folder in made:
+            try:
+                folder.rmdir()  # only if empty
+            except OSError:
+                break
+        raise
+
+
+def _fetch(name: str, target: Path, url: str, md5: str, timeout: float) -> Path:
+    """Download ``url`` beside ``target``, check its MD5, unpack it into ``target`` atomically."""
     fd, tmp_zip = tempfile.mkstemp(dir=target.parent, prefix=f".{name}.", suffix=".zip.part")
     try:
         with os.fdopen(fd, "wb") as handle, urllib.request.urlopen(url, timeout=timeout) as response:

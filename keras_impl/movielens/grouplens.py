@@ -77,6 +77,7 @@ def _numeric_ratings(text: str, sep: str, path: Path, fields: str) -> pd.DataFra
     """Parse ``user, item, rating, timestamp`` lines separated by ``sep`` and validate them."""
     lines = _lines(text, path)
     _split(lines[0], sep, 4, 1, path, fields)  # a wrong separator shows on line 1
+    text = "\n".join(lines) + "\n"  # trailing blank lines dropped, as pandas does for ratings.csv
     if sep != "\t":
         text = text.replace(sep, "\t")
     try:

@@ -79,6 +79,18 @@ def detect_layout(folder: str | os.PathLike) -> str:
                             f"(expected one of: {expected})")
 
 
+def describe_layout(folder: str | os.PathLike) -> str:
+    """Which layout and files :func:`read_movielens` reads, and any other layout's files it leaves alone.
+
+    Example: ``"csv layout: ratings.csv, movies.csv (not read: u.data, u.item of the ml-100k layout)"``.
+    """
+    folder = Path(folder)
+    layout = detect_layout(folder)
+    others = [f"{', '.join(n for n in names if (folder / n).is_file())} of the {other} layout"
+              for other, names in LAYOUTS.items() if other != layout and any((folder / n).is_file() for n in names)]
+    return f"{layout} layout: {', '.join(LAYOUTS[layout])}" + (f" (not read: {'; '.join(others)})" if others else "")
+
+
 def read_movielens(folder: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read and validate a MovieLens folder in any layout (:func:`detect_layout`).
 
