@@ -1,7 +1,20 @@
-"""Top-10 lists a person would accept? Ranking metrics of a saved recommender, and what users really think.
+"""Top-10 lists a person would accept? Ranking peers side by side, or one saved recommender in detail.
 
+    python benchmarks/recommender_ranking.py --peers ../shared/data/ml-latest-small synthetic
     python benchmarks/recommender_ranking.py runs/recommender__0__.../checkpoints/recommender.keras
     python benchmarks/recommender_ranking.py MODEL --data DIR --z 0 0.5 1 2 --min-ratings 0 5 20
+
+``--peers`` trains every ranking on each folder's course split and prints, per folder, the
+protocol of ``keras_impl.recommender.metrics`` (validation rating >= 4 relevant, candidates unseen
+films with >= 5 training ratings): popularity; EASE (lambda 200, the default of ``kcourse
+recommend`` before its blend with the rating model); the ``implicit`` package's ALS and BPR with their default settings (not tuned), when
+it is installed; the keras-rs two-tower model (``keras_impl.recommender.retrieval``); the rating
+model's rankings (lower bound: the default before EASE; mean) and EASE blended with it
+(``ease-rating``, the default; its fit time is the rating model's, EASE's is the EASE row's). Each row has P@10, R@10, NDCG@10,
+its ratio to popularity's, coverage, the median training count of the recommended films and the
+fit time, with the load average before and after.
+
+With a MODEL:
 
 Loads the model and the course split of its data (``--data``: a MovieLens folder; default the
 synthetic course-size set), then prints, for ranking by the mean, by the lower credible bound (each
@@ -56,9 +69,92 @@ def true_ratings(folder: Path, data) -> np.ndarray | None:
     return out
 
 
+def implicit_peers():
+    """``{name: fit(x_train, n_users, n_movies) -> score_fn}`` for implicit's ALS and BPR ({} when not installed)."""
+    try:
+        import implicit.als
+        import implicit.bpr
+        import scipy.sparse
+        import threadpoolctl
+    except ImportError:
+        return {}
+
+    def make(cls):
+        def fit(x_train, n_users, n_movies):
+            matrix = scipy.sparse.csr_matrix((np.ones(len(x_train), "float32"), (x_train[:, 0], x_train[:, 1])),
+                                             shape=(n_users, n_movies))
+            model = cls(random_state=0)
+            with threadpoolctl.threadpool_limits(1, "blas"):  # implicit's advice: its own threads, one BLAS thread
+                model.fit(matrix, show_progress=False)
+            users, films = np.asarray(model.user_factors), np.asarray(model.item_factors)
+            return lambda batch: users[batch] @ films.T
+        return fit
+
+    return {"implicit ALS (defaults)": make(implicit.als.AlternatingLeastSquares),
+            "implicit BPR (defaults)": make(implicit.bpr.BayesianPersonalizedRanking)}
+
+
+def peers(folders: list[str], k: int, min_ratings: int) -> list[dict]:
+    """Train and score every ranking peer on each folder (see the module docstring); prints one table per folder."""
+    import time
+
+    from keras_impl import movielens, recommender as rec
+    from keras_impl.recommender import ease, metrics, ranking, retrieval
+
+    results = []
+    for name in folders:
+        folder = movielens.synthetic_folder("course") if name == "synthetic" else Path(name)
+        data = movielens.load_course_data(folder)
+        x, nu, nm = np.asarray(data.x_train), data.n_users, data.n_movies
+        indptr, films = ease.history(x, nu)
+        load_before = os.getloadavg()
+        print(f"\n{name}: {len(data.frame):,} ratings, {nu} users, {nm} films; train {len(x):,}, val {len(data.x_val):,}; "
+              f"load average {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}", flush=True)
+        fits = {"popularity": lambda x_, nu_, nm_: (lambda b, c=np.bincount(x_[:, 1], minlength=nm_): np.tile(c, (len(b), 1))),
+                "EASE": lambda x_, nu_, nm_: (lambda b, m=ease.fit_ease(x_, nu_, nm_, min_ratings=min_ratings):
+                                                        m.scores(indptr, films, b)),
+                **implicit_peers(),
+                "two-tower, keras-rs in-batch softmax": lambda x_, nu_, nm_: retrieval.fit_two_tower(x_, nu_, nm_).scores}
+        rows = []
+        for label, fit in fits.items():
+            start = time.perf_counter()
+            score_fn = fit(x, nu, nm)
+            seconds = time.perf_counter() - start
+            rows.append({"ranking": label, "fit_seconds": seconds,
+                         **metrics.score_report(score_fn, x, data.x_val, data.y_val, nu, nm, k, min_ratings)})
+            print(f"  {label}: {seconds:.1f}s", flush=True)
+        start = time.perf_counter()
+        model, _, _ = rec.train(data, rec.RecommenderConfig(), run_dir=None, verbose_lines=False)
+        seconds = time.perf_counter() - start
+        scorer = ranking.Scorer.from_model(model)
+        scorer.ease = ease.fit_ease(x, nu, nm, min_ratings=min_ratings)
+        val_mse = float(np.mean((rec.predict_batch(model, data.x_val) - data.y_val.reshape(-1)) ** 2))
+        labels = {"ease-rating": "EASE + rating model (ease-rating, the default)",
+                  "lower-bound": "rating model, lower-bound (the default before)", "mean": "rating model, mean"}
+        for rank, label in labels.items():
+            rows.append({"ranking": label,
+                         "fit_seconds": seconds, "val_mse": val_mse,
+                         **metrics.ranking_report(scorer, x, data.x_val, data.y_val, k, rank, min_ratings=min_ratings)})
+        load_after = os.getloadavg()
+        popularity = rows[0]["ndcg"]
+        print(f"{name} (rating model val MSE {val_mse:.4f}; load average after {load_after[0]:.2f} {load_after[1]:.2f} "
+              f"{load_after[2]:.2f}):")
+        print(f"  | ranking | P@{k} | R@{k} | NDCG@{k} | x popularity | coverage | median count | fit s |")
+        print("  |---|---|---|---|---|---|---|---|")
+        for row in rows:
+            row["ndcg_vs_popularity"] = row["ndcg"] / popularity if popularity else float("nan")
+            print(f"  | {row['ranking']} | {row['precision']:.4f} | {row['recall']:.4f} | {row['ndcg']:.4f} | "
+                  f"{row['ndcg_vs_popularity']:.2f} | {row['coverage']:.4f} | {row['median_count']:.0f} | "
+                  f"{row['fit_seconds']:.1f} |", flush=True)
+        results.append({"data": name, "load_before": load_before, "load_after": load_after, "rows": rows})
+    return results
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("model", help="a .keras file written by `kcourse run recommender`")
+    parser.add_argument("model", nargs="?", help="a .keras file written by `kcourse run recommender`")
+    parser.add_argument("--peers", nargs="+", default=None, metavar="DATA",
+                        help="train and compare every ranking on these folders ('synthetic': the course-size set)")
     parser.add_argument("--data", default="synthetic", help="the model's MovieLens folder (default: synthetic course)")
     parser.add_argument("--z", type=float, nargs="+", default=[1.0], help="lower-bound widths to compare")
     parser.add_argument("--min-ratings", type=int, nargs="+", default=[5], help="min_ratings values to compare")
@@ -68,6 +164,13 @@ def main(argv=None) -> int:
     from keras_impl import files
 
     files.exit_unless_writable(parser, args.json)  # before the long work: one line, not a late traceback
+    if args.peers:
+        results = peers(args.peers, args.k, args.min_ratings[0])
+        if args.json:
+            files.atomic_write_json(args.json, results)
+        return 0
+    if args.model is None:
+        parser.error("give a MODEL or --peers DATA ...")
     from keras_impl import movielens, recommender as rec
     from keras_impl.recommender import metrics, ranking
 

@@ -26,7 +26,7 @@ def add_commands(subs) -> None:
                                              "'user index 2303, movie index 49' is: kcourse predict MODEL --user 2303 "
                                              "--movie 49 --by index"))
     _add_recommend(subs.add_parser("recommend", help="top-N unseen films for a user: kcourse recommend MODEL --user U "
-                                                     "[--n N] [--by id|index] [--rank ease|lower-bound|mean] [--min-ratings K]",
+                                                     "[--n N] [--by id|index] [--rank ease-rating|ease|lower-bound|mean] [--min-ratings K]",
                                    description="The films a saved recommender ranks highest for a user among those "
                                                "the user has not rated, with titles and training-rating counts."))
 
@@ -86,9 +86,10 @@ def _add_recommend(sub) -> None:
     _add_model_and_user(sub)
     sub.add_argument("--n", type=int, default=10, help="how many films (default: 10)")
     sub.add_argument("--rank", choices=RANKINGS, default=RANKINGS[0],
-                     help="ease (default): by EASE, a linear item model of what people watch (it ranks best on real "
-                          "MovieLens); lower-bound: by a lower credible bound of the rating, so a film needs evidence "
-                          "to rank high; mean: by the predicted rating")
+                     help="ease-rating (default): EASE blended with the predicted rating (it ranks best on real "
+                          "MovieLens); ease: by EASE, a linear item model of what people watch; lower-bound: by a "
+                          "lower credible bound of the rating, so a film needs evidence to rank high; mean: by the "
+                          "predicted rating")
     sub.add_argument("--z", type=float, default=DEFAULT_Z,
                      help=f"width of the lower bound in posterior standard deviations (default: {DEFAULT_Z:g})")
     sub.add_argument("--min-ratings", type=int, default=DEFAULT_MIN_RATINGS,

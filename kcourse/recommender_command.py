@@ -31,7 +31,8 @@ def recommend(args) -> int:
     top = rec.recommend(model, args.user, n=args.n, by=args.by, rank=args.rank, z=args.z, min_ratings=args.min_ratings)
     user = course_index(args.user, model.mappings.user_ids, args.by, "user", "user")
     how = {"lower-bound": f"lower bound (z {args.z:g})", "mean": "predicted rating",
-           "ease": "EASE (what people who watched the same films watched)"}[args.rank]
+           "ease": "EASE (what people who watched the same films watched)",
+           "ease-rating": "EASE blended with the predicted rating"}[args.rank]
     print(f"top {len(top)} unseen films for user {int(model.mappings.user_ids[user])} (index {user}) by {how}, films "
           f"with at least {args.min_ratings} training ratings:")
     print(f"  {'#':>3}  {'rating':>6}  {'lower':>5}  {'ratings':>8}  {'movieId':>8}  title")

@@ -61,7 +61,7 @@ HelloConfig.PRESETS = (Preset({"repeats": 10, "epochs": 100}, quick=True),)
 # ----------------------------------------------------------------------------------------------
 
 # How top-N lists are ranked (keras_impl.recommender.ranking), here so that the CLI needs no TensorFlow.
-RANKINGS = ("ease", "lower-bound", "mean")  # the first is the default
+RANKINGS = ("ease-rating", "ease", "lower-bound", "mean")  # the first is the default
 DEFAULT_Z = 1.0  # the 84% lower bound (Phi(1) = 0.841)
 DEFAULT_MIN_RATINGS = 5  # films with fewer training ratings are never recommended by default
 
@@ -105,9 +105,10 @@ class RecommenderConfig:
     strategy: str = arg("auto", "tf.distribute strategy (multi-worker reads TF_CONFIG)", choices=STRATEGY_KINDS)
     top_n: int = arg(10, "recommendations listed for the example user, and k of the ranking metrics (precision@k ...)",
                      ge=1)
-    rank: str = arg(RANKINGS[0], "rank top-N lists by EASE, a linear item model of what people watch (best on "
-                                 "real data: docs/recommender.md), by a lower credible bound of the rating (a film "
-                                 "needs evidence to rank high) or by the predicted rating", choices=RANKINGS)
+    rank: str = arg(RANKINGS[0], "rank top-N lists by EASE (a linear item model of what people watch) blended with "
+                                 "the predicted rating (best on real data: docs/recommender.md), by EASE alone, by a "
+                                 "lower credible bound of the rating (a film needs evidence to rank high) or by the "
+                                 "predicted rating", choices=RANKINGS)
     credible_z: float = arg(DEFAULT_Z, "width of the lower bound in posterior standard deviations (1: 84%)", ge=0)
     min_ratings: int = arg(DEFAULT_MIN_RATINGS, "films with fewer training ratings are never recommended", ge=0)
     ranking_metrics: bool = arg(True, "precision/recall/NDCG@k, coverage and median count of the top-k lists on the "

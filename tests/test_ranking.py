@@ -60,7 +60,7 @@ def test_scorer_variance_and_recommend_by_hand():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"rank": "median"}, r"argument `rank`: expected one of ease, lower-bound, mean, got 'median'"),
+    ({"rank": "median"}, r"argument `rank`: expected one of ease-rating, ease, lower-bound, mean, got 'median'"),
     ({"rank": "ease"}, r"argument `rank`: this model has no 'ease' ranking"),
     ({"min_ratings": -1}, r"argument `min_ratings`: expected an integer >= 0, got -1"),
     ({"z": -1.0}, r"argument `z`: expected a number >= 0, got -1.0"),
@@ -232,5 +232,17 @@ def test_ease_scores_and_ranking_report_by_hand(tmp_path):
     loaded = rec.load(rec.save(model_rec, tmp_path / "m.keras"))
     assert loaded.mappings.ease.items.tolist() == [0, 1] and loaded.mappings.ease.lam == 1.0
     np.testing.assert_allclose(loaded.mappings.ease.values, model_rec.mappings.ease.values)
-    top = rec.recommend(loaded, 0, n=2, min_ratings=0)  # user 0 has seen nothing: both films score 0
+    top = rec.recommend(loaded, 0, n=2, rank="ease", min_ratings=0)  # user 0 has seen nothing: both films score 0
     assert [t["title"] for t in top] == ["Zero", "One"] and all(t["score"] == 0.0 for t in top)
+    # ease-rating (the default): EASE's equal scores standardise to 0, so the predicted rating decides:
+    # 2 x 3.789764 (Zero) and 2 x 3.301067 (One)
+    top = rec.recommend(loaded, 0, n=2, min_ratings=0)
+    assert [t["title"] for t in top] == ["Zero", "One"]
+    np.testing.assert_allclose([t["score"] for t in top], [7.579528, 6.602134], atol=1e-4)
+
+
+def test_blend_by_hand():
+    # Row 0: EASE scores [1, 3, -inf]: mean 2, std 1 -> z [-1, 1]; plus 2 x ratings [4, 3]: [7, 7], film 2 stays out.
+    # Row 1: equal scores [2, 2, 2]: std 0 -> z 0 (no division by zero); plus 2 x [1, 2, 3] -> [2, 4, 6].
+    out = ranking.blend(np.array([[1.0, 3.0, -np.inf], [2.0, 2.0, 2.0]]), np.array([[4.0, 3.0, 5.0], [1.0, 2.0, 3.0]]))
+    np.testing.assert_allclose(out, [[7.0, 7.0, -np.inf], [2.0, 4.0, 6.0]])

@@ -15,6 +15,7 @@ from keras_impl.recommender.ranking import (
                                             DEFAULT_Z,
                                             RANKINGS,
                                             Scorer,
+                                            blend,
                                             check_rank,
                                             lower_bound,
                                             rating_from_logit,
@@ -50,8 +51,10 @@ def recommend(model: DotRecommender, user, n: int = 10, by: str = "index", rank:
     Args:
         user: a course index (``by="index"``) or a MovieLens ``userId`` (``by="id"``).
         n: how many films (fewer when fewer are left).
-        rank: ``"ease"`` (default): by the EASE item model saved with the model, from every film the
-            user rated (:mod:`~keras_impl.recommender.ease`; it ranks best on real MovieLens);
+        rank: ``"ease-rating"`` (default): EASE's scores blended with the predicted rating
+            (:func:`~keras_impl.recommender.ranking.blend`; it ranks best on real MovieLens);
+            ``"ease"``: by the EASE item model saved with the model, from every film the user rated
+            (:mod:`~keras_impl.recommender.ease`);
             ``"lower-bound"``: by the ``z``-lower credible bound of the rating, so a film needs
             evidence to rank high; ``"mean"``: by the predicted rating.
         z: the bound's width in posterior standard deviations (1: an 84% bound).
@@ -77,9 +80,11 @@ def recommend(model: DotRecommender, user, n: int = 10, by: str = "index", rank:
     scorer = Scorer.from_model(model)
     mean, var = scorer.logit([u])  # [1, M] each: every film in one go, not a per-film loop
     expected, bound = rating_from_logit(mean[0]), lower_bound(mean[0], var[0], z)
-    if rank == "ease":
+    if rank in ("ease", "ease-rating"):
         seen = maps.seen(u)
         scores = require_ease(maps.ease).scores(np.array([0, len(seen)]), seen, [0])[0]
+        if rank == "ease-rating":
+            scores = blend(scores[None, :], expected[None, :])[0]
     else:
         scores = (expected if rank == "mean" else bound).copy()
     counts = model.movie_counts

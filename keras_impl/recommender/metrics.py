@@ -26,6 +26,7 @@ from keras_impl.recommender.ranking import (
                                             DEFAULT_Z,
                                             RANKINGS,
                                             Scorer,
+                                            blend,
                                             check_rank,
                                             require_ease,
                                             top_n,
@@ -87,9 +88,10 @@ def top_lists(scorer: Scorer, x_train: np.ndarray, users: np.ndarray, k: int = 1
               z: float = DEFAULT_Z, min_ratings: int = DEFAULT_MIN_RATINGS, chunk: int = 256) -> np.ndarray:
     """``[len(users), k]`` top films of each user among those not rated in ``x_train`` (-1 pads a short list).
 
-    ``rank`` is one of :data:`RANKINGS` (the model's scores, or ``"ease"``: the EASE model's scores
-    from each user's training films; films with fewer than ``min_ratings`` training ratings are left
-    out) or ``"popularity"`` (training count, most rated first).
+    ``rank`` is one of :data:`RANKINGS` (the model's scores; ``"ease"``: the EASE model's scores
+    from each user's training films; ``"ease-rating"``: those blended with the predicted rating,
+    :func:`~keras_impl.recommender.ranking.blend`; films with fewer than ``min_ratings`` training
+    ratings are left out) or ``"popularity"`` (training count, most rated first).
     """
     check_rank(rank, RANKINGS + ("popularity",))
     x_train = np.asarray(x_train)
@@ -100,8 +102,10 @@ def top_lists(scorer: Scorer, x_train: np.ndarray, users: np.ndarray, k: int = 1
         batch = np.asarray(users[start:start + chunk], dtype="int64")
         if rank == "popularity":
             scores = np.tile(counts.astype("float64"), (len(batch), 1))
-        elif rank == "ease":
+        elif rank in ("ease", "ease-rating"):
             scores = require_ease(scorer.ease).scores(indptr, films, batch)
+            if rank == "ease-rating":
+                scores = blend(scores, scorer.scores(batch, "mean")[0])
             scores[:, counts < min_ratings] = -np.inf
         else:
             scores = scorer.scores(batch, rank, z)[1]
@@ -122,3 +126,35 @@ def ranking_report(scorer: Scorer, x_train: np.ndarray, x_val: np.ndarray, y_val
     top = top_lists(scorer, x_train, users, k, rank, z, min_ratings)
     counts = np.bincount(np.asarray(x_train)[:, 1], minlength=len(scorer.movie))
     return summarize(top, [relevant[int(u)] for u in users], counts)
+
+
+def score_lists(score_fn, x_train: np.ndarray, users: np.ndarray, n_users: int, n_movies: int, k: int = 10,
+                min_ratings: int = DEFAULT_MIN_RATINGS, chunk: int = 256) -> np.ndarray:
+    """:func:`top_lists` for any model: ``score_fn(users [B]) -> [B, n_movies]`` scores (higher first).
+
+    The same candidates as :func:`top_lists`: films the user has not rated in ``x_train`` with at
+    least ``min_ratings`` training ratings. Used for the peers of ``benchmarks/recommender_ranking.py``.
+    """
+    x_train = np.asarray(x_train)
+    counts = np.bincount(x_train[:, 1], minlength=n_movies)
+    indptr, films = films_by_user(x_train[:, 0], x_train[:, 1], n_users)
+    tops = []
+    for start in range(0, len(users), chunk):
+        batch = np.asarray(users[start:start + chunk], dtype="int64")
+        scores = np.array(score_fn(batch), dtype="float64")  # [B, M] a copy: masked below
+        scores[:, counts < min_ratings] = -np.inf
+        for row, user in enumerate(batch):
+            scores[row, films[indptr[user]:indptr[user + 1]]] = -np.inf
+        top = top_n(scores, k)
+        top[~np.isfinite(np.take_along_axis(scores, top, axis=1))] = -1
+        tops.append(top)
+    return np.concatenate(tops) if tops else np.zeros((0, k), dtype="int64")
+
+
+def score_report(score_fn, x_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, n_users: int, n_movies: int,
+                 k: int = 10, min_ratings: int = DEFAULT_MIN_RATINGS) -> dict:
+    """:func:`ranking_report` for any ``score_fn`` (see :func:`score_lists`)."""
+    relevant = relevant_sets(x_val, y_val)
+    users = np.array(sorted(relevant), dtype="int64")
+    top = score_lists(score_fn, x_train, users, n_users, n_movies, k, min_ratings)
+    return summarize(top, [relevant[int(u)] for u in users], np.bincount(np.asarray(x_train)[:, 1], minlength=n_movies))
