@@ -485,3 +485,17 @@ def test_fault10_a_negative_synthetic_seed_names_the_argument(tmp_path, capsys):
     assert one_error(capsys.readouterr().err) == ("kcourse: error: Received an invalid value for argument `--seed`: "
                                                   "expected >= 0, got -1")
     assert not (tmp_path / "d").exists()
+
+
+def test_predict_prints_no_tensorflow_start_up_lines(tmp_path, capsys):
+    """`kcourse predict` as a user runs it (no TF variable set): its answer, and nothing on stderr."""
+    from kcourse import cli
+
+    data = _tiny(tmp_path / "data")
+    assert cli.main(["run", "recommender", "--data", str(data), "--quick", "--out", str(tmp_path / "runs")]) == 0
+    capsys.readouterr()
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    code, out, err = kcourse_clean("predict", run_dir, "--user", "3", "--movie", "7", "--by", "index", timeout=300)
+    assert code == 0 and "predicted rating" in out, err[-2000:]
+    assert err == "" and not [m for m in NOISE_MARKERS if m in out], out
+    print(f"$ kcourse predict RUN_DIR --user 3 --movie 7 --by index\n{out}", file=sys.__stdout__)
