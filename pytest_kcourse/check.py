@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+import kcourse  # noqa: F401  (first: sets TensorFlow's log level and TF_USE_LEGACY_KERAS as the CLI does)
 from agents.envs import resolve_env_id
 from agents.evaluation import evaluate
 from agents.policy_stats import confidence_interval, first_verdict, normalize
@@ -60,7 +61,8 @@ class CheckResult:
     budget: int
     env_id: str
     criterion: str
-    wall_s: float
+    wall_s: float  # evaluation and statistics
+    load_s: float = 0.0  # loading the policy (TensorFlow's import included, the first time)
     policy_folder: Path | None = None
     env_arg: str | None = None  # --env for the replay command, when the check overrides the policy's env
     max_steps: int | None = None
@@ -147,7 +149,7 @@ def format_report(r: CheckResult) -> str:
         f"policy check {r.name!r} {head}",
         f"  mean {r.mean:.4g}, confidence interval [{r.lower:.4g}, {r.upper:.4g}] vs {against}",
         f"  {r.episodes} episodes (seeds {r.seed}..{r.seed + r.episodes - 1}) on {r.env_id}, alpha {r.alpha:g} per "
-        f"side, returns bounded by [{low:.4g}, {high:.4g}], {r.wall_s:.1f} s",
+        f"side, returns bounded by [{low:.4g}, {high:.4g}]; {r.wall_s:.1f} s (+ {r.load_s:.1f} s loading the policy)",
         f"  returns: {text_histogram(r.returns)}",
         "  worst episodes:",
     ]
@@ -164,7 +166,7 @@ def summary_line(r: CheckResult) -> str:
         return (f"{r.name}: baseline recorded, mean {r.mean:.4g} [{r.lower:.4g}, {r.upper:.4g}] over {r.episodes} "
                 f"episodes, {r.wall_s:.1f} s")
     return (f"{r.name}: {r.verdict} after {r.episodes} episodes, mean {r.mean:.4g} "
-            f"[{r.lower:.4g}, {r.upper:.4g}] vs {r.threshold:.4g}, {r.wall_s:.1f} s")
+            f"[{r.lower:.4g}, {r.upper:.4g}] vs {r.threshold:.4g}, {r.wall_s:.1f} s (+ {r.load_s:.1f} s loading)")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -182,7 +184,10 @@ def _load(spec: PolicySpec):
     policy, meta = load_policy(folder)
     env_id = meta["env_id"] if spec.env is None else resolve_env_id(spec.env)
     same_env = env_id == meta["env_id"]
-    env_kwargs = dict(spec.env_kwargs if spec.env_kwargs is not None else (meta.get("env_kwargs") or {}) if same_env else {})
+    if spec.env_kwargs is not None:
+        env_kwargs = dict(spec.env_kwargs)
+    else:  # the policy's own env kwargs, unless the check plays another env
+        env_kwargs = dict(meta.get("env_kwargs") or {}) if same_env else {}
     factory = env_factory_for(meta) if same_env else None
     return policy, env_id, env_kwargs, factory, folder, None if same_env else env_id
 
@@ -207,6 +212,7 @@ def run_check(spec: PolicySpec, regen: bool = False) -> CheckResult:
     else:
         threshold = float(spec.min_mean)
     policy, env_id, env_kwargs, factory, folder, env_arg = _load(spec)  # after the cheap checks
+    load_s = time.perf_counter() - start
     low, high = spec.return_range or return_range_for(env_id, env_kwargs)
     theta = (threshold - low) / (high - low)
     if not regen and not 0 < theta < 1:
@@ -232,7 +238,8 @@ def run_check(spec: PolicySpec, regen: bool = False) -> CheckResult:
         name=spec.name, verdict="recorded" if regen else (verdict or "inconclusive"), returns=returns,
         seed=spec.seed, threshold=threshold, lower=low + lower * (high - low), upper=low + upper * (high - low),
         return_range=(low, high), alpha=spec.alpha, budget=spec.max_episodes, env_id=env_id,
-        criterion=spec.criterion, wall_s=time.perf_counter() - start, policy_folder=folder, env_arg=env_arg,
+        criterion=spec.criterion, wall_s=time.perf_counter() - start - load_s, load_s=load_s,
+        policy_folder=folder, env_arg=env_arg,
         max_steps=spec.max_steps, baseline_mean=baseline_mean)
     if regen:
         write_baseline(spec.baseline_path, spec.name, {
