@@ -70,9 +70,10 @@ DEFAULT_MIN_RATINGS = 5  # films with fewer training ratings are never recommend
 class RecommenderConfig:
     """The MovieLens recommender: data, model, training."""
 
-    data: str = arg("synthetic", "MovieLens folder (ratings.csv + movies.csv: ml-20m, ml-25m, ml-32m, "
-                                 "ml-latest-small; u.data + u.item: ml-100k; ratings.dat + movies.dat: ml-1m) "
-                                 "or 'synthetic'")
+    data: str = arg("auto", "MovieLens folder (ratings.csv + movies.csv: ml-20m, ml-25m, ml-32m, "
+                            "ml-latest-small; u.data + u.item: ml-100k; ratings.dat + movies.dat: ml-1m), 'synthetic', "
+                            "or 'auto': real ml-latest-small when found in ./data, ~/data (where `kcourse data download "
+                            "ml-latest-small --to DIR` is told to put it in the docs) or ../shared/data, else synthetic")
     synthetic_size: str = arg("course", "size of the synthetic set with --data synthetic",
                               choices=tuple(SYNTHETIC_SIZES))
     merge_order: str = arg("pre-2.2", "row order of pd.merge: the course's (pandas < 2.2) or this pandas'",
@@ -122,5 +123,6 @@ class RecommenderConfig:
 
 
 RecommenderConfig.PRESETS = (
-    Preset({"synthetic_size": "small", "epochs": 3, "batch_size": 256, "jit_compile": False}, quick=True),
+    Preset({"data": "synthetic", "synthetic_size": "small", "epochs": 3, "batch_size": 256, "jit_compile": False},
+           quick=True),
 )
