@@ -150,11 +150,74 @@ def peers(folders: list[str], k: int, min_ratings: int) -> list[dict]:
     return results
 
 
+def data_statistics(data, k: int = 10, min_ratings: int = 5) -> dict:
+    """What the generator is calibrated on: count distributions, mean rating vs popularity, popularity and EASE."""
+    from keras_impl.recommender import ease, metrics
+
+    frame = data.frame
+    film_counts = np.bincount(frame["movieId"].to_numpy(), minlength=data.n_movies)
+    user_counts = np.bincount(frame["userId"].to_numpy(), minlength=data.n_users)
+    sums = np.bincount(frame["movieId"].to_numpy(), weights=frame["rating"].to_numpy(), minlength=data.n_movies)
+    rated = film_counts >= min_ratings
+    film_mean = sums[rated] / film_counts[rated]
+    top = film_counts >= np.quantile(film_counts, 0.9)
+    x, nu, nm = np.asarray(data.x_train), data.n_users, data.n_movies
+    counts = np.bincount(x[:, 1], minlength=nm)
+    popularity = metrics.score_report(lambda b: np.tile(counts, (len(b), 1)), x, data.x_val, data.y_val, nu, nm, k,
+                                      min_ratings)
+    model = ease.fit_ease(x, nu, nm, min_ratings=min_ratings)
+    indptr, films = ease.history(x, nu)
+    by_ease = metrics.score_report(lambda b: model.scores(indptr, films, b), x, data.x_val, data.y_val, nu, nm, k,
+                                   min_ratings)
+    return {"ratings": int(len(frame)), "users": int(nu), "films": int(nm),
+            "film_count_median": float(np.median(film_counts)), "film_count_p90": float(np.quantile(film_counts, 0.9)),
+            "film_count_max": int(film_counts.max()),
+            "top10pct_films_share": float(film_counts[top].sum() / film_counts.sum()),
+            "user_count_min": int(user_counts.min()), "user_count_median": float(np.median(user_counts)),
+            "user_count_p90": float(np.quantile(user_counts, 0.9)), "user_count_max": int(user_counts.max()),
+            "mean_rating": float(frame["rating"].mean()),
+            "corr_log_count_mean_rating": float(np.corrcoef(np.log(film_counts[rated]), film_mean)[0, 1]),
+            "mean_rating_top10pct_films": float(sums[top].sum() / film_counts[top].sum()),
+            "mean_rating_other_films": float(sums[~top].sum() / max(film_counts[~top].sum(), 1)),
+            "popularity_precision": popularity["precision"], "popularity_ndcg": popularity["ndcg"],
+            "ease_ndcg": by_ease["ndcg"], "ease_vs_popularity": by_ease["ndcg"] / max(popularity["ndcg"], 1e-12)}
+
+
+def calibrate(real: str, tastes: list[float], exponents: list[float], seed: int) -> list[dict]:
+    """``data_statistics`` of the real folder and of synthetic sets of its size (each taste x exponent); one table."""
+    import tempfile
+
+    from keras_impl import movielens
+
+    real_data = movielens.load_course_data(Path(real))
+    columns = {"real": data_statistics(real_data)}
+    with tempfile.TemporaryDirectory() as tmp:
+        for taste in tastes:
+            for exponent in exponents:
+                spec = movielens.SyntheticSpec(real_data.n_users, real_data.n_movies, len(real_data.frame),
+                                               popularity_exponent=exponent, exposure_taste=taste, seed=seed)
+                folder = Path(tmp) / f"taste{taste:g}-exp{exponent:g}"
+                movielens.generate_synthetic(folder, spec)
+                columns[f"synthetic taste {taste:g}, Zipf {exponent:g}"] = data_statistics(movielens.load_course_data(folder))
+                print(f"  {folder.name} done (load average {os.getloadavg()[0]:.2f})", flush=True)
+    names = list(columns)
+    print("| statistic | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for key in columns["real"]:
+        print(f"| {key} | " + " | ".join(f"{columns[n][key]:.4g}" for n in names) + " |")
+    return [{"data": name, **stats} for name, stats in columns.items()]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", nargs="?", help="a .keras file written by `kcourse run recommender`")
     parser.add_argument("--peers", nargs="+", default=None, metavar="DATA",
                         help="train and compare every ranking on these folders ('synthetic': the course-size set)")
+    parser.add_argument("--calibrate", default=None, metavar="REAL",
+                        help="compare a real folder's statistics with synthetic sets of its size (--taste, --zipf)")
+    parser.add_argument("--taste", type=float, nargs="+", default=[0.0], help="exposure_taste values (--calibrate)")
+    parser.add_argument("--zipf", type=float, nargs="+", default=[0.8], help="popularity exponents (--calibrate)")
+    parser.add_argument("--seed", type=int, default=0, help="generator seed (--calibrate)")
     parser.add_argument("--data", default="synthetic", help="the model's MovieLens folder (default: synthetic course)")
     parser.add_argument("--z", type=float, nargs="+", default=[1.0], help="lower-bound widths to compare")
     parser.add_argument("--min-ratings", type=int, nargs="+", default=[5], help="min_ratings values to compare")
@@ -164,6 +227,11 @@ def main(argv=None) -> int:
     from keras_impl import files
 
     files.exit_unless_writable(parser, args.json)  # before the long work: one line, not a late traceback
+    if args.calibrate:
+        results = calibrate(args.calibrate, args.taste, args.zipf, args.seed)
+        if args.json:
+            files.atomic_write_json(args.json, results)
+        return 0
     if args.peers:
         results = peers(args.peers, args.k, args.min_ratings[0])
         if args.json:

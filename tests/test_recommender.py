@@ -351,10 +351,13 @@ def test_cli_quick_run(tmp_path, monkeypatch, capsys):
     assert [t["title"] for t in top["top"]] == [t["title"] for t in rec.recommend(model, top["user_index"], 10)]
     assert all(t["n_ratings"] >= 5 for t in top["top"]) and re.search(r"^   1\. \d\.\d\d \(lower bound \d\.\d\d, "
                                                                        r"[\d,]+ ratings\)  ", out, re.M)
-    # the ranking metrics are printed and kept, for the model's two rankings and popularity
+    # the ranking metrics are printed and kept, for the four rankings and popularity; --quick stays synthetic
     assert "ranking on the validation split" in out and re.search(r"^  popularity +0\.\d{4} ", out, re.M)
     ranking = metrics["ranking@10"]
-    assert set(ranking) == {"mean", "lower-bound", "popularity"}
+    assert set(ranking) == {"ease-rating", "ease", "mean", "lower-bound", "popularity"}
+    assert re.search(r"NDCG@10 0\.\d{4} \(ease-rating\) = \d+\.\d\dx popularity 0\.\d{4} \(EASE 0\.\d{4}\)",
+                     result["headline"])
+    assert "data auto" not in out  # the --quick preset names its data
     for row in ranking.values():
         assert 0 <= row["precision"] <= 1 and 0 <= row["ndcg"] <= 1 and 0 < row["coverage"] <= 1
         assert row["users"] > 0 and row["median_count"] >= 0
@@ -439,3 +442,25 @@ def test_course_size_learning(tmp_path, monkeypatch, overrides, bound):
     assert log.val_mse[-1] < bound * oracle
     assert log.val_mse[1] < log.val_mse[0]
     assert log.val_mse[0] < 0.80  # trains well from epoch 1 (no saturated start)
+
+
+def test_generator_exposure_by_taste(tmp_path):
+    # exposure_taste 0 is the old generator bit for bit; > 0 keeps every user's count and distinct pairs,
+    # and people rate what they like: the films' mean rating rises with their rating count (log).
+    frames, infos = {}, {}
+    for name, spec in (("old", ml.SyntheticSpec(200, 300, 8000, seed=3)),
+                       ("zero", ml.SyntheticSpec(200, 300, 8000, seed=3, exposure_taste=0.0)),
+                       ("taste", ml.SyntheticSpec(200, 300, 8000, seed=3, exposure_taste=1.5))):
+        infos[name] = ml.generate_synthetic(tmp_path / name, spec)
+        frames[name] = ml.read_movielens(tmp_path / name)[0]
+    assert frames["old"].equals(frames["zero"])
+    old, taste = frames["old"], frames["taste"]
+    assert len(taste) == 8000 and not taste.duplicated(["userId", "movieId"]).any()
+    assert (taste.userId.value_counts().sort_index() == old.userId.value_counts().sort_index()).all()
+
+    def corr(frame):
+        counts, means = frame.movieId.value_counts(), frame.groupby("movieId").rating.mean()
+        return np.corrcoef(np.log(counts[means.index]), means)[0, 1]
+
+    assert corr(taste) > corr(old) + 0.3  # measured 0.62 vs 0.02
+    assert infos["taste"]["spec"]["exposure_taste"] == 1.5

@@ -77,6 +77,11 @@ class SyntheticSpec:
     # films' factor variance (genre_variance_share; docs/recommender.md has the share per value).
     genre_strength: float = 0.4
     seed: int = 0
+    # Exposure (missing not at random): 0 draws each user's films by popularity alone (the default,
+    # bit for bit the data of earlier versions); > 0 draws them with weights popularity x
+    # exp(exposure_taste x z), z the user's standardised true opinion of the film, so people rate
+    # what they expect to like (docs/recommender.md has the calibration to ml-latest-small).
+    exposure_taste: float = 0.0
 
 
 def expected_rating(r_true: np.ndarray, noise: float) -> np.ndarray:
@@ -153,6 +158,30 @@ def _sample_pairs(counts: np.ndarray, popularity: np.ndarray, rng: np.random.Gen
         keys = np.concatenate([keys, user * n_movies + extra])
     keys.sort()
     return keys // n_movies, keys % n_movies
+
+
+def _sample_pairs_by_taste(counts: np.ndarray, popularity: np.ndarray, truth: dict, taste: float,
+                           rng: np.random.Generator, chunk: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (user, film) pairs, ``counts[u]`` per user, drawn with weights ``popularity x exp(taste x z)``.
+
+    ``z`` is the user's true opinion ``b_m + p_u . q_m`` of each film, standardised over all films
+    (user bias left out: it moves all of a user's films alike). Weighted sampling without
+    replacement by the Gumbel top-k trick: the ``counts[u]`` largest ``log w + Gumbel`` keys.
+    """
+    p, q, b = truth["user_factors"], truth["movie_factors"], truth["movie_bias"]
+    opinion_mean = float(b.mean())
+    opinion_std = float(np.sqrt(b.var() + (p ** 2).sum(1).mean() * q.var(0).mean() + 1e-12))
+    log_pop = np.log(popularity)
+    users_out, films_out = [], []
+    for start in range(0, len(counts), chunk):
+        rows = np.arange(start, min(len(counts), start + chunk))
+        z = (b[None, :] + p[rows] @ q.T - opinion_mean) / opinion_std  # [R, M]
+        keys = log_pop[None, :] + taste * z + rng.gumbel(size=z.shape)
+        for row, user in enumerate(rows):
+            picked = np.argpartition(-keys[row], counts[user] - 1)[: counts[user]]
+            users_out.append(np.full(len(picked), user, dtype="int64"))
+            films_out.append(np.sort(picked).astype("int64"))
+    return np.concatenate(users_out), np.concatenate(films_out)
 
 
 def _rank_within_groups(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -326,6 +355,9 @@ def generate_synthetic(folder: str | os.PathLike, spec: SyntheticSpec | str = "s
              "movie_factors": rng.normal(0, spec.factor_std, (spec.n_movies, spec.rank)).astype("float32"),
              "user_bias": rng.normal(0, spec.user_bias_std, spec.n_users).astype("float32"),
              "movie_bias": rng.normal(0, spec.movie_bias_std, spec.n_movies).astype("float32")}
+    if spec.exposure_taste:  # its own stream: the factors, ratings noise and titles stay those of taste 0
+        users, films = _sample_pairs_by_taste(counts, popularity, truth, spec.exposure_taste,
+                                              np.random.default_rng([spec.seed, 2]))
     observed = _ratings(spec, users, films, truth, rng)  # also fills truth["r_true"], truth["expected"]
     oracle = float(np.mean((observed.astype("float64") - truth["expected"]) ** 2))
     years = rng.integers(1920, 2015, spec.n_movies)
@@ -454,5 +486,8 @@ def _cache_is_current(folder: Path, size: str, seed: int) -> bool:
         return False
     users, films, n = SYNTHETIC_SIZES[size]
     wanted = dataclasses.asdict(SyntheticSpec(users, films, n, seed=seed))
-    return info.get("spec") == wanted and info.get("generator_version") == GENERATOR_VERSION
+    wanted.pop("exposure_taste")  # 0 in the named sizes; folders written before the field existed have none
+    spec = {key: value for key, value in (info.get("spec") or {}).items() if key != "exposure_taste"}
+    return (spec == wanted and not (info.get("spec") or {}).get("exposure_taste")
+            and info.get("generator_version") == GENERATOR_VERSION)
 
