@@ -155,6 +155,8 @@ class DQNConfig:
     epsilon_decay_rate: float = arg(0.995, "multiplicative: epsilon *= rate after each episode", gt=0, le=1)
     eval_interval: int = arg(2_000, "env steps between greedy evaluations (0: only at the end)", ge=0)
     eval_episodes: int = arg(100, "episodes per greedy evaluation", ge=1)
+    report_episodes: int = arg(100, "episodes of the reported evaluation after training, on report seeds disjoint "
+                                     "from the selection seeds (Atari: full games)", ge=1)
     eval_epsilon: float = arg(0.0, "epsilon of the evaluated policy (0: greedy; Atari: DrQ(epsilon) 0.001, "
                                    "Nature 0.05)", ge=0, le=1)
     keep_best: bool = arg(True, "end with the best evaluated weights when the target was not reached (false: the "
@@ -214,8 +216,26 @@ DQNConfig.PRESETS = (
     Preset({"total_timesteps": 2000, "learning_starts": 500, "eval_interval": 1000, "eval_episodes": 10,
             "checkpoint_every": 20, "hidden": (64, 64)}, quick=True),
     Preset({"total_timesteps": 1_500, "learning_starts": 500, "buffer_size": 5_000, "train_frequency": 4,
-            "eval_interval": 0, "eval_episodes": 1, "checkpoint_every": 2}, when={"env": BREAKOUT_NAMES}, quick=True),
+            "eval_interval": 0, "eval_episodes": 1, "report_episodes": 3, "checkpoint_every": 2},
+           when={"env": BREAKOUT_NAMES}, quick=True),
 )
+
+
+
+@dataclasses.dataclass
+class BreakoutPolicyConfig:
+    """The committed hand-written Breakout policy, played (no training): ``kcourse run breakout``."""
+
+    policy: str = arg("breakout-dueling-double", "a saved Breakout policy folder (kcourse run dqn --env breakout "
+                                                  "writes RUN/policy), or the name of one in agents/trained")
+    games: int = arg(10, "full games (5 lives, 27,000-step cap) to play greedily", ge=1)
+    epsilon: Optional[float] = arg(None, "evaluation epsilon (default: the policy's eval_epsilon, 0.001 for "
+                                         "DrQ(epsilon))", ge=0, le=1)
+    gif: bool = arg(True, "write agent.gif of the first game")
+    gif_steps: int = arg(1_500, "maximum agent steps in agent.gif", ge=1)
+    seed: int = arg(3_000_000, "first game's seed (held out: training uses 0-9, selection and report "
+                               "evaluations 10,000-1,999,999)", ge=0)
+
 
 # ----------------------------------------------------------------------------------------------
 # FrozenLake with an Embedding q-net (exam part 3)

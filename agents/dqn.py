@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from agents.augment import random_shift
 from agents.configs import EPSILON_SCHEDULES, DQNConfig
+from agents.evaluation import epsilon_greedy
 from agents.networks import NUMPY_ACTIVATIONS, build_q_network, numpy_q_function
 from agents.replay import FrameReplay, ReplayBuffer
 from keras_impl.config import invalid
@@ -200,15 +201,7 @@ class DQNAgent:
 
     def epsilon_policy(self, epsilon: float, seed: int = 0):
         """Batched epsilon-greedy policy with its own seeded generator (Atari evaluation's small epsilon)."""
-        if epsilon <= 0:
-            return self.greedy_policy
-        rng = np.random.default_rng(seed)
-
-        def policy(obs_batch):
-            greedy = self.greedy_policy(obs_batch)
-            return np.where(rng.random(len(greedy)) < epsilon, rng.integers(self.n_actions, size=len(greedy)), greedy)
-
-        return policy
+        return epsilon_greedy(self.greedy_policy, self.n_actions, epsilon, seed)
 
     def weights_changed(self) -> None:
         """Call after setting the online net's weights by hand (refreshes the acting copy)."""

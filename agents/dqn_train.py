@@ -28,10 +28,11 @@ import numpy as np
 
 from agents import policy_files, render
 from agents.configs import DQNConfig
+from agents.atari import atari_policy_extra, check_q_learnable, make_agent_env
 from agents.dqn import DQNAgent, epsilon_at
 from agents.envs import make_env, resolve_env_id
-from agents.evaluation import EVAL_SEED, evaluate, screened
-from agents.replay import NStepWindow, ReplayBuffer
+from agents.evaluation import REPORT_SEED, SELECT_SEED, evaluate, screened, seed_span
+from agents.replay import FrameReplay, NStepWindow, ReplayBuffer
 from keras_impl import config as cfglib
 from keras_impl import files, runtime
 from keras_impl.checkpoints import CheckpointManager, save_on_interrupt
@@ -71,7 +72,7 @@ def _write_checkpoint(folder: Path, agent: DQNAgent, buffer: ReplayBuffer, state
     agent.q_net.save_weights(folder / "best.weights.h5")
     agent.q_net.set_weights(current)
     np.savez(folder / "optimizer.npz", **agent.optimizer_state())
-    (folder / "replay.npz").write_bytes(buffer.to_bytes())
+    buffer.save_npz(folder / "replay.npz")  # straight to the file: no second in-memory copy of 0.7 GB
     meta = {"state": dataclasses.asdict(state), "config": dataclasses.asdict(cfg),
             "rng": {"explore": agent.rng.bit_generator.state, "replay": buffer.rng.bit_generator.state}}
     (folder / "state.json").write_text(files.to_json(meta) + "\n")
@@ -97,7 +98,7 @@ def load_checkpoint(path: Path, agent: DQNAgent, buffer: ReplayBuffer) -> tuple[
     agent.weights_changed()
     with np.load(path / "optimizer.npz") as arrays:
         agent.load_optimizer_state({k: arrays[k] for k in arrays.files})
-    buffer.from_bytes((path / "replay.npz").read_bytes())
+    buffer.load_npz(path / "replay.npz")
     agent.rng.bit_generator.state = meta["rng"]["explore"]
     buffer.rng.bit_generator.state = meta["rng"]["replay"]
     known = {f.name for f in dataclasses.fields(TrainState)}
@@ -124,8 +125,8 @@ class _Run:
     cfg: DQNConfig
     run_dir: Path
     agent: DQNAgent
-    buffer: ReplayBuffer
-    window: NStepWindow
+    buffer: ReplayBuffer | FrameReplay
+    window: NStepWindow | FrameReplay  # FrameReplay makes its n-step windows itself
     state: TrainState
     best_weights: list
     manager: CheckpointManager
@@ -153,10 +154,15 @@ class _Run:
 def _start(cfg: DQNConfig, run_dir: Path, resume: bool, log: Callable[[str], None]) -> tuple[_Run, object]:
     """Seeding (one block), the env, the agent and its memory; restored from a checkpoint when resuming."""
     runtime.seed_everything(cfg.seed, deterministic=cfg.deterministic)
-    env = make_env(cfg.env, seed=cfg.seed)  # seeded through its first reset only (Gymnasium's rule)
+    env = make_agent_env(cfg.env, seed=cfg.seed)  # seeded through its first reset only (Gymnasium's rule)
+    check_q_learnable(cfg.env, env.observation_space)
     agent = DQNAgent(cfg, env.observation_space, env.action_space)
-    buffer = ReplayBuffer(cfg.buffer_size, tuple(env.observation_space.shape or ()), obs_dtype=agent.obs_dtype,
-                          seed=cfg.seed + 1)
+    obs_shape = tuple(env.observation_space.shape or ())
+    if len(obs_shape) == 3:  # stacked frames: each frame stored once, n-step windows built when sampled
+        buffer = FrameReplay(cfg.buffer_size, obs_shape[:2], obs_shape[2], n=cfg.n_step, gamma=cfg.gamma,
+                             seed=cfg.seed + 1)
+    else:
+        buffer = ReplayBuffer(cfg.buffer_size, obs_shape, obs_dtype=agent.obs_dtype, seed=cfg.seed + 1)
     manager = CheckpointManager(run_dir / "checkpoints", keep=cfg.keep_checkpoints, log=lambda m: log(f"[dqn] {m}"))
     state, best_weights = TrainState(epsilon=cfg.epsilon_start, schedule_timesteps=cfg.total_timesteps), \
         agent.q_net.get_weights()
@@ -172,21 +178,25 @@ def _start(cfg: DQNConfig, run_dir: Path, resume: bool, log: Callable[[str], Non
         log(f"[dqn] resumed from {path}: episode {state.episode}, step {state.global_step}, "
             f"epsilon {state.epsilon:.3f}, replay {len(buffer)}")
     files.atomic_write_json(run_dir / "config.json", cfg)  # a resumed run's record changes only after the restore
-    run = _Run(cfg, run_dir, agent, buffer, NStepWindow(buffer, cfg.n_step, cfg.gamma), state, best_weights, manager,
+    window = buffer if isinstance(buffer, FrameReplay) else NStepWindow(buffer, cfg.n_step, cfg.gamma)
+    run = _Run(cfg, run_dir, agent, buffer, window, state, best_weights, manager,
                resolve_target_return(cfg, env), runtime.summary_writers(run_dir), log,
                base_seconds=state.train_seconds, base_cpu=state.cpu_seconds)
     return run, env
 
 
 def _evaluate(run: _Run) -> bool:
-    """Greedy evaluation (:func:`agents.evaluation.screened`: all ``eval_episodes`` only when a 10-episode
-    screen reaches the target).
+    """Greedy selection evaluation (:func:`agents.evaluation.screened`: all ``eval_episodes`` only when a
+    10-episode screen reaches the target) on the selection seeds ``SELECT_SEED + i``.
 
-    Returns whether the target is reached; its time counts as evaluation, not training.
+    It picks the best weights and stops the run; the reported result is a separate evaluation on
+    the report seeds (:func:`run`). Returns whether the target is reached; its time counts as
+    evaluation, not training.
     """
     t0, c0 = time.perf_counter(), time.process_time()
     cfg, state, target = run.cfg, run.state, run.target
-    result = screened(lambda n: evaluate(run.agent.greedy_policy, cfg.env, episodes=n, seed=EVAL_SEED),
+    result = screened(lambda n: evaluate(run.agent.epsilon_policy(cfg.eval_epsilon, SELECT_SEED), cfg.env, episodes=n,
+                                         seed=SELECT_SEED),
                       cfg.eval_episodes, target)
     n = len(result.returns)
     state.evals.append([state.global_step, state.episode, result.mean, result.std, n])
@@ -228,8 +238,10 @@ def _loop(run: _Run, env) -> None:
     while state.global_step < cfg.total_timesteps:
         state.epsilon = epsilon_at(cfg, state.global_step, state.episode, state.schedule_timesteps)
         action = agent.act(obs, state.epsilon)
-        next_obs, reward, terminated, truncated, _ = env.step(action)
-        run.window.add(obs, action, reward, next_obs, terminated, truncated)
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        # A lost life ends the TD chain (Atari training, Nature DQN), not the episode.
+        chain_end = terminated or (cfg.life_loss_terminal and bool(info.get("life_lost", False)))
+        run.window.add(obs, action, reward, next_obs, chain_end, truncated, episode_end=terminated or truncated)
         obs, state.global_step = next_obs, state.global_step + 1
         episode_return, episode_length = episode_return + float(reward), episode_length + 1
         if state.global_step > cfg.learning_starts and state.global_step % cfg.train_frequency == 0:
@@ -303,15 +315,31 @@ def write_returns_csv(state: TrainState, path) -> Path:
     return Path(path)
 
 
+def selection_mean(state: TrainState) -> Optional[float]:
+    """The selection evaluation behind the weights a run ends with: the one that solved it, else the best."""
+    if state.solved_step is None:
+        return state.best_eval
+    return next((float(e[2]) for e in state.evals if e[0] == state.solved_step), None)
+
+
 def run(cfg: DQNConfig, run_dir: Path, resume: bool = False) -> dict:
-    """``kcourse run dqn``: train, evaluate greedily, write the learning curve, GIF, saved policy and metrics."""
+    """``kcourse run dqn``: train, evaluate greedily, write the learning curve, GIF, saved policy and metrics.
+
+    The reported result (``eval_mean``, ``reached``, the headline) is one greedy evaluation of
+    ``cfg.report_episodes`` episodes (100) on the report seeds, played once after
+    training; the selection evaluations that stopped the run and picked its weights are reported
+    apart (``select_mean``). A run whose report misses the target is "missed" even when a
+    selection evaluation passed.
+    """
     run_dir = Path(run_dir)
     env_id = resolve_env_id(cfg.env)
     agent, state = train(cfg, run_dir, resume=resume)
     probe = make_env(env_id)
     target = resolve_target_return(cfg, probe)
     probe.close()
-    final = evaluate(agent.greedy_policy, env_id, episodes=cfg.eval_episodes, seed=EVAL_SEED)
+    final = evaluate(agent.epsilon_policy(cfg.eval_epsilon, REPORT_SEED), env_id, episodes=cfg.report_episodes,
+                     seed=REPORT_SEED)
+    reached = None if target is None else final.mean >= target  # None: no target ("n/a" in the report)
     evals = np.asarray(state.evals, dtype=float).reshape(-1, 5)
     plot_learning_curve(run_dir / "learning_curve.png", f"{env_id} {cfg.variant} (seed {cfg.seed})",
                         returns=state.returns, points={"greedy evaluation mean": (evals[:, 1], evals[:, 2])},
@@ -319,23 +347,32 @@ def run(cfg: DQNConfig, run_dir: Path, resume: bool = False) -> dict:
     write_returns_csv(state, run_dir / "returns.csv")
     artifacts = ["learning_curve.png", "returns.csv"]
     if cfg.gif:
-        render.record_gif(agent.greedy_policy, env_id, run_dir / "agent.gif", seed=EVAL_SEED)
+        render.record_gif(agent.greedy_policy, env_id, run_dir / "agent.gif", seed=REPORT_SEED)
         artifacts.append("agent.gif")
     policy_files.save_policy(run_dir / "policy", agent.q_net, env_id, config=cfg, evaluation=final,
-                             extra={"algorithm": f"keras-{cfg.variant}", "env_steps": state.global_step})
+                             extra={"algorithm": f"keras-{cfg.variant}", "env_steps": state.global_step,
+                                    "eval_epsilon": cfg.eval_epsilon, "train_seconds": state.train_seconds,
+                                    **atari_policy_extra(env_id)})
     artifacts.append("policy")
     sps = state.global_step / max(state.train_seconds, 1e-9)
-    if state.solved_step is not None:
-        headline = (f"{cfg.variant}: greedy {cfg.eval_episodes}-episode mean {final.mean:.1f} >= {target:g} "
-                    f"at {state.solved_step:,} env steps ({state.solved_seconds:.0f}s, {sps:.0f} steps/s)")
+    select_mean = selection_mean(state)
+    report = f"report {len(final.returns)}-episode mean {final.mean:.1f}"
+    if target is None:
+        verdict = "no target"
     else:
-        headline = (f"{cfg.variant}: greedy {cfg.eval_episodes}-episode mean {final.mean:.1f} after "
-                    f"{state.global_step:,} env steps (target {target} not reached; {sps:.0f} steps/s)")
+        verdict = f">= {target:g}" if reached else f"< {target:g}, missed by {target - final.mean:.1f}"
+    if state.solved_step is not None:
+        selection = f"selection passed at {state.solved_step:,} env steps ({state.solved_seconds:.0f}s)"
+    else:
+        best = "none" if select_mean is None else f"{select_mean:.1f}"
+        selection = f"selection never passed, best {best}"
+    headline = (f"{cfg.variant}: {report} ({verdict}); {selection}; {state.global_step:,} env steps, "
+                f"{sps:.0f} steps/s")
     metrics = {"variant": cfg.variant, "env_steps": state.global_step, "episodes": state.episode,
                "updates": state.updates, "solved_step": state.solved_step, "solved_seconds": state.solved_seconds,
                "train_seconds": state.train_seconds, "train_cpu_seconds": state.cpu_seconds, "steps_per_second": sps,
-               "eval_mean": final.mean, "eval_std": final.std, "best_eval": state.best_eval,
+               "eval_mean": final.mean, "eval_std": final.std, "eval_min": final.min,
+               "report_episodes": len(final.returns), "report_seeds": seed_span(final),
+               "select_mean": select_mean, "select_seed": SELECT_SEED, "best_eval": state.best_eval,
                "mean_return_100": float(np.mean(state.returns[-100:])) if state.returns else None}
-    return {"headline": headline, "metrics": metrics, "artifacts": artifacts,
-            "reached": target is not None and final.mean >= target}
-
+    return {"headline": headline, "metrics": metrics, "artifacts": artifacts, "reached": reached}

@@ -28,7 +28,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from agents.envs import make_env, resolve_env_id
+from agents.atari import make_agent_env
+from agents.envs import resolve_env_id
 
 Policy = Callable[[np.ndarray], np.ndarray]
 
@@ -94,6 +95,23 @@ def random_policy(action_space, seed: int = 0) -> Policy:
         return rng.integers(action_space.n, size=len(obs_batch))
 
     return policy
+
+
+def epsilon_greedy(policy: Policy, n_actions: int, epsilon: float, seed: int = 0) -> Policy:
+    """``policy``, except that each action is uniformly random with probability ``epsilon`` (seeded).
+
+    Atari evaluations use a small epsilon (DrQ(epsilon): 0.001, Nature DQN: 0.05) so that a greedy
+    policy cannot loop forever; ``epsilon = 0`` returns ``policy`` itself.
+    """
+    if epsilon <= 0:
+        return policy
+    rng = np.random.default_rng(seed)
+
+    def act(obs_batch):
+        chosen = np.asarray(policy(obs_batch))
+        return np.where(rng.random(len(chosen)) < epsilon, rng.integers(n_actions, size=len(chosen)), chosen)
+
+    return act
 
 
 STOCHASTIC_KINDS = ("softmax", "bernoulli-left")
@@ -172,7 +190,7 @@ def evaluate(policy: Policy, env_id: str, episodes: int = 100, seed: int = 0, en
         raise ValueError(f"Received an invalid value for argument `episodes`: expected an integer >= 1, got {episodes!r}")
     env_id = resolve_env_id(env_id)
     env_kwargs = dict(env_kwargs or {})
-    factory = env_factory or (lambda **kw: make_env(env_id, **kw))
+    factory = env_factory or (lambda **kw: make_agent_env(env_id, **kw))  # Breakout: its preprocessing
     envs = [factory(seed=seed + i, **env_kwargs) for i in range(episodes)]
     try:
         obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]

@@ -217,3 +217,53 @@ def test_tfa_data_efficient_preset_uses_what_tf_agents_offers():
     assert (homl.agent, homl.optimizer, homl.dueling, homl.augment_pad) == ("dqn", "rmsprop", False, 0)  # unchanged
     with pytest.raises(ValueError, match="Breakout"):
         cfglib.resolve(TfaDqnConfig, {"env": "cartpole", "preset": "data-efficient"})
+
+
+@pytest.mark.parametrize("variant", ["dqn", "double", "dueling", "dueling-double"])
+def test_every_variant_takes_a_train_step_on_stacked_frames(variant, breakout_env):
+    from agents.configs import DQNConfig
+    from agents.dqn import DQNAgent
+    from keras_impl import config as cfglib
+
+    env = breakout_env
+    cfg = cfglib.resolve(DQNConfig, {"env": "breakout", "variant": variant, "n_step": 3})
+    agent = DQNAgent(cfg, env.observation_space, env.action_space)
+    replay = FrameReplay(capacity=1_000, n=cfg.n_step, gamma=cfg.gamma, seed=0)
+    obs, _ = env.reset(seed=7)
+    for _ in range(200):
+        action = agent.act(obs, epsilon=0.5)
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        done = terminated or truncated
+        replay.add(obs, action, reward, next_obs, terminated or info["life_lost"], truncated, episode_end=done)
+        obs = env.reset()[0] if done else next_obs
+    before = [w.copy() for w in agent.q_net.get_weights()]
+    losses, q_means = agent.learn(replay, batch_size=8, gradient_steps=2)
+    assert losses.shape == (2,) and np.all(np.isfinite(losses)) and np.all(np.isfinite(q_means))
+    assert any(not np.array_equal(a, b) for a, b in zip(before, agent.q_net.get_weights()))
+    assert agent.greedy_policy(np.stack([obs, obs])).shape == (2,)
+
+
+def test_kcourse_run_dqn_breakout_quick_trains_and_saves_a_playable_policy(cli, tmp_path):
+    pytest.importorskip("ale_py")
+    import json
+
+    code, out, err = cli("run", "dqn", "--env", "breakout", "--quick", "--out", tmp_path)
+    assert code == 0, err[-2000:]
+    run_dir = next(tmp_path.glob("dqn__0__*"))
+    result = json.loads((run_dir / "result.json").read_text())
+    metrics = result["metrics"]
+    assert metrics["variant"] == "dueling-double" and metrics["env_steps"] == 1_500
+    assert metrics["report_episodes"] == 3
+    meta = json.loads((run_dir / "policy" / "policy.json").read_text())
+    assert meta["env_factory"] == "agents.atari:make_breakout_env" and meta["eval_epsilon"] == 0.001
+    code, out, err = cli("eval", run_dir / "policy", "--episodes", "2", "--seed", "5")
+    assert code == 0, err[-2000:]
+    assert "mean" in out
+
+
+def test_kcourse_run_dqn_refuses_raw_atari_frames_in_one_line(cli, tmp_path):
+    pytest.importorskip("ale_py")
+    code, out, err = cli("run", "dqn", "--env", "ALE/Breakout-v5", "--quick", "--out", tmp_path)
+    assert code == 2
+    assert "use --env breakout" in err and "Traceback" not in err
+    assert len([line for line in err.splitlines() if line.startswith("kcourse: error")]) == 1

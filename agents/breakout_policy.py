@@ -1,0 +1,59 @@
+"""``kcourse run breakout``: play the committed hand-written Breakout policy; no training.
+
+The policy in ``agents/trained/breakout-dueling-double`` was trained by ``kcourse run dqn --env
+breakout`` (the data-efficient preset, 100,000 agent steps; docs/dqn.md, "Breakout"); its
+``policy.json`` records the config, the training time and the report evaluation. This exercise plays
+``games`` full games on held-out seeds with the policy's evaluation epsilon, writes a GIF of one,
+and names the command and time that trained the policy. Loading goes through
+:mod:`agents.policy_files` (manifest-verified; its env factory from the allow-list).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from agents import policy_files, render, trained
+from agents.configs import BreakoutPolicyConfig
+from agents.envs import resolve_env_id
+from agents.evaluation import epsilon_greedy, evaluate
+
+
+def training_command(meta: dict) -> str:
+    """The command that trained the policy, from the config in its ``policy.json``."""
+    cfg = meta.get("config") or {}
+    parts = ["kcourse run dqn --env breakout", f"--seed {cfg.get('seed', 0)}"]
+    if cfg.get("preset", "auto") != "auto":
+        parts.append(f"--preset {cfg['preset']}")
+    return " ".join(parts)
+
+
+def run(cfg: BreakoutPolicyConfig, run_dir: Path) -> dict:
+    """Evaluate the saved policy on ``cfg.games`` held-out full games; GIF of the first."""
+    folder = trained.policy_path(cfg.policy) if cfg.policy in trained.available() else Path(cfg.policy)
+    policy, meta = policy_files.load_policy(folder)
+    if resolve_env_id(meta.get("env_id", "")) != "BreakoutNoFrameskip-v4":
+        raise ValueError(f"Received an invalid value for argument `policy`: {cfg.policy} is a policy for "
+                         f"{meta.get('env_id')!r}, not Breakout (use `kcourse eval {cfg.policy}`)")
+    epsilon = float(meta.get("eval_epsilon", 0.0) if cfg.epsilon is None else cfg.epsilon)
+    n_actions = int(meta["action_space"]["n"])
+    factory = policy_files.env_factory_for(meta)
+    played = epsilon_greedy(policy, n_actions, epsilon, cfg.seed)
+    result = evaluate(played, meta["env_id"], episodes=cfg.games, seed=cfg.seed, env_factory=factory)
+    artifacts = []
+    if cfg.gif:  # the first game again, from its start (the same seed, a fresh epsilon stream)
+        env = factory(seed=cfg.seed, render=True) if factory else None
+        frames = render.record_episode(epsilon_greedy(policy, n_actions, epsilon, cfg.seed), meta["env_id"],
+                                       seed=cfg.seed, max_steps=cfg.gif_steps, env=env)
+        if env is not None:
+            env.close()
+        render.write_gif([f[::2, ::2] for f in frames[::2]], run_dir / "agent.gif", fps=25)
+        artifacts.append("agent.gif")
+    minutes = meta.get("train_seconds", float("nan")) / 60
+    headline = (f"committed {meta.get('algorithm', 'policy')}: {cfg.games}-game mean {result.mean:.1f} +/- "
+                f"{result.std:.1f} (epsilon {epsilon:g}, seeds {cfg.seed}-{cfg.seed + cfg.games - 1}); trained by "
+                f"`{training_command(meta)}`, {meta.get('env_steps', 0):,} agent steps in {minutes:.0f} min")
+    metrics = {"mean": result.mean, "std": result.std, "returns": [float(r) for r in result.returns],
+               "games": cfg.games, "seed": cfg.seed, "epsilon": epsilon, "policy": str(cfg.policy),
+               "train_seconds": meta.get("train_seconds"), "training_command": training_command(meta)}
+    return {"headline": headline, "metrics": metrics, "artifacts": artifacts, "reached": None}
