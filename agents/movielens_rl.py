@@ -355,15 +355,23 @@ def prepare(cfg: MovieLensRLConfig, run_dir: Path | None = None, log=print):
     log(f"recommender: {'loaded ' + cfg.recommender if cfg.recommender else f'trained {cfg.rec_epochs} epoch(s), batch {cfg.rec_batch_size}'}"
         f", val MSE {val_mse:.4f} ({t_rec.seconds:.0f}s)")
     tables = build_tables(data, model, candidates=cfg.candidates, observed=cfg.observed)
-    order = np.random.default_rng(cfg.seed).permutation(tables.n_users)
-    eval_users = np.sort(order[: cfg.eval_users])
-    train_users = order[cfg.eval_users:]
-    if cfg.train_users > 0:
-        train_users = train_users[: cfg.train_users]
-    train_users = np.sort(train_users)
+    train_users, eval_users = split_users(tables.n_users, cfg.eval_users, cfg.train_users, cfg.seed)
     info = {"val_mse": val_mse, "recommender_seconds": t_rec.seconds, "n_users": data.n_users,
             "n_movies": data.n_movies, "n_ratings": len(data.frame)}
     return tables, train_users, eval_users, info
+
+
+def split_users(n_users: int, eval_users: int, train_users: int = 0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(train users, evaluation users)``: disjoint, sorted; ``train_users=0``: every other user.
+
+    The evaluation users are the report set. No agent selects anything on any users (no early
+    stop, no choice of weights), so there is no selection set to keep apart.
+    """
+    order = np.random.default_rng(seed).permutation(n_users)
+    train = order[eval_users:]
+    if train_users > 0:
+        train = train[:train_users]
+    return np.sort(train), np.sort(order[:eval_users])
 
 
 def _env_kwargs(cfg: MovieLensRLConfig) -> dict:
@@ -452,7 +460,8 @@ def run(cfg: MovieLensRLConfig, run_dir: Path) -> dict:
         reached = (dqn_reward > max(summary["random"]["avg_reward"], summary["popular"]["avg_reward"])
                    and dqn_reward >= 0.95 * greedy_reward)
     return {"headline": f"avg reward/rec over {len(eval_users)} held-out users: {headline}", "reached": reached,
-            "metrics": {"recommender_val_mse": info["val_mse"],
+            "metrics": {"recommender_val_mse": info["val_mse"], "report_users": len(eval_users),
+                        "train_users": len(train_users),
                         **{f"{n}_avg_reward": s["avg_reward"] for n, s in summary.items()},
                         **{f"{n}_hit_rate": s["hit_rate"] for n, s in summary.items()},
                         **{f"{n}_coverage": s["coverage"] for n, s in summary.items()}},

@@ -212,15 +212,18 @@ def play_episodes(envs, probabilities, rng: np.random.Generator, max_steps: int 
 # ----------------------------------------------------------------------------------------------
 
 
-CHECK_SEED, HELD_OUT_SEED = evaluation.EVAL_SEED, 2 * evaluation.EVAL_SEED  # disjoint from the training seeds
+# Two selection stages (the stop rule) on selection seeds, then the report once on the report seeds.
+CHECK_SEED, HELD_OUT_SEED = evaluation.SELECT_SEED, evaluation.SELECT_SEED + 10_000
+REPORT_SEED = evaluation.REPORT_SEED
 
 
 def _check_target(agent: Reinforce, cfg: PolicyGradientConfig, episodes: int, evals: list, eval_writer, log):
-    """The greedy check: 20 episodes, then all ``eval_episodes``, then a held-out set.
+    """The greedy check (the stop rule): 20 episodes, then all ``eval_episodes``, then a second set.
 
-    Returns the held-out :class:`~agents.evaluation.EvalResult` when all three reach the target,
-    else None. The held-out set is what the run reports: the first set to cross the target is a
-    biased pick, so the result comes from episodes the stopping rule never saw.
+    Returns the second set's :class:`~agents.evaluation.EvalResult` when all three reach the
+    target, else None. All three are selection: the first set to cross the target is a biased pick,
+    and so is a second set that is retried at every check, so the run reports neither; it reports
+    one evaluation on the report seeds after training (:func:`train`).
     """
     policy = agent.policy(cfg.eval_policy, CHECK_SEED + cfg.seed)
     quick = evaluation.evaluate(policy, cfg.env, episodes=20, seed=CHECK_SEED + cfg.seed)
@@ -246,9 +249,11 @@ def train(cfg: PolicyGradientConfig, run_dir: Path | None = None, log=print) -> 
     """Train REINFORCE; returns ``{"agent", "history", "episodes", "seconds", "reached", ...}``.
 
     Training stops at ``cfg.iterations`` or as soon as the greedy policy reaches ``cfg.target``
-    on two independent sets of ``eval_episodes`` episodes (reset seeds ``10000 + seed + i``, then
-    the held-out ``20000 + seed + i``; the held-out result is the one reported). Greedy checks
-    (20 episodes first) only run once the mean training return is within 10% of the target.
+    on two sets of ``eval_episodes`` selection episodes (reset seeds ``10000 + seed + i``, then
+    ``20000 + seed + i``). Greedy checks (20 episodes first) only run once the mean training return
+    is within 10% of the target. The result (``evaluation``, ``reached``) is one evaluation of
+    ``eval_episodes`` episodes on the report seeds ``REPORT_SEED + i`` after training;
+    ``selection_passed`` says whether the stop rule fired.
     """
     cfg = resolved(cfg)
     runtime.seed_everything(cfg.seed)  # the model's initial weights; training is then a function of the seed
@@ -261,9 +266,9 @@ def train(cfg: PolicyGradientConfig, run_dir: Path | None = None, log=print) -> 
     train_writer, eval_writer = runtime.summary_writers(run_dir) if run_dir is not None else (None, None)
 
     history, evals = [], []
-    episodes, steps, reached, last_check = 0, 0, False, -10**9
+    episodes, steps, selection_passed, last_check = 0, 0, False, -10**9
     start = time.perf_counter()
-    final = None
+    selection = None
     for iteration in range(1, cfg.iterations + 1):
         seeds = [cfg.seed + i for i in range(len(envs))] if iteration == 1 else None  # seed the first reset only
         observations, actions, rewards = play_episodes(envs, agent.probabilities, rng, cfg.max_steps, seeds)
@@ -285,22 +290,24 @@ def train(cfg: PolicyGradientConfig, run_dir: Path | None = None, log=print) -> 
         near = mean_return >= cfg.target - 0.1 * abs(cfg.target)  # within 10%: worth a greedy check
         if near and iteration - last_check >= cfg.eval_every:
             last_check = iteration
-            final = _check_target(agent, cfg, episodes, evals, eval_writer, log)
-            if final is not None:
-                reached = True
+            selection = _check_target(agent, cfg, episodes, evals, eval_writer, log)
+            if selection is not None:
+                selection_passed = True
                 break
     seconds = time.perf_counter() - start
     for env in envs:
         env.close()
-    if final is None:
-        final = evaluation.evaluate(agent.policy(cfg.eval_policy, HELD_OUT_SEED + cfg.seed), cfg.env,
-                                    episodes=cfg.eval_episodes, seed=HELD_OUT_SEED + cfg.seed)
+    final = evaluation.evaluate(agent.policy(cfg.eval_policy, REPORT_SEED + cfg.seed), cfg.env,
+                                episodes=cfg.eval_episodes, seed=REPORT_SEED)  # the report: played once
+    if log:
+        log(f"report: {final.summary()}")
     return {"agent": agent, "config": cfg, "history": history, "evals": evals, "episodes": episodes,
-            "steps": steps, "seconds": seconds, "reached": reached, "evaluation": final}
+            "steps": steps, "seconds": seconds, "reached": bool(final.mean >= cfg.target), "evaluation": final,
+            "selection_passed": selection_passed, "selection": selection}
 
 
 def run(cfg: PolicyGradientConfig, run_dir: Path) -> dict:
-    """``kcourse run policy-gradient``: train, evaluate on held-out episodes, save the curve, policy and GIF."""
+    """``kcourse run policy-gradient``: train, evaluate on the report episodes, save the curve, policy and GIF."""
     out = train(cfg, run_dir)
     cfg = out["config"]
     result = out["evaluation"]
@@ -311,19 +318,25 @@ def run(cfg: PolicyGradientConfig, run_dir: Path) -> dict:
     artifacts = ["learning_curve.png"]
     policy_files.save_policy(run_dir / "policy", agent.model, cfg.env, kind="softmax", config=cfg, evaluation=result,
                            extra={"training": {"episodes": out["episodes"], "steps": out["steps"],
-                                               "seconds": round(out["seconds"], 1), "reached_target": out["reached"]}})
+                                               "seconds": round(out["seconds"], 1),
+                                               "selection_passed": out["selection_passed"]}})
     artifacts.append("policy")
     if cfg.gif:
-        frames = render.record_episode(agent.policy(cfg.eval_policy, HELD_OUT_SEED + cfg.seed), cfg.env,
-                                       seed=HELD_OUT_SEED + cfg.seed, max_steps=1000)
+        frames = render.record_episode(agent.policy(cfg.eval_policy, REPORT_SEED + cfg.seed), cfg.env,
+                                       seed=REPORT_SEED, max_steps=1000)
         render.write_gif(frames, run_dir / "agent.gif", fps=30)
         artifacts.append("agent.gif")
-    status = "reached" if out["reached"] else "did not reach"
-    headline = (f"{cfg.env}: {cfg.eval_policy} mean {result.mean:.1f} over {len(result.returns)} episodes ({status} "
-                f"{cfg.target:g}) after {out['episodes']} episodes, {out['seconds']:.0f}s")
+    status = (f">= {cfg.target:g}" if out["reached"] else f"< {cfg.target:g}, missed by {cfg.target - result.mean:.1f}"
+              if np.isfinite(cfg.target) else "no target")
+    selection = "selection passed" if out["selection_passed"] else "selection never passed"
+    headline = (f"{cfg.env}: report {cfg.eval_policy} mean {result.mean:.1f} over {len(result.returns)} episodes "
+                f"({status}); {selection} after {out['episodes']} episodes, {out['seconds']:.0f}s")
+    chosen = out["selection"]
     return {"headline": headline, "reached": bool(out["reached"]),
             "metrics": {"eval_policy": cfg.eval_policy, "eval_mean": result.mean, "eval_std": result.std,
-                        "eval_min": result.min,
+                        "eval_min": result.min, "report_episodes": len(result.returns),
+                        "report_seeds": evaluation.seed_span(result), "selection_passed": out["selection_passed"],
+                        "select_mean": None if chosen is None else chosen.mean,
                         "episodes": out["episodes"], "steps": out["steps"], "train_seconds": out["seconds"],
                         "reached_target": out["reached"],
                         "last_training_mean": out["history"][-1] if out["history"] else None},

@@ -418,3 +418,33 @@ def test_target_updates_inside_a_training_round_every_n_gradient_steps():
     for t, a, i, o in zip(agent.target_net.get_weights(), after_4, initial_target, agent.q_net.get_weights()):
         np.testing.assert_array_equal(t, a)
         assert not np.array_equal(t, i) and not np.array_equal(t, o)
+
+
+def _fake_evaluation(calls, select_mean, report_mean):
+    """An ``evaluate`` that scores ``select_mean`` on selection seeds and ``report_mean`` on report seeds."""
+    from agents import evaluation
+
+    def fake(policy, env_id, episodes=100, seed=0, **kwargs):
+        calls.append(range(seed, seed + episodes))
+        mean = select_mean if seed in evaluation.SELECT_SEEDS else report_mean
+        return evaluation.EvalResult(mean, 0.0, mean, mean, [mean] * episodes, [1] * episodes, env_id, seed)
+
+    return fake
+
+
+def test_reached_follows_the_report_not_the_selection(tmp_path, monkeypatch):
+    from agents.evaluation import REPORT_EPISODES, REPORT_SEED
+
+    calls = []
+    monkeypatch.setattr(dqn_train, "evaluate", _fake_evaluation(calls, select_mean=500.0, report_mean=400.0))
+    cfg = dqn.DQNConfig(total_timesteps=400, checkpoint_every=0, **dict(TINY, eval_interval=200, eval_episodes=20))
+    result = dqn_train.run(cfg, tmp_path)
+    metrics = result["metrics"]
+    assert metrics["solved_step"] == 200 and metrics["select_mean"] == 500.0  # selection passed, the run stopped
+    assert result["reached"] is False and metrics["eval_mean"] == 400.0
+    assert ("report 100-episode mean 400.0 (< 475, missed by 75.0); selection passed at 200 env steps"
+            in result["headline"])
+    *selection, report = calls
+    assert report == range(REPORT_SEED, REPORT_SEED + REPORT_EPISODES)
+    assert metrics["report_seeds"] == [report[0], report[-1]]
+    assert selection and all(set(s).isdisjoint(report) for s in selection)  # the 10-episode screen, then all 20

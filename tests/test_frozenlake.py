@@ -124,3 +124,23 @@ def test_slippery_greedy_success_at_least_0_70():
     result = evaluate(agent.greedy_policy, frozenlake.ENV_ID, episodes=1000, seed=EVAL_SEED,
                       env_kwargs=cfg.env_kwargs)
     assert result.mean >= 0.70, result.summary()
+
+
+def test_reached_follows_the_report_not_the_clear_rule(tmp_path, monkeypatch):
+    from agents import evaluation
+
+    env, agent = make_agent(gif=False)
+    agent.scores = [1.0] * 100  # cleared on the training episodes (the selection)
+    calls = []
+
+    def fake_evaluate(policy, env_id, episodes=100, seed=0, **kwargs):
+        calls.append(range(seed, seed + episodes))
+        return evaluation.EvalResult(0.5, 0.5, 0.0, 1.0, [0.0, 1.0] * (episodes // 2), [1] * episodes, env_id, seed)
+
+    monkeypatch.setattr(frozenlake, "train", lambda cfg, writer=None: (agent, 100))
+    monkeypatch.setattr(frozenlake, "evaluate", fake_evaluate)
+    result = frozenlake.run(FrozenLakeConfig(gif=False), tmp_path)
+    assert result["reached"] is False and result["metrics"]["cleared_at"] == 100
+    assert "report greedy success 0.500 over 1000 episodes (< 0.9, missed by 0.400)" in result["headline"]
+    assert calls == [range(evaluation.REPORT_SEED, evaluation.REPORT_SEED + 1000)]
+    assert set(calls[0]) <= set(evaluation.REPORT_SEEDS) and result["metrics"]["report_seeds"] == [calls[0][0], calls[0][-1]]

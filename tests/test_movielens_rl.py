@@ -143,6 +143,14 @@ def test_dqn_learns_hand_tables():
     assert m["avg_reward"] >= 4.4  # greedy = optimum = 4.5; random = 3.0
 
 
+def test_train_and_evaluation_users_are_disjoint():
+    train, held_out = rl.split_users(50, eval_users=10, seed=3)
+    assert len(held_out) == 10 and len(train) == 40 and set(train).isdisjoint(held_out)
+    assert sorted(set(train) | set(held_out)) == list(range(50))
+    few, same = rl.split_users(50, eval_users=10, train_users=5, seed=3)
+    assert len(few) == 5 and set(few) <= set(train) and list(same) == list(held_out)
+
+
 def test_quick_cli_run(tmp_path, monkeypatch):
     from kcourse import cli
 
@@ -154,6 +162,7 @@ def test_quick_cli_run(tmp_path, monkeypatch):
     for name in ("dqn", "q-learning", "popular", "greedy", "random", "oracle"):
         assert f"| {name}" in table
     metrics = result["metrics"]
+    assert metrics["report_users"] == 100 and metrics["train_users"] > 0  # the quick preset's eval_users
     assert metrics["oracle (upper bound)_avg_reward"] >= metrics["greedy_avg_reward"] - 1e-6
     assert metrics["greedy_avg_reward"] > metrics["random_avg_reward"]
     assert (run_dir / "checkpoints" / "recommender.keras").is_file()

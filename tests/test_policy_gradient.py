@@ -135,3 +135,24 @@ def test_reinforce_solves_cartpole():
     out = pg.train(pg.PolicyGradientConfig(env="CartPole-v1", seed=1), log=None)
     assert out["reached"], f"greedy mean {out['evaluation'].mean:.1f} after {out['episodes']} episodes"
     assert out["evaluation"].mean >= 475 and len(out["evaluation"].returns) == 100
+
+
+def test_reached_follows_the_report_not_the_selection(tmp_path, monkeypatch):
+    from agents import evaluation
+
+    calls = []
+
+    def fake_evaluate(policy, env_id, episodes=100, seed=0, **kwargs):
+        calls.append(range(seed, seed + episodes))
+        mean = 500.0 if seed in evaluation.SELECT_SEEDS else 5.0  # every selection check passes, the report misses
+        return evaluation.EvalResult(mean, 0.0, mean, mean, [mean] * episodes, [1] * episodes, env_id, seed)
+
+    monkeypatch.setattr(evaluation, "evaluate", fake_evaluate)
+    cfg = pg.PolicyGradientConfig(target=10.0, iterations=3, eval_every=1, eval_episodes=10, gif=False)
+    result = pg.run(cfg, tmp_path)  # a random policy's training returns (~20) are near the target: checks run
+    assert result["metrics"]["selection_passed"] is True and result["metrics"]["select_mean"] == 500.0
+    assert result["reached"] is False and result["metrics"]["eval_mean"] == 5.0
+    assert "report greedy mean 5.0 over 10 episodes (< 10, missed by 5.0); selection passed" in result["headline"]
+    *selection, report = calls
+    assert report == range(evaluation.REPORT_SEED, evaluation.REPORT_SEED + 10)
+    assert len(selection) == 3 and all(set(s).isdisjoint(report) for s in selection)  # 20, all 10, the second set
