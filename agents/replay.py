@@ -49,13 +49,29 @@ class Batch:
 
 
 class _NpzState:
-    """Checkpointing shared by the replay memories: their :meth:`state_dict` as one ``.npz``."""
+    """Checkpointing shared by the replay memories: the filled rows of their ``ARRAYS`` and the
+    counters, as one ``.npz``."""
 
-    def state_dict(self) -> dict:  # pragma: no cover - each memory defines it
-        raise NotImplementedError
+    ARRAYS: tuple[str, ...] = ()
+    capacity: int
+    pos: int
+    size: int
 
-    def load_state_dict(self, state: dict) -> None:  # pragma: no cover
-        raise NotImplementedError
+    def state_dict(self) -> dict:
+        """Arrays and counters needed to restore the buffer exactly (only the filled rows)."""
+        out = {name: getattr(self, name)[: self.size] for name in self.ARRAYS}
+        out.update(capacity=np.int64(self.capacity), pos=np.int64(self.pos), size=np.int64(self.size))
+        return out
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned (the capacity must match)."""
+        if int(state["capacity"]) != self.capacity:
+            raise ValueError(f"replay buffer capacity mismatch: checkpoint has {int(state['capacity'])}, "
+                             f"this buffer has {self.capacity}")
+        self.size, self.pos = int(state["size"]), int(state["pos"])
+        for name in self.ARRAYS:
+            if name in state:  # checkpoints of older versions have no horizons: all 1-step transitions
+                getattr(self, name)[: self.size] = state[name]
 
     def save_npz(self, path) -> None:
         """Write :meth:`state_dict` to ``path`` (views of the filled rows: no in-memory copy of the buffer)."""
@@ -90,6 +106,8 @@ class ReplayBuffer(_NpzState):
         action_dtype: dtype of the stored actions.
         seed: seed of the sampling generator (its state is saved by :meth:`state_dict`).
     """
+
+    ARRAYS = FIELDS
 
     def __init__(self, capacity: int, obs_shape: Sequence[int] = (), obs_dtype="float32",
                  action_dtype="int64", seed: int | None = None):
@@ -147,21 +165,6 @@ class ReplayBuffer(_NpzState):
 
     # -- checkpointing ---------------------------------------------------------------------------
 
-    def state_dict(self) -> dict:
-        """Arrays and counters needed to restore the buffer exactly (only the filled rows)."""
-        out = {name: getattr(self, name)[: self.size] for name in FIELDS}
-        out.update(capacity=np.int64(self.capacity), pos=np.int64(self.pos), size=np.int64(self.size))
-        return out
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore what :meth:`state_dict` returned (the capacity must match)."""
-        if int(state["capacity"]) != self.capacity:
-            raise ValueError(f"replay buffer capacity mismatch: checkpoint has {int(state['capacity'])}, "
-                             f"this buffer has {self.capacity}")
-        self.size, self.pos = int(state["size"]), int(state["pos"])
-        for name in FIELDS:
-            if name in state:  # checkpoints of older versions have no horizons: all 1-step transitions
-                getattr(self, name)[: self.size] = state[name]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -387,18 +390,10 @@ class FrameReplay(_NpzState):
     # -- checkpointing ---------------------------------------------------------------------------
 
     def state_dict(self) -> dict:
-        out = {name: getattr(self, name)[: self.size] for name in self.ARRAYS}
-        out.update(capacity=np.int64(self.capacity), pos=np.int64(self.pos), size=np.int64(self.size),
-                   open=np.bool_(self.open))
-        return out
+        return {**super().state_dict(), "open": np.bool_(self.open)}
 
     def load_state_dict(self, state: dict) -> None:
-        if int(state["capacity"]) != self.capacity:
-            raise ValueError(f"replay buffer capacity mismatch: checkpoint has {int(state['capacity'])}, "
-                             f"this buffer has {self.capacity}")
-        self.size, self.pos = int(state["size"]), int(state["pos"])
-        for name in self.ARRAYS:
-            getattr(self, name)[: self.size] = state[name]
+        super().load_state_dict(state)
         # A resumed run starts a fresh episode in a fresh env: close the one the checkpoint was
         # writing, so no n-step window or frame stack joins the two.
         self.open = False

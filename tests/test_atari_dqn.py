@@ -267,3 +267,13 @@ def test_kcourse_run_dqn_refuses_raw_atari_frames_in_one_line(cli, tmp_path):
     assert code == 2
     assert "use --env breakout" in err and "Traceback" not in err
     assert len([line for line in err.splitlines() if line.startswith("kcourse: error")]) == 1
+
+
+@pytest.mark.slow
+def test_kcourse_run_tfa_dqn_breakout_data_efficient_quick(cli, tmp_path):
+    pytest.importorskip("ale_py")
+    pytest.importorskip("tf_agents")
+    code, out, err = cli("run", "tfa-dqn", "--env", "breakout", "--preset", "data-efficient", "--quick",
+                         "--out", tmp_path)
+    assert code == 0, err[-2000:]
+    assert (next(tmp_path.glob("tfa-dqn__0__*")) / "policy" / "policy.json").is_file()

@@ -33,6 +33,7 @@ from tf_agents.utils import common
 from agents import evaluation, policy_files
 from agents.configs import BREAKOUT_CONV_LAYERS, TfaDqnConfig
 from agents.tfa.envs import make_gym_env, make_py_env
+from agents.tfa.networks import AtariQNetwork
 from keras_impl import files
 from keras_impl.checkpoints import write_manifest
 
@@ -56,9 +57,12 @@ def make_collect_env(p: TfaDqnConfig) -> tf_py_environment.TFPyEnvironment:
     return tf_py_environment.TFPyEnvironment(py_env)
 
 
-def make_q_network(p: TfaDqnConfig, env) -> q_network.QNetwork:
+def make_q_network(p: TfaDqnConfig, env):
     """HOML's QNetworks: conv for Breakout (uint8 frames scaled in the net), one-hot for FrozenLake."""
     observation_spec, action_spec = env.observation_spec(), env.action_spec()
+    if p.env == "breakout" and (p.dueling or p.augment_pad):  # the data-efficient preset
+        return AtariQNetwork(observation_spec, action_spec, BREAKOUT_CONV_LAYERS, fc_units=p.fc_layers[-1],
+                             dueling=p.dueling, augment_pad=p.augment_pad, seed=p.seed)
     if p.env == "breakout":
         # Frames stay uint8 in the replay buffer (4x smaller); scale them inside the network.
         scale = tf.keras.layers.Lambda(lambda obs: tf.cast(obs, tf.float32) / 255.0)
@@ -76,7 +80,7 @@ def make_optimizer(p: TfaDqnConfig):
     if p.optimizer == "rmsprop":  # HOML's Breakout settings (DeepMind's centered RMSProp)
         return tf.keras.optimizers.RMSprop(learning_rate=p.learning_rate, rho=0.95, momentum=0.0,
                                            epsilon=1e-5, centered=True)
-    return tf.keras.optimizers.Adam(learning_rate=p.learning_rate)
+    return tf.keras.optimizers.Adam(learning_rate=p.learning_rate, epsilon=p.adam_epsilon)
 
 
 @dataclasses.dataclass
