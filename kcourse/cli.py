@@ -117,6 +117,15 @@ def configure_process(args, console: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``kcourse ARGV``: the exit code (2: a user error, one line; 130: Ctrl-C, one line)."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # also when it comes before or after a command's own handling
+        print("kcourse: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     console = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -139,9 +148,6 @@ def main(argv: list[str] | None = None) -> int:
         return int(names.resolve(args.handler, field="command handler")(args) or 0)
     except USER_ERRORS as err:
         return _fail(str(err))
-    except KeyboardInterrupt:
-        print("kcourse: interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from keras_impl.config import invalid
 MAX_EPISODES = 1_000_000  # `--episodes 100000000` ran out of memory before the first step
 BATCH = 1_000  # episodes evaluated at once (one environment each)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_INPUT_VALUE = re.compile(r"for input .*? with")  # Keras prints the whole input array there
 
 
 def evaluate_in_batches(policy, env_id: str, episodes: int, seed: int, batch: int = BATCH, **kwargs) -> EvalResult:
@@ -52,8 +53,7 @@ def _check_policy_fits(policy, meta: dict, path, env_id: str, env) -> None:
         why = next((line for line in lines if "shape" in line.lower()), lines[0] if lines else type(err).__name__)
         raise ValueError(f"{path}: model.keras does not accept {env_id}'s observations (shape "
                          f"{list(np.shape(obs))}, as policy.json says: {_brief(meta.get('observation_space') or {})}); "
-                         f"the model belongs to another policy? ({re.sub(r'for input .*? with', 'for input with', why)[:160]})"
-                         ) from None
+                         f"the model belongs to another policy? ({_INPUT_VALUE.sub('for input with', why)[:160]})") from None
     if action.shape[:1] != (1,) or not env.action_space.contains(action[0].item() if action.ndim == 1 else action[0]):
         raise ValueError(f"{path}: the model's action {action.tolist()} is not one of {env_id}'s actions "
                          f"({env.action_space}): model.keras belongs to another policy")

@@ -55,7 +55,8 @@ EXERCISES: tuple[Exercise, ...] = (
              summary="runtime smoke: Keras 3 linear regression y=3x+2 through the shared runtime",
              reference="w=3.00, b=2.00 (ground truth)",
              target="w and b within 0.1 of 3 and 2"),
-    Exercise("recommender", "keras_impl.configs:RecommenderConfig", "keras_impl.recommender.exercise:run", section="supervised",
+    Exercise("recommender", "keras_impl.configs:RecommenderConfig", "keras_impl.recommender.exercise:run",
+             section="supervised",
              summary="MovieLens recommender (exam part 1): biased MF with per-row dot, top-N, save/load",
              reference="val MSE 0.7995, 0.7595, 0.7444, 0.7383, 0.7334 (ml-20m, 5000 users, 5 epochs)",
              target="real ml-latest-small (found by --data auto): NDCG@10 >= 1.8x popularity and val MSE below the "

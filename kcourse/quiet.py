@@ -21,7 +21,8 @@ import time
 
 # Lines TensorFlow and SDL print on every start of a CPU-only, headless machine: noise, not errors.
 NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|[IW]0000\s+\S+\s+\d+\s+(port|cudart_stub|"
-                   r"cuda_platform|cpu_feature_guard)\.cc|E0000\s+\S+\s+\d+\s+cuda_platform\.cc:\d+\] failed call to cuInit|"
+                   r"cuda_platform|cpu_feature_guard)\.cc|"
+                   r"E0000\s+\S+\s+\d+\s+cuda_platform\.cc:\d+\] failed call to cuInit|"
                    r"error: XDG_RUNTIME_DIR is invalid or not set|To enable the following instructions: .*rebuild "
                    r"TensorFlow with the appropriate compiler flags)")
 _LINE_END = re.compile(rb"[\r\n]")
