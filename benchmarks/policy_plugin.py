@@ -97,7 +97,7 @@ def cartpole(thresholds=(400.0, 450.0, 475.0), seeds=(0, 1000, 2000)) -> dict:
     return {"policy_load_s": load_s, "summary": summary, "rows": rows}
 
 
-def collect(repeats: int = 9) -> dict:
+def collect(repeats: int = 15) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "test_empty.py").write_text("def test_nothing():\n    pass\n")
         times = {"with plugin": [], "without plugin": []}

@@ -4,10 +4,12 @@ Episode ``i`` of a check (0-based) is reset with seed ``spec.seed + i``, so a ve
 and every episode can be replayed alone with ``kcourse eval POLICY --seed S --episodes 1``. Each
 batch is one :func:`agents.evaluation.evaluate` call: the batch's environments step in lockstep,
 one model call per step, so a step of a batch of 40 costs about what a step of a batch of 10 does.
-Batches grow (``batch``, then ``growth`` times larger each time: 10, 20, 40, ... episodes): an
-easy verdict comes after the first batches, a hard one does not pay one model call per step for
-every 10 episodes. The test is valid at every episode, so the batch sizes do not change its error
-rates.
+Batches grow (``batch``, then ``growth`` times larger each time: 30, 60, 120, ... episodes): an
+easy verdict comes after the first batch, a hard one does not pay one model call per step for
+every few episodes. The first batch is 30 because fewer episodes rarely settle anything: at
+alpha = 0.01 even a policy scoring the maximum every time needs 30 episodes to clear a threshold
+at 80% of the range (``tests/test_policy_plugin.py``). The test is valid at every episode, so the
+batch sizes do not change its error rates.
 
 Importing this module imports ``agents`` (Gymnasium, NumPy); loading a saved policy imports
 TensorFlow. The plugin imports it only when a check runs.

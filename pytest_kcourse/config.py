@@ -30,7 +30,7 @@ PYPROJECT = "pyproject.toml"
 BASELINE_FILE = "policies.baseline.json"
 COMMITTED_PREFIX = "kcourse:"
 CRITERIA = ("min_mean", "baseline")
-DEFAULTS = {"alpha": 0.01, "max_episodes": 400, "batch": 10, "growth": 2.0, "seed": 0}
+DEFAULTS = {"alpha": 0.01, "max_episodes": 400, "batch": 30, "growth": 2.0, "seed": 0}
 ENTRY_KEYS = (*DEFAULTS, "path", "env", "env_kwargs", "criterion", "min_mean", "delta", "return_range",
               "max_steps", "slow")
 

@@ -256,7 +256,7 @@ def test_fixture_passes_and_fails_with_a_report_on_the_fake_env(pytester, fake_e
     result.assert_outcomes(passed=1, failed=1)
     out = result.stdout.str()
     assert "policy check 'test_bad' FAILED: the mean return is below 0.6" in out
-    assert "worst episodes:" in out and "episodes (seeds 5..34)" in out  # batches of 10 and 20 from seed 5
+    assert "worst episodes:" in out and "episodes (seeds 5..34)" in out  # one batch of 30 from seed 5
     assert "return 0  seed 5  (a policy object" in out  # no folder to replay from
     assert "returns: 0 " in out  # the histogram line runs from the lowest return
     assert "kcourse policy checks" in out and "test_good: pass after" in out
