@@ -497,3 +497,24 @@ def test_predict_prints_no_tensorflow_start_up_lines(tmp_path, capsys):
     assert code == 0 and "predicted rating" in out, err[-2000:]
     assert err == "" and not [m for m in NOISE_MARKERS if m in out], out
     print(f"$ kcourse predict RUN_DIR --user 3 --movie 7 --by index\n{out}", file=sys.__stdout__)
+
+
+def test_fault15_a_dqn_resume_keeps_the_corrupt_checkpoint_it_fell_back_past(tmp_path):
+    import dataclasses
+
+    from agents import dqn, dqn_train
+
+    tiny = dict(env="CartPole-v1", hidden=(16, 16), learning_starts=100, train_frequency=10, gradient_steps=5,
+                batch_size=32, eval_interval=0, eval_episodes=3, gif=False, target_update_interval=50)
+    cfg = dqn.DQNConfig(total_timesteps=300, checkpoint_every=3, keep_checkpoints=2, seed=0, **tiny)
+    dqn_train.train(cfg, tmp_path, log=lambda line: None)
+    manager = CheckpointManager(tmp_path / "checkpoints", log=lambda line: None)
+    newest, older = manager.checkpoints()[:2]
+    damaged = (newest / "q_net.weights.h5").read_bytes()[:100]
+    (newest / "q_net.weights.h5").write_bytes(damaged)
+    lines = []
+    dqn_train.train(dataclasses.replace(cfg, total_timesteps=900), tmp_path, resume=True, log=lines.append)
+    assert any("refusing checkpoint" in line and "kept for inspection" in line for line in lines), lines
+    kept = newest if newest.exists() else newest.with_name(newest.name + ".corrupt")
+    assert (kept / "q_net.weights.h5").read_bytes() == damaged  # kept, as docs/reliability.md says
+    assert len(manager.checkpoints()) >= 2
