@@ -262,6 +262,15 @@ def test_fixture_passes_and_fails_with_a_report_on_the_fake_env(pytester, fake_e
     assert "kcourse policy checks" in out and "test_good: pass after" in out
 
 
+def test_pyproject_entries_are_items_and_other_pyprojects_are_ignored(pytester):
+    pytester.makefile(".toml", pyproject='[tool.kcourse.policies.my-policy]\npath = "p"\nmin_mean = 1\n')
+    result = pytester.runpytest("--co", "-q", "-p", "no:cacheprovider")
+    assert "pyproject.toml::my-policy" in result.stdout.str()
+    pytester.makefile(".toml", pyproject='[project]\nname = "x"\n')
+    result = pytester.runpytest("--co", "-q", "-p", "no:cacheprovider")
+    assert "pyproject.toml" not in result.stdout.str() and result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+
+
 def test_config_error_is_one_line_in_collection(pytester):
     pytester.makefile(".toml", policies='[p]\npath = "x"\nmin_mean = 1\ntreshold = 3\n')
     result = pytester.runpytest("-p", "no:cacheprovider")
