@@ -23,7 +23,7 @@ and each wrong verdict has probability at most ``alpha``, with no union bound ov
 set of ``m`` no capital has rejected so far is a confidence sequence: the interval reported.
 
 Hand-written on purpose: ``confseq`` (the paper's authors' package) ships these bets but builds a
-C++ extension, and the test needs ~40 lines of NumPy; a plugin loaded by every pytest run of a
+C++ extension, and the test is five small NumPy functions; a plugin loaded by every pytest run of a
 project should not add a compiled dependency. The formulas are the paper's, checked against
 numbers worked by hand in ``tests/test_policy_plugin.py``.
 
