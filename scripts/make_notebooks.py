@@ -200,7 +200,7 @@ RECOMMENDER = notebook(
         user = rec.COURSE_QUESTION[0] if not QUICK else int(np.argmax(np.diff(model.mappings.seen_indptr)))
         movie = rec.COURSE_QUESTION[1] if not QUICK else 0
         print(rec.predict(model, user, movie, by="index"))
-        pd.DataFrame(rec.recommend(model, user, n=10, by="index"))
+        pd.DataFrame(rec.recommend(model, user, n=10, by="index", rank="lower-bound"))
         """),
         md("Save and load: one `.keras` file that also carries the id/title mappings."),
         code("""

@@ -298,9 +298,10 @@ def test_recommend_never_returns_a_seen_film(tiny, trained):
     # asking for more than the unseen films returns just the unseen ones (with enough ratings)
     user = 0
     unseen = set(range(data.n_movies)) - set(data.frame.loc[data.frame.userId == user, "movieId"])
-    assert len(rec.recommend(model, user, n=10_000, min_ratings=0)) == len(unseen)
+    assert len(rec.recommend(model, user, n=10_000, rank="lower-bound", min_ratings=0)) == len(unseen)
     counts = np.bincount(data.x_train[:, 1], minlength=data.n_movies)
-    assert len(rec.recommend(model, user, n=10_000, min_ratings=5)) == sum(counts[m] >= 5 for m in unseen)
+    assert len(rec.recommend(model, user, n=10_000, rank="lower-bound", min_ratings=5)) == sum(counts[m] >= 5
+                                                                                               for m in unseen)
 
 
 def test_save_load_round_trip(tmp_path, tiny, trained):
@@ -311,7 +312,7 @@ def test_save_load_round_trip(tmp_path, tiny, trained):
     np.testing.assert_allclose(rec.predict_batch(loaded, data.x_val), rec.predict_batch(model, data.x_val), rtol=1e-6)
     assert loaded.mappings.user_ids.tolist() == data.user_ids.tolist()
     assert loaded.mappings.titles.tolist() == data.titles.tolist()
-    assert rec.recommend(loaded, 2, 5) == rec.recommend(model, 2, 5)
+    assert rec.recommend(loaded, 2, 5, rank="lower-bound") == rec.recommend(model, 2, 5, rank="lower-bound")
     # the default model: variational, with genre side information, both restored
     assert loaded.variational and loaded.n_genres == model.n_genres > 0
     np.testing.assert_array_equal(np.asarray(loaded.movie_genres), np.asarray(model.movie_genres))
