@@ -518,3 +518,11 @@ def test_fault15_a_dqn_resume_keeps_the_corrupt_checkpoint_it_fell_back_past(tmp
     kept = newest if newest.exists() else newest.with_name(newest.name + ".corrupt")
     assert (kept / "q_net.weights.h5").read_bytes() == damaged  # kept, as docs/reliability.md says
     assert len(manager.checkpoints()) >= 2
+
+
+def test_policy_env_id_in_gymnasiums_module_form_imports_nothing(tmp_path):
+    """Gymnasium's make("module:Env-v0") imports the module: make_env refuses an unregistered id first."""
+    folder = _policy_copy(tmp_path, env_id="this:Zen-v0")
+    code, out, err = run_cli("eval", folder, "--episodes", "1", timeout=300)
+    assert code == 2 and "unknown environment 'this:Zen-v0'" in one_error(err)
+    assert "The Zen of Python" not in out + err
