@@ -277,3 +277,4 @@ def test_kcourse_run_tfa_dqn_breakout_data_efficient_quick(cli, tmp_path):
                          "--out", tmp_path)
     assert code == 0, err[-2000:]
     assert (next(tmp_path.glob("tfa-dqn__0__*")) / "policy" / "policy.json").is_file()
+

@@ -12,17 +12,23 @@ THRESHOLDS = {
     "cartpole-v1-dqn": (475.0, 100),
     "frozenlake-4x4": (1.0, 20),            # deterministic lake: the greedy path always reaches the goal
     "frozenlake-4x4-slippery": (0.70, 1000),  # optimum about 0.74
+    # HOML's score; full games, greedy, seeds 0-29 (training used 0 and its own resets; the saved
+    # report, 12.7 over 100 games, used seeds 1,000,000+). Slow: 30 full games, about 2 minutes.
+    "breakout-dueling-double": (7.8, 30),
 }
+SLOW = {"breakout-dueling-double"}
+MAX_BYTES = {"breakout-dueling-double": 8_000_000}  # the Nature conv net: 1.7M weights (issue 24's limit)
 
 
 def test_every_committed_policy_has_a_threshold_and_is_small():
     assert set(available()) == set(THRESHOLDS)
     for name in available():
         size = sum(f.stat().st_size for f in policy_path(name).iterdir())
-        assert size < 100_000, (name, size)
+        assert size < MAX_BYTES.get(name, 100_000), (name, size)
 
 
-@pytest.mark.parametrize("name", sorted(THRESHOLDS))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
+                                  for n in sorted(THRESHOLDS)])
 def test_committed_policy_passes_its_threshold(name):
     min_mean, episodes = THRESHOLDS[name]
     policy, meta = load_policy(policy_path(name))
