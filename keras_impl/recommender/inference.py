@@ -10,17 +10,8 @@ from matplotlib.figure import Figure
 
 from keras_impl.movielens import course_index
 from keras_impl.recommender.model import DotRecommender, IdMappings
-from keras_impl.recommender.ranking import (
-                                            DEFAULT_MIN_RATINGS,
-                                            DEFAULT_Z,
-                                            RANKINGS,
-                                            Scorer,
-                                            blend,
-                                            check_rank,
-                                            lower_bound,
-                                            rating_from_logit,
-                                            require_ease,
-)
+from keras_impl.recommender.ranking import (DEFAULT_MIN_RATINGS, DEFAULT_Z, RANKINGS, Scorer, blend, check_rank,
+    lower_bound, rating_from_logit, require_ease)
 
 
 def predict(model: DotRecommender, user, movie, by: str = "index") -> dict:

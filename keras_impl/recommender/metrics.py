@@ -21,16 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 from keras_impl.movielens.course import films_by_user
-from keras_impl.recommender.ranking import (
-                                            DEFAULT_MIN_RATINGS,
-                                            DEFAULT_Z,
-                                            RANKINGS,
-                                            Scorer,
-                                            blend,
-                                            check_rank,
-                                            require_ease,
-                                            top_n,
-)
+from keras_impl.recommender.ranking import (DEFAULT_MIN_RATINGS, DEFAULT_Z, RANKINGS, Scorer, blend, check_rank,
+    require_ease, top_n)
 
 RELEVANT_RATING = 4.0
 METRIC_NAMES = ("precision", "recall", "ndcg", "coverage", "median_count", "users")
