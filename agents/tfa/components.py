@@ -31,8 +31,9 @@ from tf_agents.trajectories import time_step as ts
 from tf_agents.utils import common
 
 from agents import evaluation, policy_files
+from agents.atari import atari_policy_extra, make_agent_env
 from agents.configs import BREAKOUT_CONV_LAYERS, TfaDqnConfig
-from agents.tfa.envs import make_gym_env, make_py_env
+from agents.tfa.envs import make_py_env
 from agents.tfa.networks import AtariQNetwork
 from keras_impl import files
 from keras_impl.checkpoints import write_manifest
@@ -40,7 +41,6 @@ from keras_impl.checkpoints import write_manifest
 # TF-Agents' own warnings and deprecation log lines are filtered by the command line and the notebooks
 # (keras_impl.process.install_noise_filters), not by importing this module.
 
-BREAKOUT_FACTORY = "agents.atari:make_breakout_env"
 
 
 def make_collect_env(p: TfaDqnConfig) -> tf_py_environment.TFPyEnvironment:
@@ -191,7 +191,7 @@ def greedy_policy(tf_policy) -> evaluation.Policy:
 
 def env_factory(p: TfaDqnConfig):
     """Breakout is played through its preprocessing wrappers; other envs through ``make_env``."""
-    return functools.partial(make_gym_env, p.env_id) if p.env == "breakout" else None
+    return functools.partial(make_agent_env, p.env_id) if p.env == "breakout" else None
 
 
 def evaluate_policy(policy: evaluation.Policy, p: TfaDqnConfig, episodes: int, seed: int) -> evaluation.EvalResult:
@@ -203,8 +203,7 @@ def evaluate_policy(policy: evaluation.Policy, p: TfaDqnConfig, episodes: int, s
 def export_policy(agent, train_step, p: TfaDqnConfig, folder: Path, result: evaluation.EvalResult | None) -> Path:
     """``PolicySaver`` export of the greedy policy with ``policy.json`` and a manifest, atomically."""
     extra = {"train_step": int(train_step.numpy()), "framework": "tf-agents 0.19 PolicySaver"}
-    if p.env == "breakout":
-        extra["env_factory"] = BREAKOUT_FACTORY
+    extra.update(atari_policy_extra(p.env_id))
     meta = policy_files.policy_metadata(policy_files.TFA_KIND, p.env_id, p.env_kwargs, config=p,
                                         evaluation=result, extra=extra)
     saver = policy_saver.PolicySaver(agent.policy, batch_size=None, train_step=train_step)

@@ -24,8 +24,7 @@ from tf_agents.environments import py_environment
 from tf_agents.specs import array_spec
 from tf_agents.trajectories import time_step as ts
 
-from agents.atari import BREAKOUT_ID, make_breakout_env
-from agents.envs import make_env, resolve_env_id
+from agents.atari import make_agent_env
 
 # ----------------------------------------------------------------------------------------------
 # Spaces -> specs
@@ -122,13 +121,6 @@ class GymnasiumPyEnvironment(py_environment.PyEnvironment):
         self._env.close()
 
 
-def make_gym_env(env_id: str, seed: int | None = None, render: bool = False, **kwargs) -> gym.Env:
-    """A Gymnasium env by id/alias, Breakout with its preprocessing."""
-    if resolve_env_id(env_id) == BREAKOUT_ID:
-        return make_breakout_env(seed=seed, render=render, **kwargs)
-    return make_env(env_id, seed=seed, render=render, **kwargs)
-
-
 def make_py_env(env_id: str, seed: int | None = None, render: bool = False, discount: float = 1.0,
                 **kwargs) -> GymnasiumPyEnvironment:
     """A TF-Agents ``PyEnvironment`` for a course env (``cartpole``, ``frozenlake``, ``breakout``...).
@@ -136,7 +128,7 @@ def make_py_env(env_id: str, seed: int | None = None, render: bool = False, disc
     Module-level (picklable with ``functools.partial``) so it can be a ``ParallelPyEnvironment``
     constructor: ``ParallelPyEnvironment([partial(make_py_env, "cartpole", seed=s) for s in ...])``.
     """
-    return GymnasiumPyEnvironment(make_gym_env(env_id, seed=seed, render=render, **kwargs), seed=seed,
+    return GymnasiumPyEnvironment(make_agent_env(env_id, seed=seed, render=render, **kwargs), seed=seed,
                                   discount=discount)
 
 
