@@ -1,6 +1,8 @@
 """Top-10 lists a person would accept? Ranking peers side by side, or one saved recommender in detail.
 
-    python benchmarks/recommender_ranking.py --peers ../shared/data/ml-latest-small synthetic
+    python benchmarks/recommender_ranking.py --peers ../shared/data/ml-latest-small synthetic synthetic:latest-small
+    python benchmarks/recommender_ranking.py --calibrate ../shared/data/ml-latest-small --taste 1.5 --interest 2.5 \
+        --interest-rank 6 --zipf 1.3 --offset 5 --activity 1.4 --seed 0 1 2 3 4
     python benchmarks/recommender_ranking.py runs/recommender__0__.../checkpoints/recommender.keras
     python benchmarks/recommender_ranking.py MODEL --data DIR --z 0 0.5 1 2 --min-ratings 0 5 20
 
@@ -31,12 +33,18 @@ opinion of its lists is ordinary.
 
 Last, the top-10 of three users (the most active, the median and the least active) by each ranking,
 with every film's training-rating count.
+
+``--calibrate REAL`` compares the real folder's statistics (count distributions, mean rating vs
+popularity, popularity's and EASE's P@10 / NDCG@10) with synthetic sets of its size, one per point
+of the grid the options span (``--taste --interest --interest-rank --zipf --offset --activity
+--seed``).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -94,6 +102,15 @@ def implicit_peers():
             "implicit BPR (defaults)": make(implicit.bpr.BayesianPersonalizedRanking)}
 
 
+def synthetic_or_path(name: str) -> Path:
+    """'synthetic' (the course-size set), 'synthetic:SIZE' (a named synthetic size) or a folder."""
+    from keras_impl import movielens
+
+    if name == "synthetic" or name.startswith("synthetic:"):
+        return movielens.synthetic_folder(name.partition(":")[2] or "course")
+    return Path(name)
+
+
 def peers(folders: list[str], k: int, min_ratings: int) -> list[dict]:
     """Train and score every ranking peer on each folder (see the module docstring); prints one table per folder."""
     import time
@@ -103,7 +120,7 @@ def peers(folders: list[str], k: int, min_ratings: int) -> list[dict]:
 
     results = []
     for name in folders:
-        folder = movielens.synthetic_folder("course") if name == "synthetic" else Path(name)
+        folder = synthetic_or_path(name)
         data = movielens.load_course_data(folder)
         x, nu, nm = np.asarray(data.x_train), data.n_users, data.n_movies
         indptr, films = ease.history(x, nu)
@@ -183,8 +200,13 @@ def data_statistics(data, k: int = 10, min_ratings: int = 5) -> dict:
             "ease_ndcg": by_ease["ndcg"], "ease_vs_popularity": by_ease["ndcg"] / max(popularity["ndcg"], 1e-12)}
 
 
-def calibrate(real: str, tastes: list[float], exponents: list[float], seed: int) -> list[dict]:
-    """``data_statistics`` of the real folder and of synthetic sets of its size (each taste x exponent); one table."""
+CALIBRATION_GRID = {"taste": "exposure_taste", "interest": "exposure_interest", "zipf": "popularity_exponent",
+                    "activity": "activity_sigma", "offset": "popularity_offset", "interest_rank": "interest_rank", "seed": "seed"}
+
+
+def calibrate(real: str, grid: dict[str, list[float]]) -> list[dict]:
+    """``data_statistics`` of the real folder and of synthetic sets of its size (every grid point); one table."""
+    import itertools
     import tempfile
 
     from keras_impl import movielens
@@ -192,14 +214,17 @@ def calibrate(real: str, tastes: list[float], exponents: list[float], seed: int)
     real_data = movielens.load_course_data(Path(real))
     columns = {"real": data_statistics(real_data)}
     with tempfile.TemporaryDirectory() as tmp:
-        for taste in tastes:
-            for exponent in exponents:
-                spec = movielens.SyntheticSpec(real_data.n_users, real_data.n_movies, len(real_data.frame),
-                                               popularity_exponent=exponent, exposure_taste=taste, seed=seed)
-                folder = Path(tmp) / f"taste{taste:g}-exp{exponent:g}"
-                movielens.generate_synthetic(folder, spec)
-                columns[f"synthetic taste {taste:g}, Zipf {exponent:g}"] = data_statistics(movielens.load_course_data(folder))
-                print(f"  {folder.name} done (load average {os.getloadavg()[0]:.2f})", flush=True)
+        for values in itertools.product(*grid.values()):
+            point = dict(zip(grid, values))
+            name = ", ".join(f"{key} {value:g}" for key, value in point.items())
+            spec = movielens.SyntheticSpec(real_data.n_users, real_data.n_movies, len(real_data.frame),
+                                           **{CALIBRATION_GRID[key]: value for key, value in point.items()})
+            folder = Path(tmp) / name.replace(", ", "-").replace(" ", "")
+            movielens.generate_synthetic(folder, spec)
+            columns[name] = data_statistics(movielens.load_course_data(folder))
+            shutil.rmtree(folder)
+            print(f"  {name}: EASE / popularity {columns[name]['ease_vs_popularity']:.2f} "
+                  f"(load average {os.getloadavg()[0]:.2f})", flush=True)
     names = list(columns)
     print("| statistic | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
@@ -212,12 +237,19 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", nargs="?", help="a .keras file written by `kcourse run recommender`")
     parser.add_argument("--peers", nargs="+", default=None, metavar="DATA",
-                        help="train and compare every ranking on these folders ('synthetic': the course-size set)")
+                        help="train and compare every ranking on these folders ('synthetic': the course-size set, "
+                             "'synthetic:latest-small': the exposure model calibrated to ml-latest-small)")
     parser.add_argument("--calibrate", default=None, metavar="REAL",
                         help="compare a real folder's statistics with synthetic sets of its size (--taste, --zipf)")
     parser.add_argument("--taste", type=float, nargs="+", default=[0.0], help="exposure_taste values (--calibrate)")
+    parser.add_argument("--interest", type=float, nargs="+", default=[0.0],
+                        help="exposure_interest values (--calibrate)")
     parser.add_argument("--zipf", type=float, nargs="+", default=[0.8], help="popularity exponents (--calibrate)")
-    parser.add_argument("--seed", type=int, default=0, help="generator seed (--calibrate)")
+    parser.add_argument("--activity", type=float, nargs="+", default=[1.1],
+                        help="activity_sigma values (--calibrate)")
+    parser.add_argument("--offset", type=float, nargs="+", default=[1.0], help="popularity_offset values (--calibrate)")
+    parser.add_argument("--interest-rank", type=int, nargs="+", default=[16], help="interest_rank values (--calibrate)")
+    parser.add_argument("--seed", type=int, nargs="+", default=[0], help="generator seeds (--calibrate)")
     parser.add_argument("--data", default="synthetic", help="the model's MovieLens folder (default: synthetic course)")
     parser.add_argument("--z", type=float, nargs="+", default=[1.0], help="lower-bound widths to compare")
     parser.add_argument("--min-ratings", type=int, nargs="+", default=[5], help="min_ratings values to compare")
@@ -228,7 +260,8 @@ def main(argv=None) -> int:
 
     files.exit_unless_writable(parser, args.json)  # before the long work: one line, not a late traceback
     if args.calibrate:
-        results = calibrate(args.calibrate, args.taste, args.zipf, args.seed)
+        grid = {key: getattr(args, key) for key in CALIBRATION_GRID}
+        results = calibrate(args.calibrate, grid)
         if args.json:
             files.atomic_write_json(args.json, results)
         return 0
@@ -242,7 +275,7 @@ def main(argv=None) -> int:
     from keras_impl import movielens, recommender as rec
     from keras_impl.recommender import metrics, ranking
 
-    folder = movielens.synthetic_folder("course") if args.data == "synthetic" else Path(args.data)
+    folder = synthetic_or_path(args.data)
     data = movielens.load_course_data(folder)
     model = rec.load(args.model)
     scorer = ranking.Scorer.from_model(model)

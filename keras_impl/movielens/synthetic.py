@@ -33,6 +33,8 @@ INFO_FILE = "SYNTHETIC.json"
 # 3: genres drawn from noisy trait scores (SyntheticSpec.genre_strength), 1-3 per film, 18 names;
 #    ratings, titles and timestamps are those of version 2 for the same spec (the genres have their own stream).
 GENERATOR_VERSION = 3
+# Spec fields added since, whose defaults give version 3's data bit for bit.
+FIELDS_ADDED_IN_VERSION_3 = ("exposure_taste", "exposure_interest", "interest_rank", "popularity_offset")
 GENRES = ("Action", "Adventure", "Animation", "Children", "Comedy", "Crime", "Documentary", "Drama",
           "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
           "War", "Western")
@@ -49,6 +51,15 @@ SYNTHETIC_SIZES = {
     "small": (500, 1_000, 40_000),
     "course": (5_000, 11_000, 721_484),
     "20m": (138_493, 26_744, 20_000_263),
+    "latest-small": (610, 9_724, 100_836),
+}
+# Named sizes whose spec is not the default: "latest-small" is ml-latest-small's size with the
+# exposure model calibrated to it (docs/recommender.md, "Calibration": chosen on generator seed 0,
+# checked on seeds 1-4): people rate what they are drawn to and expect to like, so popularity is
+# a strong list and an item model beats it about 2x, as on the real data.
+SYNTHETIC_SPEC_OPTIONS = {
+    "latest-small": dict(exposure_taste=1.5, exposure_interest=2.5, interest_rank=6, popularity_exponent=1.3,
+                         popularity_offset=5.0, activity_sigma=1.4),
 }
 
 
@@ -69,7 +80,8 @@ class SyntheticSpec:
     movie_bias_std: float = 0.5
     mean: float = 3.5
     noise: float = 0.85
-    popularity_exponent: float = 0.8  # film popularity ~ rank ** -exponent (Zipf)
+    popularity_exponent: float = 0.8  # film popularity ~ (rank + offset - 1) ** -exponent (Zipf; Zipf-Mandelbrot
+    popularity_offset: float = 1.0  # with an offset > 1: the head is flatter, as on MovieLens)
     activity_sigma: float = 1.1  # user activity: 20 + lognormal, heavy right tail
     min_user_ratings: int = 20  # as in ml-20m: every user rated at least 20 films
     # Correlation between a film's genre scores and its latent traits: 1 makes the genres a function
@@ -82,6 +94,17 @@ class SyntheticSpec:
     # exp(exposure_taste x z), z the user's standardised true opinion of the film, so people rate
     # what they expect to like (docs/recommender.md has the calibration to ml-latest-small).
     exposure_taste: float = 0.0
+    # Exposure by interest: > 0 adds exposure_interest x a_u . c_m / sqrt(interest_rank) to the log
+    # weights, a_u and c_m independent N(0, 1) factors that play no part in the ratings: what people
+    # are drawn to watch (a genre, an era, a franchise) beyond what they would rate highly, so
+    # films are watched in clusters, as on real data. With either exposure term on, ``mean`` is the
+    # mean true rating of the rated pairs (of all pairs without exposure).
+    exposure_interest: float = 0.0
+    interest_rank: int = 16
+
+    @property
+    def has_exposure(self) -> bool:
+        return bool(self.exposure_taste or self.exposure_interest)
 
 
 def expected_rating(r_true: np.ndarray, noise: float) -> np.ndarray:
@@ -160,15 +183,18 @@ def _sample_pairs(counts: np.ndarray, popularity: np.ndarray, rng: np.random.Gen
     return keys // n_movies, keys % n_movies
 
 
-def _sample_pairs_by_taste(counts: np.ndarray, popularity: np.ndarray, truth: dict, taste: float,
-                           rng: np.random.Generator, chunk: int = 500) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct (user, film) pairs, ``counts[u]`` per user, drawn with weights ``popularity x exp(taste x z)``.
+def _sample_pairs_by_exposure(counts: np.ndarray, popularity: np.ndarray, truth: dict, spec: SyntheticSpec,
+                              rng: np.random.Generator, chunk: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (user, film) pairs, ``counts[u]`` per user, drawn by popularity, taste and interest.
 
+    Log weights ``log popularity + exposure_taste x z + exposure_interest x a_u . c_m / sqrt(k)``:
     ``z`` is the user's true opinion ``b_m + p_u . q_m`` of each film, standardised over all films
-    (user bias left out: it moves all of a user's films alike). Weighted sampling without
+    (user bias left out: it moves all of a user's films alike); ``a``, ``c`` are the interest
+    factors in ``truth`` (zero when ``exposure_interest`` is 0). Weighted sampling without
     replacement by the Gumbel top-k trick: the ``counts[u]`` largest ``log w + Gumbel`` keys.
     """
     p, q, b = truth["user_factors"], truth["movie_factors"], truth["movie_bias"]
+    a, c = truth["user_interest"], truth["movie_interest"]
     opinion_mean = float(b.mean())
     opinion_std = float(np.sqrt(b.var() + (p ** 2).sum(1).mean() * q.var(0).mean() + 1e-12))
     log_pop = np.log(popularity)
@@ -176,7 +202,9 @@ def _sample_pairs_by_taste(counts: np.ndarray, popularity: np.ndarray, truth: di
     for start in range(0, len(counts), chunk):
         rows = np.arange(start, min(len(counts), start + chunk))
         z = (b[None, :] + p[rows] @ q.T - opinion_mean) / opinion_std  # [R, M]
-        keys = log_pop[None, :] + taste * z + rng.gumbel(size=z.shape)
+        interest = a[rows] @ c.T / np.sqrt(a.shape[1])  # [R, M], each entry ~ N(0, 1)
+        keys = (log_pop[None, :] + spec.exposure_taste * z + spec.exposure_interest * interest
+                + rng.gumbel(size=z.shape))
         for row, user in enumerate(rows):
             picked = np.argpartition(-keys[row], counts[user] - 1)[: counts[user]]
             users_out.append(np.full(len(picked), user, dtype="int64"))
@@ -276,17 +304,22 @@ def _roman(n: int) -> str:
     return out
 
 
+def named_spec(size: str, seed: int = 0) -> SyntheticSpec:
+    """The :class:`SyntheticSpec` of a size name from :data:`SYNTHETIC_SIZES`."""
+    users, films, n = SYNTHETIC_SIZES[size]
+    return SyntheticSpec(users, films, n, seed=seed, **SYNTHETIC_SPEC_OPTIONS.get(size, {}))
+
+
 def _resolve_spec(spec: SyntheticSpec | str, seed: int | None) -> SyntheticSpec:
     """A :class:`SyntheticSpec` from a spec or a size name, with ``seed`` applied and the sizes checked."""
     if isinstance(spec, str):
         if spec not in SYNTHETIC_SIZES:
             raise ValueError(f"Received an invalid value for argument `spec`: expected a SyntheticSpec or one of "
                              f"{', '.join(SYNTHETIC_SIZES)}, got {spec!r}")
-        users, films, n = SYNTHETIC_SIZES[spec]
-        spec = SyntheticSpec(users, films, n)
+        spec = named_spec(spec)
     if seed is not None:
         spec = dataclasses.replace(spec, seed=seed)
-    for name in ("n_users", "n_movies", "n_ratings", "rank"):
+    for name in ("n_users", "n_movies", "n_ratings", "rank", "interest_rank"):
         if getattr(spec, name) < 1:
             raise ValueError(f"Received an invalid value for argument `{name}`: expected >= 1, got {getattr(spec, name)}")
     return spec
@@ -297,10 +330,14 @@ def _ratings(spec: SyntheticSpec, users: np.ndarray, films: np.ndarray, truth: d
     p, q, b_user, b_movie = truth["user_factors"], truth["movie_factors"], truth["user_bias"], truth["movie_bias"]
     n = len(users)
     r_true, expected, observed = (np.empty(n, dtype="float32") for _ in range(3))
-    for start in range(0, n, 2_000_000):  # chunks keep the [chunk, rank] temporaries small
-        sl = slice(start, min(n, start + 2_000_000))
+    chunks = [slice(start, min(n, start + 2_000_000)) for start in range(0, n, 2_000_000)]  # small temporaries
+    mean = spec.mean
+    if spec.has_exposure:  # people rate what they chose, so centre the rated pairs, not all pairs, on `mean`
+        mean -= sum(float((b_user[users[sl]] + b_movie[films[sl]]
+                           + np.einsum("ij,ij->i", p[users[sl]], q[films[sl]])).sum()) for sl in chunks) / max(n, 1)
+    for sl in chunks:
         u, m = users[sl], films[sl]
-        r = spec.mean + b_user[u] + b_movie[m] + np.einsum("ij,ij->i", p[u], q[m])  # per-row dot
+        r = mean + b_user[u] + b_movie[m] + np.einsum("ij,ij->i", p[u], q[m])  # per-row dot
         r_true[sl] = r
         expected[sl] = expected_rating(r, spec.noise)
         noisy = r + rng.normal(0, spec.noise, len(r))
@@ -348,16 +385,19 @@ def generate_synthetic(folder: str | os.PathLike, spec: SyntheticSpec | str = "s
     rng = np.random.default_rng(spec.seed)
     # Films: sparse ids as in MovieLens, Zipf popularity in random id order, a year, latent traits.
     movie_ids = np.sort(rng.choice(np.arange(1, 5 * spec.n_movies + 1), spec.n_movies, replace=False))
-    popularity = (1.0 + rng.permutation(spec.n_movies)) ** -spec.popularity_exponent
+    popularity = (spec.popularity_offset + rng.permutation(spec.n_movies)) ** -spec.popularity_exponent
     counts = _user_counts(spec, rng)
     users, films = _sample_pairs(counts, popularity, rng)  # [N], [N], sorted by user then film
     truth = {"user_factors": rng.normal(0, spec.factor_std, (spec.n_users, spec.rank)).astype("float32"),
              "movie_factors": rng.normal(0, spec.factor_std, (spec.n_movies, spec.rank)).astype("float32"),
              "user_bias": rng.normal(0, spec.user_bias_std, spec.n_users).astype("float32"),
              "movie_bias": rng.normal(0, spec.movie_bias_std, spec.n_movies).astype("float32")}
-    if spec.exposure_taste:  # its own stream: the factors, ratings noise and titles stay those of taste 0
-        users, films = _sample_pairs_by_taste(counts, popularity, truth, spec.exposure_taste,
-                                              np.random.default_rng([spec.seed, 2]))
+    if spec.has_exposure:  # its own streams: the factors, ratings noise and titles stay those without exposure
+        interest_rng = np.random.default_rng([spec.seed, 3])
+        truth["user_interest"] = interest_rng.normal(0, 1, (spec.n_users, spec.interest_rank)).astype("float32")
+        truth["movie_interest"] = interest_rng.normal(0, 1, (spec.n_movies, spec.interest_rank)).astype("float32")
+        users, films = _sample_pairs_by_exposure(counts, popularity, truth, spec,
+                                                 np.random.default_rng([spec.seed, 2]))
     observed = _ratings(spec, users, films, truth, rng)  # also fills truth["r_true"], truth["expected"]
     oracle = float(np.mean((observed.astype("float64") - truth["expected"]) ** 2))
     years = rng.integers(1920, 2015, spec.n_movies)
@@ -484,10 +524,8 @@ def _cache_is_current(folder: Path, size: str, seed: int) -> bool:
         info = json.loads((folder / INFO_FILE).read_text())
     except (OSError, json.JSONDecodeError):
         return False
-    users, films, n = SYNTHETIC_SIZES[size]
-    wanted = dataclasses.asdict(SyntheticSpec(users, films, n, seed=seed))
-    wanted.pop("exposure_taste")  # 0 in the named sizes; folders written before the field existed have none
-    spec = {key: value for key, value in (info.get("spec") or {}).items() if key != "exposure_taste"}
-    return (spec == wanted and not (info.get("spec") or {}).get("exposure_taste")
-            and info.get("generator_version") == GENERATOR_VERSION)
+    wanted = dataclasses.asdict(named_spec(size, seed))
+    # Folders written before a field existed lack it; they hold its default's data (tested bit for bit).
+    written = {**{key: wanted[key] for key in FIELDS_ADDED_IN_VERSION_3}, **(info.get("spec") or {})}
+    return written == wanted and info.get("generator_version") == GENERATOR_VERSION
 
