@@ -38,6 +38,9 @@ def _add_eval(sub) -> None:
     sub.add_argument("--seed", type=int, default=0, help="episode i is reset with seed + i (default: 0)")
     sub.add_argument("--stochastic", action="store_true",
                      help="sample actions from the policy's distribution (softmax / bernoulli-left policies)")
+    sub.add_argument("--epsilon", type=float, default=None,
+                     help="act at random with this probability (default: the policy's eval_epsilon from policy.json, "
+                          "e.g. 0.001 for Breakout, else 0: greedy)")
     sub.add_argument("--render", choices=("gif", "mp4"), default=None,
                      help="also record the first episode (seed S) as a GIF or MP4")
     sub.add_argument("--render-out", default=None, help="video path (default: eval_{env}_seed{S}.{gif,mp4})")

@@ -9,7 +9,7 @@ import numpy as np
 
 from agents import render
 from agents.envs import make_env, resolve_env_id
-from agents.evaluation import EvalResult, evaluate, random_policy
+from agents.evaluation import EvalResult, epsilon_greedy, evaluate, random_policy
 from agents.policy_files import env_factory_for, load_policy, space_to_dict
 from keras_impl import files
 from keras_impl.config import invalid
@@ -24,7 +24,8 @@ _INPUT_VALUE = re.compile(r"for input .*? with")  # Keras prints the whole input
 def evaluate_in_batches(policy, env_id: str, episodes: int, seed: int, batch: int = BATCH, **kwargs) -> EvalResult:
     """:func:`agents.evaluation.evaluate` over ``episodes``, ``batch`` environments at a time.
 
-    Episode ``i`` is reset with ``seed + i`` whatever the batch size, so the returns equal one call's.
+    Episode ``i`` is reset with ``seed + i`` whatever the batch size, so a greedy policy's returns
+    equal one call's (an epsilon-greedy one draws its random actions from one stream across batches).
     """
     parts = [evaluate(policy, env_id, episodes=min(batch, episodes - start), seed=seed + start, **kwargs)
              for start in range(0, episodes, batch)]
@@ -97,6 +98,10 @@ def main(args) -> int:
                                ("--max-steps", args.max_steps, 1), ("--render-steps", args.render_steps, 1)):
         if value is not None and value < least:  # --seed -1 was a Gymnasium traceback; --max-steps 0 one-step episodes
             raise invalid(name, f">= {least}", value)
+    if args.epsilon is not None and not 0 <= args.epsilon <= 1:
+        raise invalid("--epsilon", "a probability in [0, 1]", args.epsilon)
+    if args.epsilon and (args.stochastic or args.policy == "random"):
+        raise ValueError("--epsilon applies to a greedy policy; leave it out with --stochastic or `random`")
     if args.episodes > MAX_EPISODES:
         raise invalid("--episodes", f"<= {MAX_EPISODES:,} (evaluated {BATCH:,} at a time)", args.episodes)
     if args.json:
@@ -123,15 +128,21 @@ def main(args) -> int:
             finally:
                 probe.close()
     video = _video_path(args, env_id, seed)
-    result = evaluate_in_batches(policy, env_id, args.episodes, seed, env_kwargs=env_kwargs,
-                                 max_steps=args.max_steps, env_factory=factory)
-    mode = "stochastic" if args.stochastic else "greedy"
+    epsilon = 0.0 if args.stochastic or args.policy == "random" else float(
+        meta.get("eval_epsilon", 0.0) if args.epsilon is None else args.epsilon)  # what the run reported with
+    n_actions = int((meta.get("action_space") or {}).get("n", 0))
+    if epsilon and not n_actions:
+        raise ValueError(f"{args.policy}: policy.json names no discrete action space, so --epsilon cannot act at random")
+    result = evaluate_in_batches(epsilon_greedy(policy, n_actions, epsilon, seed), env_id, args.episodes, seed,
+                                 env_kwargs=env_kwargs, max_steps=args.max_steps, env_factory=factory)
+    mode = "stochastic" if args.stochastic else f"epsilon {epsilon:g}" if epsilon else "greedy"
     print(f"{args.policy} ({meta['kind']}, {mode}) on {result.summary()}")
     print("returns: [" + ", ".join(f"{r:g}" for r in result.returns) + "]")
     if video is not None:
         env = factory(seed=seed, render=True, **env_kwargs) if factory else None  # e.g. Breakout's wrappers
         try:
-            frames = render.record_episode(policy, env_id, seed=seed, env_kwargs=env_kwargs,
+            frames = render.record_episode(epsilon_greedy(policy, n_actions, epsilon, seed), env_id, seed=seed,
+                                           env_kwargs=env_kwargs,
                                            max_steps=args.render_steps, env=env)
         finally:
             if env is not None:
@@ -139,7 +150,8 @@ def main(args) -> int:
         render.write_video(frames, video)
         print(f"wrote {video} ({len(frames)} frames, episode seed {seed})")
     if args.json:
-        files.atomic_write_json(args.json, {"policy": str(args.policy), "mode": mode, **dataclasses.asdict(result)})
+        files.atomic_write_json(args.json, {"policy": str(args.policy), "mode": mode, "epsilon": epsilon,
+                                            **dataclasses.asdict(result)})
     if args.min_mean is not None and not result.mean >= args.min_mean:
         print(f"FAIL: mean {result.mean:.2f} < --min-mean {args.min_mean:g}")
         return 1

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 import kcourse  # noqa: F401  (first: sets TensorFlow's log level and TF_USE_LEGACY_KERAS as the CLI does)
-from agents.envs import resolve_env_id
-from agents.evaluation import evaluate
+from agents.envs import make_env, resolve_env_id
+from agents.evaluation import epsilon_greedy, evaluate
 from agents.policy_stats import confidence_interval, first_verdict, normalize
 from pytest_kcourse.config import ConfigError, PolicySpec, read_baselines, write_baseline
 
@@ -69,6 +69,7 @@ class CheckResult:
     env_arg: str | None = None  # --env for the replay command, when the check overrides the policy's env
     max_steps: int | None = None
     baseline_mean: float | None = None
+    epsilon: float = 0.0  # the probability of a random action the policy played with
 
     @property
     def episodes(self) -> int:
@@ -83,7 +84,7 @@ class CheckResult:
         return worst_episodes(self.returns, self.seed, k)
 
     def replay_command(self, seed: int) -> str | None:
-        return replay_command(self.policy_folder, seed, self.env_arg, self.max_steps)
+        return replay_command(self.policy_folder, seed, self.env_arg, self.max_steps, self.epsilon)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -121,8 +122,13 @@ def worst_episodes(returns, seed: int, k: int = 3) -> list[tuple[float, int]]:
     return [(float(returns[i]), seed + i) for i in order]
 
 
-def replay_command(folder: Path | None, seed: int, env: str | None = None, max_steps: int | None = None) -> str | None:
-    """The ``kcourse eval`` command that plays (and records) the episode of seed ``seed`` alone."""
+def replay_command(folder: Path | None, seed: int, env: str | None = None, max_steps: int | None = None,
+                   epsilon: float = 0.0) -> str | None:
+    """The ``kcourse eval`` command that plays (and records) the episode of seed ``seed`` alone.
+
+    With ``epsilon`` > 0 the replay draws its own random actions (the check drew them for a whole
+    batch from one stream), so it shows the same start but not necessarily the same game.
+    """
     if folder is None:
         return None
     words = ["kcourse", "eval", str(folder), "--episodes", "1", "--seed", str(seed)]
@@ -130,6 +136,8 @@ def replay_command(folder: Path | None, seed: int, env: str | None = None, max_s
         words += ["--env", env]
     if max_steps:
         words += ["--max-steps", str(max_steps)]
+    if epsilon:
+        words += ["--epsilon", f"{epsilon:g}"]
     return " ".join(shlex.quote(w) for w in words + ["--render", "gif"])
 
 
@@ -177,10 +185,11 @@ def summary_line(r: CheckResult) -> str:
 
 
 def _load(spec: PolicySpec):
-    """``(policy, env_id, env_kwargs, env_factory, folder, env_arg)`` for a spec."""
+    """``(policy, env_id, env_kwargs, env_factory, folder, env_arg, epsilon, n_actions)`` for a spec."""
     folder = spec.policy_folder()
     if folder is None:
-        return spec.policy, resolve_env_id(spec.env), dict(spec.env_kwargs or {}), None, None, spec.env
+        return (spec.policy, resolve_env_id(spec.env), dict(spec.env_kwargs or {}), None, None, spec.env,
+                spec.epsilon or 0.0, None)
     from agents.policy_files import env_factory_for, load_policy  # TensorFlow: only for a saved policy
 
     policy, meta = load_policy(folder)
@@ -191,7 +200,9 @@ def _load(spec: PolicySpec):
     else:  # the policy's own env kwargs, unless the check plays another env
         env_kwargs = dict(meta.get("env_kwargs") or {}) if same_env else {}
     factory = env_factory_for(meta) if same_env else None
-    return policy, env_id, env_kwargs, factory, folder, None if same_env else env_id
+    epsilon = float(meta.get("eval_epsilon", 0.0) if spec.epsilon is None else spec.epsilon)
+    n_actions = (meta.get("action_space") or {}).get("n")
+    return policy, env_id, env_kwargs, factory, folder, None if same_env else env_id, epsilon, n_actions
 
 
 def run_check(spec: PolicySpec, regen: bool = False) -> CheckResult:
@@ -213,7 +224,11 @@ def run_check(spec: PolicySpec, regen: bool = False) -> CheckResult:
         threshold = baseline_mean - spec.delta
     else:
         threshold = float(spec.min_mean)
-    policy, env_id, env_kwargs, factory, folder, env_arg = _load(spec)  # after the cheap checks
+    policy, env_id, env_kwargs, factory, folder, env_arg, epsilon, n_actions = _load(spec)  # after the cheap checks
+    if epsilon and not n_actions:
+        probe = factory(**env_kwargs) if factory else make_env(env_id, **env_kwargs)
+        n_actions = int(probe.action_space.n)
+        probe.close()
     load_s = time.perf_counter() - start
     low, high = spec.return_range or return_range_for(env_id, env_kwargs)
     theta = (threshold - low) / (high - low)
@@ -227,7 +242,8 @@ def run_check(spec: PolicySpec, regen: bool = False) -> CheckResult:
     while len(returns) < spec.max_episodes:
         n = min(int(round(size)), spec.max_episodes - len(returns))
         size = size if regen else size * spec.growth  # fewer, larger batches: fewer model calls
-        result = evaluate(policy, env_id, episodes=n, seed=spec.seed + len(returns), env_kwargs=env_kwargs,
+        played = epsilon_greedy(policy, n_actions, epsilon, spec.seed + len(returns))  # policy itself at 0
+        result = evaluate(played, env_id, episodes=n, seed=spec.seed + len(returns), env_kwargs=env_kwargs,
                           max_steps=spec.max_steps, env_factory=factory)
         returns += result.returns
         x = normalize(returns, low, high)
@@ -242,7 +258,7 @@ def run_check(spec: PolicySpec, regen: bool = False) -> CheckResult:
         return_range=(low, high), alpha=spec.alpha, budget=spec.max_episodes, env_id=env_id,
         criterion=spec.criterion, wall_s=time.perf_counter() - start - load_s, load_s=load_s,
         policy_folder=folder, env_arg=env_arg,
-        max_steps=spec.max_steps, baseline_mean=baseline_mean)
+        max_steps=spec.max_steps, baseline_mean=baseline_mean, epsilon=epsilon)
     if regen:
         write_baseline(spec.baseline_path, spec.name, {
             "mean": out.mean, "lower": out.lower, "upper": out.upper, "episodes": out.episodes,

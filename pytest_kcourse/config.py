@@ -32,7 +32,7 @@ COMMITTED_PREFIX = "kcourse:"
 CRITERIA = ("min_mean", "baseline")
 DEFAULTS = {"alpha": 0.01, "max_episodes": 400, "batch": 30, "growth": 2.0, "seed": 0}
 ENTRY_KEYS = (*DEFAULTS, "path", "env", "env_kwargs", "criterion", "min_mean", "delta", "return_range",
-              "max_steps", "slow")
+              "max_steps", "slow", "epsilon")
 
 
 class ConfigError(ValueError):
@@ -62,6 +62,8 @@ class PolicySpec:
     return_range: tuple[float, float] | None = None
     max_steps: int | None = None
     slow: bool = False
+    # random actions with this probability; None: the policy's eval_epsilon (policy.json), else greedy
+    epsilon: float | None = None
     config_path: Path | None = None  # the toml file the entry came from (baselines live beside it)
 
     def __post_init__(self):
@@ -89,6 +91,8 @@ class PolicySpec:
                     or not rng[0] < rng[1]):
                 raise ConfigError(f"{where}: return_range must be [low, high] with low < high, got {rng!r}")
             self.return_range = (float(rng[0]), float(rng[1]))
+        if self.epsilon is not None and not (_is_number(self.epsilon) and 0 <= self.epsilon <= 1):
+            raise ConfigError(f"{where}: epsilon must be a probability in [0, 1], got {self.epsilon!r}")
         if self.env_kwargs is not None and not isinstance(self.env_kwargs, dict):
             raise ConfigError(f"{where}: env_kwargs must be a table, got {self.env_kwargs!r}")
         if not callable(self.policy) and not (isinstance(self.policy, (str, os.PathLike)) and str(self.policy)):

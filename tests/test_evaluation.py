@@ -119,6 +119,31 @@ def test_kcourse_eval_cli(tmp_path, capsys):
     assert cli.main(["eval", "random"]) == 2
 
 
+def test_kcourse_eval_epsilon_defaults_to_the_policys_eval_epsilon(tmp_path, capsys):
+    from kcourse import cli
+
+    save_policy(tmp_path / "pol", _softmax_model(), "CartPole-v1", kind="softmax", extra={"eval_epsilon": 0.5})
+    runs = {}
+    for name, extra_args in (("default", []), ("zero", ["--epsilon", "0"]), ("one", ["--epsilon", "1"]),
+                             ("one again", ["--epsilon", "1"])):
+        out_json = tmp_path / f"{name}.json"
+        assert cli.main(["eval", str(tmp_path / "pol"), "--episodes", "6", "--seed", "3", "--json", str(out_json),
+                         *extra_args]) == 0
+        runs[name] = json.loads(out_json.read_text())
+    assert (runs["default"]["mode"], runs["default"]["epsilon"]) == ("epsilon 0.5", 0.5)  # what the run reported with
+    assert (runs["zero"]["mode"], runs["one"]["mode"]) == ("greedy", "epsilon 1")
+    greedy = evaluate(load_policy(tmp_path / "pol")[0], "CartPole-v1", episodes=6, seed=3)
+    assert runs["zero"]["returns"] == greedy.returns  # --epsilon 0 is the plain greedy policy
+    assert runs["one"]["returns"] == runs["one again"]["returns"]  # seeded
+    assert runs["one"]["returns"] != runs["zero"]["returns"]
+    capsys.readouterr()
+    for bad, message in ((["--epsilon", "1.5"], "`--epsilon`: expected a probability in [0, 1], got 1.5"),
+                         (["--epsilon", "0.1", "--stochastic"], "--epsilon applies to a greedy policy")):
+        assert cli.main(["eval", str(tmp_path / "pol"), "--episodes", "2", *bad]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+
+
 def test_env_factory_of_an_older_policy_file_is_found_where_it_moved():
     # kcourse before the restructure wrote "agents.tfa.atari:make_breakout_env" into Breakout's policy.json
     from agents import atari

@@ -163,12 +163,27 @@ def test_config_entries_settings_and_errors(tmp_path):
         ('[a]\npath = "p"\nmin_mean = 1\nalpha = 0.7\n', "alpha must be a number in"),
         ('[a]\npath = "p"\nmin_mean = 1\ngrowth = 0.5\n', "growth must be a number >= 1"),
         ('[a]\npath = "p"\nmin_mean = 1\nreturn_range = [5, 1]\n', "return_range must be"),
+        ('[a]\npath = "p"\nmin_mean = 1\nepsilon = 1.5\n', "epsilon must be a probability in"),
         ('aplha = 0.1\n', "unknown setting 'aplha'"),
         ('[a\n', "cannot read it as TOML"),
     ]:
         config.write_text(text)
         with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
             load_specs(config)
+
+
+def test_epsilon_key_plays_random_actions_with_that_probability():
+    from pytest_kcourse.check import run_check
+
+    def always_left(obs_batch):
+        return np.zeros(len(obs_batch), dtype="int64")
+
+    # Always pushing left ends CartPole within 8-10 steps; with epsilon 1 every action is uniform
+    # random, which lasts about 22 steps on average (random play).
+    runs = {eps: run_check(PolicySpec(name="left", policy=always_left, env="CartPole-v1", min_mean=400, batch=30,
+                                      max_episodes=30, epsilon=eps)) for eps in (None, 1.0)}
+    assert max(runs[None].returns) <= 11 and runs[None].epsilon == 0.0
+    assert np.mean(runs[1.0].returns) > 15 and runs[1.0].epsilon == 1.0
 
 
 def test_pyproject_table_and_a_pyproject_without_one(tmp_path):
@@ -191,6 +206,7 @@ def test_report_helpers_by_hand():
     assert worst_episodes([3, 1, 2, 1], seed=10) == [(1.0, 11), (1.0, 13), (2.0, 12)]
     assert replay_command(Path("/a b/pol"), 12) == "kcourse eval '/a b/pol' --episodes 1 --seed 12 --render gif"
     assert replay_command(None, 1) is None
+    assert replay_command(Path("/p"), 3, epsilon=0.001) == "kcourse eval /p --episodes 1 --seed 3 --epsilon 0.001 --render gif"
     assert return_range_for("CartPole-v1") == (0.0, 500.0)
     assert return_range_for("CartPole-v1", {"max_episode_steps": 200}) == (0.0, 200.0)
     with pytest.raises(ConfigError, match="return_range = \\[low, high\\]"):
