@@ -1,0 +1,108 @@
+"""Updates/s of the hand-written agent and of TF-Agents on Breakout's data-efficient preset, side by side.
+
+One update per agent step is what a 100k-step data-efficient run costs, so this is the number that
+decides its wall time. Times, one after the other on the same CPU (take it on idle cores):
+
+* the hand-written ``DQNAgent.learn(replay, 32, 1)`` (a ``FrameReplay`` sample, random shifts, Double
+  DQN's three forward passes and one backward pass), for the preset's dueling-double, without the
+  shifts, and for the plain ``dqn`` variant; and its compiled ``train_step`` alone on a fixed batch;
+* TF-Agents' ``agent.train`` of ``--preset data-efficient`` (``DdqnAgent``, n-step 10, the dueling
+  ``AtariQNetwork`` with ``RandomShift``) on a fixed sampled batch, in a child process (TF-Agents
+  needs ``TF_USE_LEGACY_KERAS=1`` before TensorFlow is imported).
+
+    python benchmarks/breakout_update_rates.py --seconds 12
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def rate(fn, seconds: float, warmup: int = 10) -> float:
+    for _ in range(warmup):
+        fn()
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        fn()
+        n += 1
+    return n / (time.perf_counter() - start)
+
+
+def hand_written(seconds: float) -> None:
+    import numpy as np
+    import tensorflow as tf
+
+    from agents.atari import make_breakout_env
+    from agents.configs import DQNConfig
+    from agents.dqn import DQNAgent
+    from agents.replay import FrameReplay
+    from keras_impl import config as cfglib
+
+    env = make_breakout_env(seed=0)
+    obs, _ = env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    replay = FrameReplay(20_000, n=10, gamma=0.99, seed=0)
+    while len(replay) < 3_000:  # random play
+        next_obs, reward, terminated, truncated, info = env.step(int(rng.integers(4)))
+        replay.add(obs, 0, reward, next_obs, terminated or info["life_lost"], truncated,
+                   episode_end=terminated or truncated)
+        obs = next_obs if not (terminated or truncated) else env.reset()[0]
+    for label, overrides in (("dueling-double (the preset)", {}), ("dueling-double, no shifts", {"augment_pad": 0}),
+                             ("dqn variant", {"variant": "dqn"})):
+        agent = DQNAgent(cfglib.resolve(DQNConfig, {"env": "breakout", **overrides}), env.observation_space,
+                         env.action_space)
+        print(f"hand-written {label}: learn {rate(lambda: agent.learn(replay, 32, 1), seconds):.1f} updates/s "
+              f"(load average {os.getloadavg()[0]:.2f})", flush=True)
+        if not overrides:
+            batch = [tf.constant(np.asarray(a)[0]) for a in replay.sample_many(1, 32)]
+            step = tf.function(agent.train_step)
+            print(f"  its train_step alone on a fixed batch: {rate(lambda: step(*batch)[0].numpy(), seconds):.1f}/s",
+                  flush=True)
+
+
+def tf_agents(seconds: float) -> None:
+    from tf_agents.drivers import dynamic_step_driver
+    from tf_agents.policies import random_tf_policy
+    from tf_agents.utils import common
+
+    from agents.configs import TfaDqnConfig
+    from agents.tfa.components import build
+    from keras_impl.config import resolve
+
+    p = resolve(TfaDqnConfig, {"env": "breakout", "preset": "data-efficient", "replay_capacity": 10_000})
+    c = build(p)
+    random_policy = random_tf_policy.RandomTFPolicy(c.tf_env.time_step_spec(), c.tf_env.action_spec())
+    common.function(dynamic_step_driver.DynamicStepDriver(
+        c.tf_env, random_policy, observers=[c.replay_buffer.add_batch], num_steps=2_000).run)()
+    experience, _ = next(iter(c.replay_buffer.as_dataset(sample_batch_size=32, num_steps=p.n_step_update + 1)))
+    train = common.function(c.agent.train)
+    print(f"TF-Agents data-efficient agent.train: {rate(lambda: train(experience).loss.numpy(), seconds):.1f} "
+          f"updates/s (load average {os.getloadavg()[0]:.2f})", flush=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=12.0, help="seconds per measurement")
+    parser.add_argument("--only", choices=("keras", "tfa"), default=None, help="one side only")
+    args = parser.parse_args(argv)
+    print(f"load average before: {os.getloadavg()}", flush=True)
+    if args.only == "tfa":
+        tf_agents(args.seconds)
+        return 0
+    hand_written(args.seconds)
+    if args.only is None:  # TF-Agents in a fresh process: it needs the legacy-Keras switch before TensorFlow
+        env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+        subprocess.run([sys.executable, __file__, "--only", "tfa", "--seconds", str(args.seconds)], env=env, check=True)
+    print(f"load average after: {os.getloadavg()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
