@@ -35,7 +35,7 @@ def run(cfg: BreakoutPolicyConfig, run_dir: Path) -> dict:
     if resolve_env_id(meta.get("env_id", "")) != "BreakoutNoFrameskip-v4":
         raise ValueError(f"Received an invalid value for argument `policy`: {cfg.policy} is a policy for "
                          f"{meta.get('env_id')!r}, not Breakout (use `kcourse eval {cfg.policy}`)")
-    epsilon = float(meta.get("eval_epsilon", 0.0) if cfg.epsilon is None else cfg.epsilon)
+    epsilon = policy_files.eval_epsilon(meta, cfg.epsilon)
     n_actions = int(meta["action_space"]["n"])
     factory = policy_files.env_factory_for(meta)
     played = epsilon_greedy(policy, n_actions, epsilon, cfg.seed)

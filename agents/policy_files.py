@@ -267,6 +267,12 @@ def load_policy(path: str | os.PathLike, stochastic: bool = False, seed: int = 0
     return names.resolve(LOADERS[meta["kind"]], LOADERS.values(), "policy loader")(path, meta), meta
 
 
+def eval_epsilon(meta: dict, override: float | None = None) -> float:
+    """The probability of a random action to evaluate a policy with: ``override`` when given, else the
+    ``eval_epsilon`` its run reported with (``policy.json``; 0.001 for Breakout), else 0 (greedy)."""
+    return float(meta.get("eval_epsilon", 0.0) if override is None else override)
+
+
 def env_factory_for(meta: dict) -> Callable[..., Any] | None:
     """The ``env_factory`` named in ``policy.json`` (``"module:function"``, e.g. Breakout's), or None.
 

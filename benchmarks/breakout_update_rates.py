@@ -18,21 +18,12 @@ import argparse
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def rate(fn, seconds: float, warmup: int = 10) -> float:
-    for _ in range(warmup):
-        fn()
-    n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        fn()
-        n += 1
-    return n / (time.perf_counter() - start)
+from benchmarks.dqn_breakout import rate  # noqa: E402
 
 
 def hand_written(seconds: float) -> None:
@@ -58,12 +49,14 @@ def hand_written(seconds: float) -> None:
                              ("dqn variant", {"variant": "dqn"})):
         agent = DQNAgent(cfglib.resolve(DQNConfig, {"env": "breakout", **overrides}), env.observation_space,
                          env.action_space)
-        print(f"hand-written {label}: learn {rate(lambda: agent.learn(replay, 32, 1), seconds):.1f} updates/s "
+        learn_rate = rate(lambda: agent.learn(replay, 32, 1), seconds, warmup=10)
+        print(f"hand-written {label}: learn {learn_rate:.1f} updates/s "
               f"(load average {os.getloadavg()[0]:.2f})", flush=True)
         if not overrides:
             batch = [tf.constant(np.asarray(a)[0]) for a in replay.sample_many(1, 32)]
             step = tf.function(agent.train_step)
-            print(f"  its train_step alone on a fixed batch: {rate(lambda: step(*batch)[0].numpy(), seconds):.1f}/s",
+            step_rate = rate(lambda: step(*batch)[0].numpy(), seconds, warmup=10)
+            print(f"  its train_step alone on a fixed batch: {step_rate:.1f}/s",
                   flush=True)
 
 
@@ -83,7 +76,8 @@ def tf_agents(seconds: float) -> None:
         c.tf_env, random_policy, observers=[c.replay_buffer.add_batch], num_steps=2_000).run)()
     experience, _ = next(iter(c.replay_buffer.as_dataset(sample_batch_size=32, num_steps=p.n_step_update + 1)))
     train = common.function(c.agent.train)
-    print(f"TF-Agents data-efficient agent.train: {rate(lambda: train(experience).loss.numpy(), seconds):.1f} "
+    train_rate = rate(lambda: train(experience).loss.numpy(), seconds, warmup=10)
+    print(f"TF-Agents data-efficient agent.train: {train_rate:.1f} "
           f"updates/s (load average {os.getloadavg()[0]:.2f})", flush=True)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from agents import render
 from agents.envs import make_env, resolve_env_id
 from agents.evaluation import EvalResult, epsilon_greedy, evaluate, random_policy
-from agents.policy_files import env_factory_for, load_policy, space_to_dict
+from agents.policy_files import env_factory_for, eval_epsilon, load_policy, space_to_dict
 from keras_impl import files
 from keras_impl.config import invalid
 
@@ -128,11 +128,11 @@ def main(args) -> int:
             finally:
                 probe.close()
     video = _video_path(args, env_id, seed)
-    epsilon = 0.0 if args.stochastic or args.policy == "random" else float(
-        meta.get("eval_epsilon", 0.0) if args.epsilon is None else args.epsilon)  # what the run reported with
+    epsilon = 0.0 if args.stochastic or args.policy == "random" else eval_epsilon(meta, args.epsilon)
     n_actions = int((meta.get("action_space") or {}).get("n", 0))
     if epsilon and not n_actions:
-        raise ValueError(f"{args.policy}: policy.json names no discrete action space, so --epsilon cannot act at random")
+        raise ValueError(f"{args.policy}: policy.json names no discrete action space, so --epsilon cannot act "
+                         f"at random")
     result = evaluate_in_batches(epsilon_greedy(policy, n_actions, epsilon, seed), env_id, args.episodes, seed,
                                  env_kwargs=env_kwargs, max_steps=args.max_steps, env_factory=factory)
     mode = "stochastic" if args.stochastic else f"epsilon {epsilon:g}" if epsilon else "greedy"

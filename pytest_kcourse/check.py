@@ -190,7 +190,7 @@ def _load(spec: PolicySpec):
     if folder is None:
         return (spec.policy, resolve_env_id(spec.env), dict(spec.env_kwargs or {}), None, None, spec.env,
                 spec.epsilon or 0.0, None)
-    from agents.policy_files import env_factory_for, load_policy  # TensorFlow: only for a saved policy
+    from agents.policy_files import env_factory_for, eval_epsilon, load_policy  # TensorFlow: only for a saved policy
 
     policy, meta = load_policy(folder)
     env_id = meta["env_id"] if spec.env is None else resolve_env_id(spec.env)
@@ -200,7 +200,7 @@ def _load(spec: PolicySpec):
     else:  # the policy's own env kwargs, unless the check plays another env
         env_kwargs = dict(meta.get("env_kwargs") or {}) if same_env else {}
     factory = env_factory_for(meta) if same_env else None
-    epsilon = float(meta.get("eval_epsilon", 0.0) if spec.epsilon is None else spec.epsilon)
+    epsilon = eval_epsilon(meta, spec.epsilon)
     n_actions = (meta.get("action_space") or {}).get("n")
     return policy, env_id, env_kwargs, factory, folder, None if same_env else env_id, epsilon, n_actions
 
