@@ -66,15 +66,15 @@ def tf_agents(seconds: float) -> None:
     from tf_agents.utils import common
 
     from agents.configs import TfaDqnConfig
-    from agents.tfa.components import build
+    from agents.tfa.components import build, sample_windows
     from keras_impl.config import resolve
 
     p = resolve(TfaDqnConfig, {"env": "breakout", "preset": "data-efficient", "replay_capacity": 10_000})
     c = build(p)
     random_policy = random_tf_policy.RandomTFPolicy(c.tf_env.time_step_spec(), c.tf_env.action_spec())
     common.function(dynamic_step_driver.DynamicStepDriver(
-        c.tf_env, random_policy, observers=[c.replay_buffer.add_batch], num_steps=2_000).run)()
-    experience, _ = next(iter(c.replay_buffer.as_dataset(sample_batch_size=32, num_steps=p.n_step_update + 1)))
+        c.tf_env, random_policy, observers=[c.add_to_replay], num_steps=2_000).run)()
+    experience, _ = next(iter(sample_windows(c, p.n_step_update + 1, 32, parallel=False)))
     train = common.function(c.agent.train)
     train_rate = rate(lambda: train(experience).loss.numpy(), seconds, warmup=10)
     print(f"TF-Agents data-efficient agent.train: {train_rate:.1f} "

@@ -83,7 +83,7 @@ def bench_agent(args, figures: dict) -> None:
     from tf_agents.utils import common
 
     from agents.configs import TfaDqnConfig
-    from agents.tfa.components import build
+    from agents.tfa.components import build, sample_windows
     from keras_impl.config import resolve
 
     def components(**overrides):
@@ -91,7 +91,7 @@ def bench_agent(args, figures: dict) -> None:
         c = build(p)
         random_policy = random_tf_policy.RandomTFPolicy(c.tf_env.time_step_spec(), c.tf_env.action_spec())
         common.function(dynamic_step_driver.DynamicStepDriver(
-            c.tf_env, random_policy, observers=[c.replay_buffer.add_batch], num_steps=args.prefill).run)()
+            c.tf_env, random_policy, observers=[c.add_to_replay], num_steps=args.prefill).run)()
         return p, c
 
     p, c = components()
@@ -99,9 +99,8 @@ def bench_agent(args, figures: dict) -> None:
     action = common.function(c.agent.collect_policy.action)
     action(time_step)
     _timed("policy call (collect, 1 obs)", 200, lambda: action(time_step), "calls/s", figures)
-    plain = iter(c.replay_buffer.as_dataset(sample_batch_size=p.batch_size, num_steps=p.n_step_update + 1))
-    fast = iter(c.replay_buffer.as_dataset(sample_batch_size=p.batch_size, num_steps=p.n_step_update + 1,
-                                           num_parallel_calls=3).prefetch(3))
+    plain = iter(sample_windows(c, p.n_step_update + 1, p.batch_size, parallel=False))
+    fast = iter(sample_windows(c, p.n_step_update + 1, p.batch_size))
     for label, it in (("sample (no prefetch)", plain), ("sample (3 parallel + prefetch)", fast)):
         next(it)
         _timed(label, 200, lambda it=it: next(it), "batches/s", figures)
@@ -114,8 +113,7 @@ def bench_agent(args, figures: dict) -> None:
     for num_envs in (1, 4):
         p, c = components(num_envs=num_envs, collect_steps=4 // num_envs * num_envs)
         collect, train = common.function(c.collect_driver.run), common.function(c.agent.train)
-        it = iter(c.replay_buffer.as_dataset(sample_batch_size=p.batch_size, num_steps=p.n_step_update + 1,
-                                             num_parallel_calls=3).prefetch(3))
+        it = iter(sample_windows(c, p.n_step_update + 1, p.batch_size))
         state = {"ts": None, "ps": c.agent.collect_policy.get_initial_state(c.tf_env.batch_size)}
 
         def iteration():

@@ -41,6 +41,7 @@ from agents.tfa.components import (
     export_policy,
     greedy_policy,
     n_step_transition,
+    sample_windows,
 )
 from keras_impl import config as cfglib
 from keras_impl import files, runtime
@@ -87,7 +88,7 @@ def _initial_collect(c, p: TfaDqnConfig) -> int:
     if int(c.replay_buffer.num_frames()) > 0 or p.initial_collect_steps == 0:
         return 0
     random_policy = random_tf_policy.RandomTFPolicy(c.tf_env.time_step_spec(), c.tf_env.action_spec())
-    driver = dynamic_step_driver.DynamicStepDriver(c.tf_env, random_policy, observers=[c.replay_buffer.add_batch],
+    driver = dynamic_step_driver.DynamicStepDriver(c.tf_env, random_policy, observers=[c.add_to_replay],
                                                    num_steps=p.initial_collect_steps)
     common.function(driver.run)()
     return p.initial_collect_steps
@@ -276,8 +277,7 @@ def train_eval(cfg: TfaDqnConfig, run_dir: str | os.PathLike, resume: bool = Fal
 
     initial_frames = _initial_collect(c, p)
     # (n + 1)-step trajectories (one n-step transition each), sampled in parallel and prefetched
-    iterator = iter(c.replay_buffer.as_dataset(sample_batch_size=p.batch_size, num_steps=p.n_step_update + 1,
-                                               num_parallel_calls=3).prefetch(3))
+    iterator = iter(sample_windows(c, p.n_step_update + 1, p.batch_size))
     cpu_start = time.process_time()
     with save_on_interrupt(save, f"kcourse run tfa-dqn --resume {run_dir}", log=print):
         loss, reached_target = _loop(s, iterator, save, verbose)
