@@ -66,7 +66,7 @@ def tf_agents(seconds: float) -> None:
     from tf_agents.utils import common
 
     from agents.configs import TfaDqnConfig
-    from agents.tfa.components import build, sample_windows
+    from agents.tfa.components import build, sample_windows, train_on_window
     from keras_impl.config import resolve
 
     p = resolve(TfaDqnConfig, {"env": "breakout", "preset": "data-efficient", "replay_capacity": 10_000})
@@ -75,7 +75,7 @@ def tf_agents(seconds: float) -> None:
     common.function(dynamic_step_driver.DynamicStepDriver(
         c.tf_env, random_policy, observers=[c.add_to_replay], num_steps=2_000).run)()
     experience, _ = next(iter(sample_windows(c, p.n_step_update + 1, 32, parallel=False)))
-    train = common.function(c.agent.train)
+    train = common.function(train_on_window(c, p.gamma))  # the n-step transition (stacks rebuilt) + agent.train
     train_rate = rate(lambda: train(experience).loss.numpy(), seconds, warmup=10)
     print(f"TF-Agents data-efficient agent.train: {train_rate:.1f} "
           f"updates/s (load average {os.getloadavg()[0]:.2f})", flush=True)

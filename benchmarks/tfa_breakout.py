@@ -83,7 +83,7 @@ def bench_agent(args, figures: dict) -> None:
     from tf_agents.utils import common
 
     from agents.configs import TfaDqnConfig
-    from agents.tfa.components import build, sample_windows
+    from agents.tfa.components import build, sample_windows, train_on_window
     from keras_impl.config import resolve
 
     def components(**overrides):
@@ -106,13 +106,13 @@ def bench_agent(args, figures: dict) -> None:
         _timed(label, 200, lambda it=it: next(it), "batches/s", figures)
     experience, _ = next(fast)
     for jit in (False, True):
-        train = common.function(c.agent.train, jit_compile=jit or None)
+        train = common.function(train_on_window(c, p.gamma), jit_compile=jit or None)
         float(train(experience).loss)
         _timed(f"train step (jit_compile={jit})", args.iterations, lambda: train(experience).loss.numpy(),
                "updates/s", figures)
     for num_envs in (1, 4):
         p, c = components(num_envs=num_envs, collect_steps=4 // num_envs * num_envs)
-        collect, train = common.function(c.collect_driver.run), common.function(c.agent.train)
+        collect, train = common.function(c.collect_driver.run), common.function(train_on_window(c, p.gamma))
         it = iter(sample_windows(c, p.n_step_update + 1, p.batch_size))
         state = {"ts": None, "ps": c.agent.collect_policy.get_initial_state(c.tf_env.batch_size)}
 

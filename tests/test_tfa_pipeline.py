@@ -174,28 +174,30 @@ def test_stack_rows_repeat_an_episode_start_to_the_left():
 
     from agents.tfa.components import stack_rows
 
+    def rows(step_types, positions):
+        return stack_rows(tf.constant([step_types] * len(positions)), tf.constant(positions), 4).numpy().tolist()
+
     # A window of 6 stored steps; step 2 is an episode's FIRST. Stacks of 4, for steps 3, 4, 5:
     #   step 3: frames of steps 0 1 2 3 -> 0 and 1 are the previous episode's -> 2 2 2 3
     #   step 4: frames 1 2 3 4 -> 2 2 3 4
     #   step 5: frames 2 3 4 5 (the stack starts at the FIRST step: unchanged)
-    rows = stack_rows(tf.constant([[M, L, F, M, M, M]]), 4).numpy().tolist()
-    assert rows == [[[2, 2, 2, 3], [2, 2, 3, 4], [2, 3, 4, 5]]]
+    assert rows([M, L, F, M, M, M], [3, 4, 5]) == [[2, 2, 2, 3], [2, 2, 3, 4], [2, 3, 4, 5]]
     # Two starts inside one stack (FIRST at 0 and 2): the newest counts. Step 3: 2 2 2 3; step 4: 2 2 3 4.
-    assert stack_rows(tf.constant([[F, L, F, M, M]]), 4).numpy().tolist() == [[[2, 2, 2, 3], [2, 2, 3, 4]]]
+    assert rows([F, L, F, M, M], [3, 4]) == [[2, 2, 2, 3], [2, 2, 3, 4]]
     # A FIRST step's own stack is its frame four times (the env's reset observation).
-    assert stack_rows(tf.constant([[M, M, L, F]]), 4).numpy().tolist() == [[[3, 3, 3, 3]]]
+    assert rows([M, M, L, F], [3]) == [[3, 3, 3, 3]]
 
 
-@needs_ale
-def test_frame_once_replay_rebuilds_the_observations_the_agent_saw():
-    # Breakout's replay keeps each step's newest frame; restacking must give back every stored
-    # step's [84, 84, 4] observation, across episode ends (a 25-step limit: truncations and resets).
-    import tensorflow as tf
+@pytest.fixture(scope="module")
+def breakout_stream():
+    """83 stored steps of random Breakout play (25-step episodes: truncations and resets), twice:
+    whole ``[84, 84, 4]`` observations, and Breakout's replay of the newest frame only."""
+    pytest.importorskip("ale_py")
     from tf_agents.drivers import dynamic_step_driver
     from tf_agents.environments import tf_py_environment
     from tf_agents.policies import random_tf_policy
 
-    from agents.tfa.components import FRAME_STACK, make_replay, restack
+    from agents.tfa.components import FRAME_STACK, make_replay
     from agents.tfa.envs import make_py_env
 
     env = tf_py_environment.TFPyEnvironment(make_py_env("breakout", seed=3, max_episode_steps=25))
@@ -205,15 +207,47 @@ def test_frame_once_replay_rebuilds_the_observations_the_agent_saw():
     # eager: compiled, this two-buffer driver hung in TFPyEnvironment's py_function (the pipeline's one-buffer
     # compiled driver does not: test_breakout_quick_smoke_run)
     dynamic_step_driver.DynamicStepDriver(env, policy, observers=[add_whole, add_frames], num_steps=80).run()
-    expected, stored = whole.gather_all(), frames.gather_all()  # [1, 81 or more, ...]: LAST -> FIRST rows too
+    return whole.gather_all(), frames.gather_all()  # [1, T, ...]: the LAST -> FIRST steps are rows too
+
+
+def test_frame_once_replay_rebuilds_the_observations_the_agent_saw(breakout_stream):
+    import tensorflow as tf
+
+    from agents.tfa.components import FRAME_STACK, stack_frames
+
+    expected, stored = breakout_stream
+    steps = int(stored.step_type.shape[1])
     assert stored.observation.shape[2:] == (84, 84) and expected.observation.shape[2:] == (84, 84, 4)
     assert int(tf.reduce_sum(tf.cast(tf.equal(expected.step_type, F), tf.int32))) >= 3  # episode starts
-    rebuilt = restack(stored, FRAME_STACK)
-    assert tf.reduce_all(tf.equal(rebuilt.observation, expected.observation[:, FRAME_STACK - 1:])).numpy()
-    assert tf.reduce_all(tf.equal(rebuilt.step_type, expected.step_type[:, FRAME_STACK - 1:])).numpy()
-    assert tf.reduce_all(tf.equal(rebuilt.reward, expected.reward[:, FRAME_STACK - 1:])).numpy()
+    positions = tf.range(FRAME_STACK - 1, steps)  # every step with 3 stored steps before it
+    tile = lambda t: tf.repeat(t, len(positions), axis=0)  # noqa: E731 (one window per position)
+    rebuilt = stack_frames(tile(stored.observation), tile(stored.step_type), positions, FRAME_STACK)
+    assert tf.reduce_all(tf.equal(rebuilt, expected.observation[0, FRAME_STACK - 1:])).numpy()
     # and the stacks are not trivially equal: consecutive frames of a stack differ somewhere
     assert not tf.reduce_all(tf.equal(expected.observation[..., 0], expected.observation[..., -1])).numpy()
+
+
+def test_n_step_transition_of_stored_frames_equals_that_of_whole_observations(breakout_stream):
+    # The training path: a window of frames (3 steps longer) gives the same n-step transition,
+    # weight and observations as the same window of whole observations.
+    import tensorflow as tf
+
+    from agents.tfa.components import FRAME_STACK, n_step_transition
+
+    expected, stored = breakout_stream
+    n, lead, steps = 10, FRAME_STACK - 1, int(stored.step_type.shape[1])
+    starts = range(lead, steps - n)
+
+    def windows(experience, before):
+        return tf.nest.map_structure(lambda t: tf.concat([t[:, s - before: s + n + 1] for s in starts], axis=0),
+                                     experience)
+
+    ours, our_weights = n_step_transition(windows(stored, lead), 0.99, FRAME_STACK)
+    theirs, their_weights = n_step_transition(windows(expected, 0), 0.99)
+    assert len(starts) > 50 and float(tf.reduce_min(their_weights)) == 0.0  # some windows start at an end
+    for a, b in zip(tf.nest.flatten(ours), tf.nest.flatten(theirs)):
+        assert tf.reduce_all(tf.equal(a, b) | (tf.math.is_nan(tf.cast(a, tf.float32)))).numpy()
+    assert tf.reduce_all(tf.equal(our_weights, their_weights)).numpy()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -140,7 +140,7 @@ def make_replay(data_spec, batch_size: int, max_length: int, frame_stack: int = 
 
     A stacked Breakout observation ``[84, 84, 4]`` shares 3 frames with the next step's, so the
     buffer stores ``observation[..., -1]`` (``[84, 84]`` uint8, 7 KB a step: 0.7 GB for 100,000
-    steps instead of 2.8 GB) and :func:`sample_windows` rebuilds the stacks from the steps before
+    steps instead of 2.8 GB) and :func:`n_step_transition` rebuilds the stacks it needs from the steps before
     (Dopamine's replay does the same; TF-Agents' buffers store whole observations). The agent, its
     policies and the environment still see ``[84, 84, 4]``.
     """
@@ -154,47 +154,40 @@ def make_replay(data_spec, batch_size: int, max_length: int, frame_stack: int = 
     return buffer, lambda traj: buffer.add_batch(traj._replace(observation=traj.observation[..., -1]))
 
 
-def stack_rows(step_type: tf.Tensor, stack: int) -> tf.Tensor:
-    """``[B, W]`` step types -> ``[B, W - stack + 1, stack]``: for each step from ``stack - 1`` on, the
-    window positions of its observation's frames, oldest first.
+def stack_rows(step_type: tf.Tensor, index: tf.Tensor, stack: int) -> tf.Tensor:
+    """``[B, W]`` step types and ``[B]`` window positions -> ``[B, stack]``: the positions of the frames
+    of each state's observation, oldest first (``index >= stack - 1``).
 
     A ``FIRST`` step repeats its frame to the left, as ``FrameStackObservation`` pads a reset with
     the reset frame, so a stack never reaches into the episode before (or into the mid-episode
     end of a restored buffer: a resumed run's fresh env starts with ``FIRST``).
     """
-    width = int(step_type.shape[1])
-    rows = tf.range(stack - 1, width)[:, None] - tf.range(stack - 1, -1, -1)[None]  # [T, stack]
-    cols = tf.unstack(tf.tile(rows[None], [tf.shape(step_type)[0], 1, 1]), axis=2)  # stack x [B, T]
+    cols = [index - (stack - 1 - k) for k in range(stack)]  # stack x [B]
     first = tf.equal(step_type, ts.StepType.FIRST)  # [B, W]
     for k in range(stack - 2, -1, -1):  # right to left: a start's frame fills every slot left of it
         cols[k] = tf.where(tf.gather(first, cols[k + 1], batch_dims=1), cols[k + 1], cols[k])
-    return tf.stack(cols, axis=2)
+    return tf.stack(cols, axis=1)
 
 
-def restack(experience: trajectory.Trajectory, stack: int) -> trajectory.Trajectory:
-    """Frames ``[B, W, H, W']`` -> the trajectory of steps ``stack - 1 .. W - 1`` with ``[B, T, H, W', stack]``
-    observations (:func:`stack_rows`); every other field drops its first ``stack - 1`` steps."""
-    frames = tf.gather(experience.observation, stack_rows(experience.step_type, stack), batch_dims=1)  # [B,T,s,H,W']
-    rest = tf.nest.map_structure(lambda t: t[:, stack - 1:], experience._replace(observation=()))
-    return rest._replace(observation=tf.transpose(frames, [0, 1, 3, 4, 2]))
+def stack_frames(frames: tf.Tensor, step_type: tf.Tensor, index: tf.Tensor, stack: int) -> tf.Tensor:
+    """Frames ``[B, W, H, W']`` of sampled windows -> the observations ``[B, H, W', stack]`` at positions ``index``."""
+    return tf.transpose(tf.gather(frames, stack_rows(step_type, index, stack), batch_dims=1), [0, 2, 3, 1])
 
 
 def sample_windows(c: Components, steps: int, batch_size: int, parallel: bool = True) -> tf.data.Dataset:
-    """``(experience, info)`` batches of ``steps`` consecutive steps with whole observations.
+    """``(experience, info)`` batches of ``steps`` consecutive steps, plus ``frame_stack - 1`` steps before
+    them when frames are stored once (:func:`n_step_transition` stacks the observations it needs).
 
-    With frames stored once, each window is sampled ``frame_stack - 1`` steps longer and restacked.
     ``parallel``: 3 sampling calls in parallel and 3 batches prefetched (the training loop's setting).
     """
     lead = max(c.frame_stack - 1, 0)
     data = c.replay_buffer.as_dataset(sample_batch_size=batch_size, num_steps=steps + lead,
                                       num_parallel_calls=3 if parallel else None)
-    if c.frame_stack:
-        data = data.map(lambda experience, info: (restack(experience, c.frame_stack), info),
-                        num_parallel_calls=3 if parallel else None)
     return data.prefetch(3) if parallel else data
 
 
-def n_step_transition(experience: trajectory.Trajectory, gamma: float) -> tuple[trajectory.Transition, tf.Tensor]:
+def n_step_transition(experience: trajectory.Trajectory, gamma: float,
+                      frame_stack: int = 0) -> tuple[trajectory.Transition, tf.Tensor]:
     """The n-step transition of each sampled window of ``n + 1`` frames, cut at its episode's end; and its weight.
 
     Frame ``k`` of a window ends an episode when it is LAST (a termination or a time limit) or when
@@ -214,7 +207,14 @@ def n_step_transition(experience: trajectory.Trajectory, gamma: float) -> tuple[
     frame 0: across a time limit (discount 1) it summed the next episode's rewards and bootstrapped
     from the next episode's state. Across a termination (discount 0) its numbers were already right
     and stay the same here.
+
+    With ``frame_stack`` (Breakout's replay of single frames), the window starts ``frame_stack - 1``
+    steps earlier and its observations are frames: the two observations a transition needs, at
+    frame 0 and frame ``c``, are stacked from them (:func:`stack_frames`), the other 9 never are.
     """
+    lead = max(frame_stack - 1, 0)
+    frames, window_step_type = experience.observation, experience.step_type
+    experience = tf.nest.map_structure(lambda t: t[:, lead:], experience._replace(observation=()))
     n = int(experience.step_type.shape[1]) - 1
     ends = tf.logical_or(tf.equal(experience.step_type[:, :n], ts.StepType.LAST),
                          tf.equal(experience.step_type[:, 1:], ts.StepType.FIRST))  # [B, n]: frame k ends an episode
@@ -231,15 +231,30 @@ def n_step_transition(experience: trajectory.Trajectory, gamma: float) -> tuple[
     def at(index):
         return lambda t: tf.gather(t, index, batch_dims=1)
 
+    def observe(index):
+        if frame_stack:
+            return stack_frames(frames, window_step_type, index + lead, frame_stack)
+        return tf.nest.map_structure(at(index), frames)
+
     zeros = tf.zeros_like(cut)
     first = tf.nest.map_structure(at(zeros), experience)
     transition = trajectory.Transition(
         time_step=ts.TimeStep(first.step_type, reward=np.nan * tf.ones_like(first.reward),
-                              discount=np.nan * tf.ones_like(first.discount), observation=first.observation),
+                              discount=np.nan * tf.ones_like(first.discount), observation=observe(zeros)),
         action_step=policy_step.PolicyStep(action=first.action, state=(), info=first.policy_info),
         next_time_step=ts.TimeStep(at(cut)(experience.step_type), reward=reward, discount=discount,
-                                   observation=tf.nest.map_structure(at(cut), experience.observation)))
+                                   observation=observe(cut)))
     return transition, 1.0 - tf.cast(ends[:, 0], tf.float32)
+
+
+def train_on_window(c: Components, gamma: float):
+    """``train(experience) -> LossInfo``: one agent update on a sampled batch of windows (their n-step
+    transitions, :func:`n_step_transition`); what the training loop and the benchmarks call."""
+    def train(experience):
+        transition, weights = n_step_transition(experience, gamma, c.frame_stack)
+        return c.agent.train(transition, weights=weights)
+
+    return train
 
 
 def greedy_policy(tf_policy) -> evaluation.Policy:

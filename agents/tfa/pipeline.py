@@ -40,8 +40,8 @@ from agents.tfa.components import (
     evaluate_policy,
     export_policy,
     greedy_policy,
-    n_step_transition,
     sample_windows,
+    train_on_window,
 )
 from keras_impl import config as cfglib
 from keras_impl import files, runtime
@@ -102,11 +102,12 @@ def _train_function(c, p: TfaDqnConfig):
     Each sampled window becomes its n-step transition cut at its episode's end, a window that
     starts at an end weighs 0 (:func:`~agents.tfa.components.n_step_transition`).
     """
+    train_once = train_on_window(c, p.gamma)
+
     def train(iterator):
         def body(i, loss):
             experience, _ = next(iterator)
-            transition, weights = n_step_transition(experience, p.gamma)
-            return i + 1, c.agent.train(transition, weights=weights).loss
+            return i + 1, train_once(experience).loss
 
         _, loss = tf.while_loop(lambda i, loss: i < p.train_steps, body, (tf.constant(0), tf.constant(0.0)))
         return loss
