@@ -8,7 +8,8 @@ decides its wall time. Times, one after the other on the same CPU (take it on id
   shifts, and for the plain ``dqn`` variant; and its compiled ``train_step`` alone on a fixed batch;
 * TF-Agents' ``agent.train`` of ``--preset data-efficient`` (``DdqnAgent``, n-step 10, the dueling
   ``AtariQNetwork`` with ``RandomShift``) on a fixed sampled batch, in a child process (TF-Agents
-  needs ``TF_USE_LEGACY_KERAS=1`` before TensorFlow is imported).
+  needs ``TF_USE_LEGACY_KERAS=1`` before TensorFlow is imported); and its training loop, one collect
+  step and one update on a prefetched replay window (what ``kcourse run tfa-dqn`` does 100,000 times).
 
     python benchmarks/breakout_update_rates.py --seconds 12
 """
@@ -23,28 +24,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.dqn_breakout import rate  # noqa: E402
+from benchmarks.dqn_breakout import RandomPlay, rate  # noqa: E402
 
 
 def hand_written(seconds: float) -> None:
     import numpy as np
     import tensorflow as tf
 
-    from agents.atari import make_breakout_env
     from agents.configs import DQNConfig
     from agents.dqn import DQNAgent
     from agents.replay import FrameReplay
     from keras_impl import config as cfglib
 
-    env = make_breakout_env(seed=0)
-    obs, _ = env.reset(seed=0)
-    rng = np.random.default_rng(0)
     replay = FrameReplay(20_000, n=10, gamma=0.99, seed=0)
-    while len(replay) < 3_000:  # random play
-        next_obs, reward, terminated, truncated, info = env.step(int(rng.integers(4)))
-        replay.add(obs, 0, reward, next_obs, terminated or info["life_lost"], truncated,
-                   episode_end=terminated or truncated)
-        obs = next_obs if not (terminated or truncated) else env.reset()[0]
+    play = RandomPlay(replay)
+    play.fill(3_000)
+    env = play.env
     for label, overrides in (("dueling-double (the preset)", {}), ("dueling-double, no shifts", {"augment_pad": 0}),
                              ("dqn variant", {"variant": "dqn"})):
         agent = DQNAgent(cfglib.resolve(DQNConfig, {"env": "breakout", **overrides}), env.observation_space,
@@ -79,6 +74,22 @@ def tf_agents(seconds: float) -> None:
     train_rate = rate(lambda: train(experience).loss.numpy(), seconds, warmup=10)
     print(f"TF-Agents data-efficient agent.train: {train_rate:.1f} "
           f"updates/s (load average {os.getloadavg()[0]:.2f})", flush=True)
+
+    # The training loop as kcourse runs it: collect 1 agent step, then one compiled update on a
+    # prefetched window (the frames restacked inside n_step_transition).
+    from agents.tfa.pipeline import _train_function
+
+    iterator = iter(sample_windows(c, p.n_step_update + 1, p.batch_size))
+    collect, train_loop = common.function(c.collect_driver.run), _train_function(c, p)
+    state = {"time_step": c.tf_env.reset(), "policy_state": c.agent.collect_policy.get_initial_state(1)}
+
+    def iteration():
+        state["time_step"], state["policy_state"] = collect(**state)
+        float(train_loop(iterator))
+
+    loop_rate = rate(iteration, seconds, warmup=10)
+    print(f"TF-Agents data-efficient loop (collect 1 + train 1): {loop_rate:.1f} "
+          f"iterations/s (load average {os.getloadavg()[0]:.2f})", flush=True)
 
 
 def main(argv=None) -> int:

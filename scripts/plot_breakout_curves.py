@@ -72,7 +72,7 @@ def main(argv=None) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 5))
+    fig, ax = plt.subplots(figsize=(10, 8))
     for i, run in enumerate(args.runs):
         label = args.labels[i] if args.labels and i < len(args.labels) else run.name
         if not (run / "returns.csv").is_file() and (run / "eval_history.json").is_file():  # TF-Agents
@@ -98,10 +98,10 @@ def main(argv=None) -> None:
     ax.set_xlabel("agent steps (4 frames each)")
     ax.set_ylabel("game return (5 lives)")
     ax.set_title("Breakout at the Atari 100k budget: hand-written Keras and TF-Agents DQN")
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)  # below: the curves stay visible
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=100)
+    fig.savefig(args.out, dpi=100, bbox_inches="tight")
     print(f"wrote {args.out}")
 
 
