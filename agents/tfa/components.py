@@ -210,7 +210,7 @@ def n_step_transition(experience: trajectory.Trajectory, gamma: float,
 
     With ``frame_stack`` (Breakout's replay of single frames), the window starts ``frame_stack - 1``
     steps earlier and its observations are frames: the two observations a transition needs, at
-    frame 0 and frame ``c``, are stacked from them (:func:`stack_frames`), the other 9 never are.
+    frame 0 and frame ``c``, are stacked from them (:func:`stack_frames`), and no others.
     """
     lead = max(frame_stack - 1, 0)
     frames, window_step_type = experience.observation, experience.step_type
