@@ -22,6 +22,7 @@ BREAKOUT_MAX_EPISODE_STEPS = 27_000
 BREAKOUT_ID = "BreakoutNoFrameskip-v4"
 FIRE = 1  # Breakout's action meanings: NOOP, FIRE, RIGHT, LEFT
 FRAME_SKIP = 4  # ALE frames per agent step
+FRAME_STACK = 4  # frames per observation (the newest last)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -118,7 +119,7 @@ def make_breakout_env(seed: int | None = None, render: bool = False,
     env = _atari_preprocessing(env, noop_max=30, frame_skip=4, screen_size=84, terminal_on_life_loss=False,
                                grayscale_obs=True, scale_obs=False)
     env = FireOnStartAndLifeLoss(env)
-    env = FrameStackObservation(env, stack_size=4)  # [4, 84, 84]
+    env = FrameStackObservation(env, stack_size=FRAME_STACK)  # [4, 84, 84]
     channels_last = gym.spaces.Box(0, 255, (84, 84, 4), np.uint8)
     env = TransformObservation(env, lambda obs: np.transpose(obs, (1, 2, 0)), channels_last)  # [84, 84, 4]
     env = TimeLimit(env, max_episode_steps=max_episode_steps)
@@ -131,7 +132,7 @@ def make_breakout_env(seed: int | None = None, render: bool = False,
 # One env maker for every agent: Breakout preprocessed, image observations never raw
 # ----------------------------------------------------------------------------------------------
 
-PREPROCESSED_SHAPE = (84, 84, 4)
+PREPROCESSED_SHAPE = (84, 84, FRAME_STACK)
 
 
 def make_agent_env(env_id: str, seed: int | None = None, render: bool = False, **kwargs) -> gym.Env:

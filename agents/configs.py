@@ -449,8 +449,8 @@ TfaDqnConfig.PRESETS = (
     # RMSProp 2.5e-4; epsilon 1.0 -> 0.01 over 250,000 agent steps (62,500 updates = 1M ALE
     # frames); target update every 2,000 updates; a train step every 4 collect steps; 20,000
     # random initial steps; a 100,000-transition uint8 buffer as in HOML's notebook (each frame
-    # stored once: 0.7 GB; not checkpointed). 62,500 iterations = 250,000 agent steps, greedy evaluations every 25,000
-    # (10 episodes, capped at 27,000 steps each).
+    # stored once: 0.7 GB; not checkpointed). 62,500 iterations = 250,000 agent steps, greedy
+    # evaluations every 25,000 (10 episodes, capped at 27,000 steps each).
     Preset(dict(iterations=62_500, collect_steps=4, train_steps=1, initial_collect_steps=20_000, batch_size=32,
                 replay_capacity=100_000, learning_rate=2.5e-4, optimizer="rmsprop", target_update_period=2_000, n_step_update=1,
                 gradient_clipping=0.0, epsilon_end=0.01, epsilon_decay_steps=250_000, fc_layers=(512,),

@@ -197,7 +197,8 @@ def breakout_stream():
     from tf_agents.environments import tf_py_environment
     from tf_agents.policies import random_tf_policy
 
-    from agents.tfa.components import FRAME_STACK, make_replay
+    from agents.atari import FRAME_STACK
+    from agents.tfa.components import make_replay
     from agents.tfa.envs import make_py_env
 
     env = tf_py_environment.TFPyEnvironment(make_py_env("breakout", seed=3, max_episode_steps=25))
@@ -213,7 +214,8 @@ def breakout_stream():
 def test_frame_once_replay_rebuilds_the_observations_the_agent_saw(breakout_stream):
     import tensorflow as tf
 
-    from agents.tfa.components import FRAME_STACK, stack_frames
+    from agents.atari import FRAME_STACK
+    from agents.tfa.components import stack_frames
 
     expected, stored = breakout_stream
     steps = int(stored.step_type.shape[1])
@@ -232,7 +234,8 @@ def test_n_step_transition_of_stored_frames_equals_that_of_whole_observations(br
     # weight and observations as the same window of whole observations.
     import tensorflow as tf
 
-    from agents.tfa.components import FRAME_STACK, n_step_transition
+    from agents.atari import FRAME_STACK
+    from agents.tfa.components import n_step_transition
 
     expected, stored = breakout_stream
     n, lead, steps = 10, FRAME_STACK - 1, int(stored.step_type.shape[1])

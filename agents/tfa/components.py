@@ -31,7 +31,7 @@ from tf_agents.trajectories import time_step as ts
 from tf_agents.utils import common
 
 from agents import evaluation, policy_files
-from agents.atari import atari_policy_extra, make_agent_env
+from agents.atari import FRAME_STACK, atari_policy_extra, make_agent_env
 from agents.configs import BREAKOUT_CONV_LAYERS, TfaDqnConfig
 from agents.tfa.envs import make_py_env
 from agents.tfa.networks import AtariQNetwork
@@ -132,8 +132,6 @@ def build(p: TfaDqnConfig) -> Components:
 # Replay: Breakout's frames stored once, stacks rebuilt when sampling
 # ----------------------------------------------------------------------------------------------
 
-FRAME_STACK = 4  # Breakout's observations are the newest 4 frames (agents.atari.make_breakout_env)
-
 
 def make_replay(data_spec, batch_size: int, max_length: int, frame_stack: int = 0):
     """A ``TFUniformReplayBuffer`` and its observer; with ``frame_stack``, it keeps each step's newest frame only.
@@ -214,7 +212,9 @@ def n_step_transition(experience: trajectory.Trajectory, gamma: float,
     """
     lead = max(frame_stack - 1, 0)
     frames, window_step_type = experience.observation, experience.step_type
-    experience = tf.nest.map_structure(lambda t: t[:, lead:], experience._replace(observation=()))
+    experience = experience._replace(observation=())
+    if lead:  # the frames before the transition's first step only feed its stack
+        experience = tf.nest.map_structure(lambda t: t[:, lead:], experience)
     n = int(experience.step_type.shape[1]) - 1
     ends = tf.logical_or(tf.equal(experience.step_type[:, :n], ts.StepType.LAST),
                          tf.equal(experience.step_type[:, 1:], ts.StepType.FIRST))  # [B, n]: frame k ends an episode
