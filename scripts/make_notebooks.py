@@ -442,11 +442,11 @@ DQN = notebook(
                                    points={"greedy evaluation mean": (evals[:, 1], evals[:, 2])}, target=475)
         display(Image(filename=str(path)))
         result = evaluation.evaluate(agent.greedy_policy, "CartPole-v1", episodes=10 if QUICK else 100,
-                                     seed=evaluation.EVAL_SEED)
+                                     seed=evaluation.SELECT_SEED)
         print(result.summary())
         """),
         code("""
-        frames = render.record_episode(agent.greedy_policy, "CartPole-v1", seed=evaluation.EVAL_SEED,
+        frames = render.record_episode(agent.greedy_policy, "CartPole-v1", seed=evaluation.SELECT_SEED,
                                        max_steps=100 if QUICK else 500)
         render.show(frames)
         """),
@@ -500,11 +500,11 @@ FROZENLAKE = notebook(
                                    target_label="clear condition", ylabel="score")
         display(Image(filename=str(path)))
         result = evaluation.evaluate(agent.greedy_policy, frozenlake.ENV_ID, episodes=cfg.eval_episodes,
-                                     seed=evaluation.EVAL_SEED, env_kwargs=cfg.env_kwargs)
+                                     seed=evaluation.SELECT_SEED, env_kwargs=cfg.env_kwargs)
         print(result.summary())
         """),
         code("""
-        frames = render.record_episode(agent.greedy_policy, frozenlake.ENV_ID, seed=evaluation.EVAL_SEED,
+        frames = render.record_episode(agent.greedy_policy, frozenlake.ENV_ID, seed=evaluation.SELECT_SEED,
                                        max_steps=100, env_kwargs=cfg.env_kwargs)
         render.show(frames, interval=300)
         """),

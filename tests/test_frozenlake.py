@@ -12,7 +12,7 @@ import agents  # noqa: F401
 from agents import frozenlake
 from agents.configs import FrozenLakeConfig
 from agents.envs import make_env
-from agents.evaluation import EVAL_SEED
+from agents.evaluation import SELECT_SEED
 from keras_impl.config import resolve
 
 
@@ -121,7 +121,7 @@ def test_slippery_greedy_success_at_least_0_70():
 
     cfg = resolve(FrozenLakeConfig, {"slippery": True})
     agent, _ = frozenlake.train(cfg, log=lambda s: None)
-    result = evaluate(agent.greedy_policy, frozenlake.ENV_ID, episodes=1000, seed=EVAL_SEED,
+    result = evaluate(agent.greedy_policy, frozenlake.ENV_ID, episodes=1000, seed=SELECT_SEED,
                       env_kwargs=cfg.env_kwargs)
     assert result.mean >= 0.70, result.summary()
 
