@@ -72,8 +72,8 @@ class RecommenderConfig:
 
     data: str = arg("auto", "MovieLens folder (ratings.csv + movies.csv: ml-20m, ml-25m, ml-32m, "
                             "ml-latest-small; u.data + u.item: ml-100k; ratings.dat + movies.dat: ml-1m), 'synthetic', "
-                            "or 'auto': real ml-latest-small when found in ./data, ~/data (where `kcourse data download "
-                            "ml-latest-small --to DIR` is told to put it in the docs) or ../shared/data, else synthetic")
+                            "or 'auto': real ml-latest-small from ./data, ~/data (where `kcourse data download "
+                            "ml-latest-small --to DIR` is told to put it in the docs), else the copy shipped with kcourse")
     synthetic_size: str = arg("course", "size of the synthetic set with --data synthetic",
                               choices=tuple(SYNTHETIC_SIZES))
     merge_order: str = arg("pre-2.2", "row order of pd.merge: the course's (pandas < 2.2) or this pandas'",

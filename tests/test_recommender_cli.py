@@ -12,9 +12,9 @@ from kcourse import cli
 from keras_impl import movielens as ml, recommender as rec, runtime
 from keras_impl.recommender import ease, metrics
 from keras_impl.recommender.ease import fit_ease
-from keras_impl.recommender.exercise import find_real_data, load_data, real_data_places
+from keras_impl.recommender.exercise import find_real_data, load_data
 
-ML_LATEST_SMALL = real_data_places()[-1]  # ../shared/data/ml-latest-small beside the project (absent in a fresh clone)
+ML_LATEST_SMALL = ml.bundled_folder()  # the real ml-latest-small shipped with the package
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +145,20 @@ def test_auto_data_finds_real_data_or_says_synthetic(tmp_path, monkeypatch, caps
     assert f"data auto: synthetic tiny (no ml-latest-small in {places[0]}, {places[1]})" in capsys.readouterr().out
 
 
-@pytest.mark.skipif(not (ML_LATEST_SMALL / "ratings.csv").is_file(), reason="needs ../shared/data/ml-latest-small")
+def test_auto_data_is_the_shipped_ml_latest_small(monkeypatch, capsys, tmp_path):
+    # A fresh clone (nothing in ./data or ~/data) trains on the real ratings shipped in the package and says so.
+    from keras_impl.recommender import exercise
+
+    monkeypatch.setattr(exercise, "real_data_places", lambda: [tmp_path / "none" / "ml-latest-small", ML_LATEST_SMALL])
+    assert find_real_data() == ML_LATEST_SMALL
+    data, folder, synthetic = load_data(rec.RecommenderConfig())  # the default: data="auto"
+    assert "data auto: real MovieLens ml-latest-small (the copy shipped with kcourse)" in capsys.readouterr().out
+    assert not synthetic and folder == ML_LATEST_SMALL
+    # GroupLens' README.txt: 100,836 ratings by 610 users (9,724 of the 9,742 films are rated).
+    assert (len(data.frame), data.n_users, data.n_movies) == (100_836, 610, 9_724)
+    assert (ML_LATEST_SMALL / "README.txt").read_text(encoding="utf-8").count("Harper and Joseph A. Konstan") == 1
+
+
 def test_ease_beats_popularity_on_ml_latest_small():
     # The bar of issue 26 for the ranking: NDCG@10 >= 1.8x popularity's on real data (EASE alone; the
     # default blends it with the rating model, measured in docs/recommender.md).

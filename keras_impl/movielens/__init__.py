@@ -27,8 +27,9 @@ Jumanji (movieId 2, the first film rated in ml-20m's ``ratings.csv``) and is gro
 Folders in the MovieLens CSV layout (ml-20m, ml-25m, ml-32m, ml-latest-small: ``ratings.csv`` with
 userId, movieId, rating[, timestamp] and ``movies.csv`` with movieId, title, genres), ml-100k
 (``u.data``, ``u.item``) and ml-1m (``ratings.dat``, ``movies.dat``) are read the same way; the
-layout is detected from the files (:func:`detect_layout`). MovieLens data may not be redistributed,
-so tests and demos use :func:`generate_synthetic` (in any of the three layouts).
+layout is detected from the files (:func:`detect_layout`). ml-latest-small ships with the package
+(:func:`bundled_folder`, under GroupLens' terms: see ``NOTICE``); tests and sizes the real set lacks
+use :func:`generate_synthetic` (in any of the three layouts).
 """
 from keras_impl.movielens.course import (
                                          COURSE_FORCED_USER,
@@ -47,6 +48,7 @@ from keras_impl.movielens.course import (
                                          merge_rows,
                                          sample_users,
 )
+from keras_impl.movielens.bundled import BUNDLED_NAME, bundled_folder
 from keras_impl.movielens.download import DATASETS, GROUPLENS_URL, KNOWN_MD5, download
 from keras_impl.movielens.readers import LAYOUTS, describe_layout, detect_layout, read_movielens
 from keras_impl.movielens.validation import (
@@ -85,4 +87,5 @@ __all__ = [
     "MOVIES_COLUMNS", "COURSE_SEED", "COURSE_USERS", "COURSE_FORCED_USER", "COURSE_TEST_SIZE", "COURSE_SPLIT_SEED",
     "NO_GENRES", "GENRES", "GENERATOR_VERSION", "INFO_FILE", "TRUTH_FILE", "LAYOUTS", "detect_layout", "KNOWN_MD5",
     "DroppedRatingsWarning", "CourseDataWarning", "describe_layout", "assign_genres", "genre_variance_share",
+    "bundled_folder", "BUNDLED_NAME",
 ]

@@ -27,15 +27,18 @@ COURSE_VAL_MSE = (0.7995, 0.7595, 0.7444, 0.7383, 0.7334)  # the exam's printed 
 COURSE_QUESTION = (2303, 49)  # user index 2303, movie index 49 "Usual Suspects, The (1995)" (ml-20m)
 
 
-REAL_DATA_NAME = "ml-latest-small"
+REAL_DATA_NAME = movielens.BUNDLED_NAME
 
 
 def real_data_places() -> list[Path]:
     """Where ``--data auto`` looks for ml-latest-small, in order: ``./data``, ``~/data`` (the folders the
-    docs pass to ``kcourse data download --to``) and ``../shared/data`` beside the project (ours)."""
-    project = Path(__file__).resolve().parents[2]
-    return [Path.cwd() / "data" / REAL_DATA_NAME, Path.home() / "data" / REAL_DATA_NAME,
-            project.parent / "shared" / "data" / REAL_DATA_NAME]
+    docs pass to ``kcourse data download --to``) and the copy shipped with the package (always there)."""
+    return [Path.cwd() / "data" / REAL_DATA_NAME, Path.home() / "data" / REAL_DATA_NAME, movielens.bundled_folder()]
+
+
+def _describe_place(folder: Path) -> str:
+    """``folder`` as the `data auto:` line names it ("the copy shipped with kcourse" for the package's own)."""
+    return "the copy shipped with kcourse" if folder == movielens.bundled_folder() else str(folder)
 
 
 def find_real_data() -> Path | None:
@@ -56,7 +59,7 @@ def load_data(cfg: RecommenderConfig) -> tuple[movielens.CourseData, Path, bool]
     if source == "auto":  # real data when there is some, and say which
         found = find_real_data()
         source = str(found) if found is not None else "synthetic"
-        print(f"data auto: {f'real MovieLens {REAL_DATA_NAME} in {found}' if found else f'synthetic {cfg.synthetic_size} (no {REAL_DATA_NAME} in ' + ', '.join(map(str, real_data_places())) + ')'}",
+        print(f"data auto: {f'real MovieLens {REAL_DATA_NAME} ({_describe_place(found)})' if found else f'synthetic {cfg.synthetic_size} (no {REAL_DATA_NAME} in ' + ', '.join(map(str, real_data_places())) + ')'}",
               flush=True)
     if source == "synthetic":
         folder = movielens.synthetic_folder(cfg.synthetic_size, seed=cfg.seed)
