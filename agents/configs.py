@@ -13,6 +13,14 @@ from typing import Optional
 from keras_impl.config import Preset, arg
 from keras_impl.movielens import COURSE_USERS, SYNTHETIC_SIZES
 
+
+def _check_train_seed(seed: int, largest_offset: int = 0) -> None:
+    """:func:`agents.evaluation.check_train_seed` (imported when a config is checked: Gymnasium, no TensorFlow)."""
+    from agents.evaluation import check_train_seed
+
+    check_train_seed(seed, largest_offset)
+
+
 # ----------------------------------------------------------------------------------------------
 # Tabular methods and the basic CartPole policies (HOML ch. 18)
 # ----------------------------------------------------------------------------------------------
@@ -59,6 +67,9 @@ class BasicPolicyConfig:
     gif: bool = arg(True, "write GIFs of the angle policy and of the net")
     seed: int = arg(42, "random seed", ge=0)
 
+    def check(self) -> None:
+        _check_train_seed(self.seed, self.n_envs - 1)  # imitation: env i reset with seed + i
+
 
 BasicPolicyConfig.PRESETS = (Preset({"episodes": 100, "iterations": 300, "eval_episodes": 20, "gif": False},
                                     quick=True),)
@@ -89,6 +100,9 @@ class PolicyGradientConfig:
     capture_video: bool = arg(False, "record env 0's training episodes to videos/ (Gymnasium RecordVideo)")
     gif: bool = arg(True, "write a GIF of one greedy episode of the trained policy")
     seed: int = arg(1, "random seed", ge=0)
+
+    def check(self) -> None:
+        _check_train_seed(self.seed, self.episodes_per_update - 1)  # env i reset with seed + i
 
 
 PolicyGradientConfig.PRESETS = (
@@ -185,6 +199,7 @@ class DQNConfig:
         if not self.epsilon_end <= self.epsilon_start:
             raise ValueError("Received invalid values for arguments `epsilon_start`/`epsilon_end`, expected "
                              f"0 <= end <= start <= 1, got start={self.epsilon_start!r}, end={self.epsilon_end!r}")
+        _check_train_seed(self.seed)  # later sessions' first resets: agents.evaluation.train_seed
 
 
 DQNConfig.FIXED_ON_RESUME = ("env", "variant", "hidden", "activation", "optimizer", "buffer_size", "preset")
@@ -233,8 +248,9 @@ class BreakoutPolicyConfig:
                                          "DrQ(epsilon))", ge=0, le=1)
     gif: bool = arg(True, "write agent.gif of the first game")
     gif_steps: int = arg(1_500, "maximum agent steps in agent.gif", ge=1)
-    seed: int = arg(3_000_000, "first game's seed (held out: training uses 0-9, selection and report "
-                               "evaluations 10,000-1,999,999)", ge=0)
+    seed: int = arg(3_000_000, "first game's seed, any value (an evaluation: held out by default; training uses "
+                               "0-9,999, selection and report evaluations 10,000-1,999,999)", ge=0)
+
 
 
 # ----------------------------------------------------------------------------------------------
@@ -272,6 +288,9 @@ class FrozenLakeConfig:
     def env_kwargs(self) -> dict:
         return {"map_name": self.map_name, "is_slippery": self.slippery}
 
+    def check(self) -> None:
+        _check_train_seed(self.seed)
+
 
 FrozenLakeConfig.PRESETS = (
     # The slippery lake needs a longer horizon (the safe route is long), slower exploration decay
@@ -286,6 +305,7 @@ FrozenLakeConfig.PRESETS = (
 # ----------------------------------------------------------------------------------------------
 
 MOVIELENS_AGENTS = ("dqn", "q-learning", "popular", "greedy", "random")
+MOVIELENS_Q_ENVS = 64  # Q-learning's episodes played in lockstep (agents.movielens_rl.TabularQ.train)
 REWARD_MODES = ("hybrid", "observed")
 OBSERVED_SPLITS = ("train", "all")
 
@@ -325,6 +345,10 @@ class MovieLensRLConfig:
     q_alpha: float = arg(0.1, "Q-learning step size", gt=0, le=1)
     q_segments: int = arg(8, "Q-learning user segments (k-means on user embeddings)", ge=1)
     seed: int = arg(0, "seed (data, recommender, user split; agent seeds start here)", ge=0)
+
+    def check(self) -> None:
+        # agent seed s = seed + i (i < n_seeds) resets its training episodes' envs with s + j, j < the lockstep width
+        _check_train_seed(self.seed, self.n_seeds - 1 + max(self.dqn_envs, MOVIELENS_Q_ENVS) - 1)
 
 
 MovieLensRLConfig.PRESETS = (
@@ -431,6 +455,7 @@ class TfaDqnConfig:
         if self.replay_capacity < self.num_envs * 2:
             raise ValueError(f"Received an invalid value for argument `replay_capacity`: expected >= 2 per env, "
                              f"got {self.replay_capacity} for {self.num_envs} envs")
+        _check_train_seed(self.seed, self.num_envs - 1)  # env i reset with seed + i
 
 
 TfaDqnConfig.FIXED_ON_RESUME = ("env", "agent", "slippery", "fc_layers", "optimizer", "num_envs", "replay_capacity",

@@ -31,7 +31,7 @@ from agents.configs import DQNConfig
 from agents.atari import atari_policy_extra, check_q_learnable, make_agent_env
 from agents.dqn import DQNAgent, epsilon_at
 from agents.envs import make_env, resolve_env_id
-from agents.evaluation import REPORT_SEED, SELECT_SEED, evaluate, screened, seed_span
+from agents.evaluation import REPORT_SEED, SELECT_SEED, evaluate, screened, seed_span, train_seed
 from agents.replay import FrameReplay, NStepWindow, ReplayBuffer
 from keras_impl import config as cfglib
 from keras_impl import files, runtime
@@ -233,7 +233,8 @@ def _end_episode(run: _Run, episode_return: float, episode_length: int, last_los
 def _loop(run: _Run, env) -> None:
     """Act, store, learn, update the target, end episodes, evaluate: until the budget or the target."""
     cfg, agent, buffer, state = run.cfg, run.agent, run.buffer, run.state
-    obs, _ = env.reset(seed=cfg.seed + state.episode)
+    obs, _ = env.reset(seed=train_seed(cfg.seed, state.episode))  # a resumed run: a new start, still a training seed
+
     episode_return, episode_length, last_loss = 0.0, 0, float("nan")
     while state.global_step < cfg.total_timesteps:
         state.epsilon = epsilon_at(cfg, state.global_step, state.episode, state.schedule_timesteps)

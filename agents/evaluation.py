@@ -39,11 +39,41 @@ Policy = Callable[[np.ndarray], np.ndarray]
 #   selection (early stop, best weights, the 10-episode screen): seeds in SELECT_SEEDS;
 #   the reported result (eval_mean, reached, the demo's verdict, docs figures): REPORT_EPISODES
 #   episodes reset with REPORT_SEED, REPORT_SEED + 1, ..., played once, after training.
+TRAIN_SEEDS = range(0, 10_000)  # every reset seed a training env may get: seed + offset (check_train_seed)
 SELECT_SEEDS = range(10_000, 1_000_000)
 REPORT_SEEDS = range(1_000_000, 2_000_000)
 SELECT_SEED, REPORT_SEED = SELECT_SEEDS.start, REPORT_SEEDS.start
 REPORT_EPISODES = 100
-EVAL_SEED = SELECT_SEED  # the former name of the selection seed (scripts and notebooks written before the split)
+
+
+def check_train_seed(seed: int, largest_offset: int = 0) -> int:
+    """Refuse a training ``--seed`` whose training envs would reach the selection or report seeds.
+
+    An exercise seeds its training envs with ``seed + offset`` for offsets up to ``largest_offset``
+    (e.g. ``episodes_per_update - 1``); all of them must lie in :data:`TRAIN_SEEDS`. Evaluation
+    commands (``kcourse eval --seed``, ``kcourse run breakout --seed``) choose evaluation episodes
+    and do not call this.
+
+    Returns:
+        ``seed``.
+
+    Raises:
+        ValueError: one line naming ``--seed`` and the allowed range.
+    """
+    highest = TRAIN_SEEDS.stop - 1 - int(largest_offset)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= highest:
+        why = (f"its training envs are reset with seeds seed..seed + {largest_offset:,}" if largest_offset
+               else "its training env is reset with it")
+        raise ValueError(f"Received an invalid value for argument `--seed`: expected an integer from 0 to "
+                         f"{highest:,} ({why}, which must stay below the selection seeds from {SELECT_SEED:,}), "
+                         f"got {seed!r}")
+    return int(seed)
+
+
+def train_seed(seed: int, offset: int) -> int:
+    """The reset seed ``seed + offset`` of a training env, wrapped to stay in :data:`TRAIN_SEEDS`
+    (an offset that grows without bound, e.g. the episode a resumed run starts at)."""
+    return TRAIN_SEEDS.start + (int(seed) + int(offset) - TRAIN_SEEDS.start) % len(TRAIN_SEEDS)
 
 
 def select_seed(offset: int = 0, episodes: int = 1) -> int:

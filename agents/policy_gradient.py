@@ -213,8 +213,17 @@ def play_episodes(envs, probabilities, rng: np.random.Generator, max_steps: int 
 
 
 # Two selection stages (the stop rule) on selection seeds, then the report once on the report seeds.
-CHECK_SEED, HELD_OUT_SEED = evaluation.SELECT_SEED, evaluation.SELECT_SEED + 10_000
 REPORT_SEED = evaluation.REPORT_SEED
+SECOND_SET_OFFSET = 10_000  # the stop rule's second set starts this far after its first
+QUICK_CHECK_EPISODES = 20
+
+
+def check_seeds(cfg: PolicyGradientConfig) -> tuple[int, int]:
+    """The first reset seeds of the stop rule's two selection sets: ``SELECT_SEED + seed`` and
+    ``SELECT_SEED + 10,000 + seed``, each wrapped into :data:`agents.evaluation.SELECT_SEEDS`."""
+    episodes = max(QUICK_CHECK_EPISODES, cfg.eval_episodes)
+    return (evaluation.select_seed(cfg.seed, episodes),
+            evaluation.select_seed(SECOND_SET_OFFSET + cfg.seed, episodes))
 
 
 def _check_target(agent: Reinforce, cfg: PolicyGradientConfig, episodes: int, evals: list, eval_writer, log):
@@ -225,12 +234,12 @@ def _check_target(agent: Reinforce, cfg: PolicyGradientConfig, episodes: int, ev
     and so is a second set that is retried at every check, so the run reports neither; it reports
     one evaluation on the report seeds after training (:func:`train`).
     """
-    policy = agent.policy(cfg.eval_policy, CHECK_SEED + cfg.seed)
-    quick = evaluation.evaluate(policy, cfg.env, episodes=20, seed=CHECK_SEED + cfg.seed)
+    first, second = check_seeds(cfg)
+    policy = agent.policy(cfg.eval_policy, first)
+    quick = evaluation.evaluate(policy, cfg.env, episodes=QUICK_CHECK_EPISODES, seed=first)
     if quick.mean < cfg.target:
         return None
-    full = evaluation.evaluate(agent.policy(cfg.eval_policy, CHECK_SEED + cfg.seed), cfg.env,
-                               episodes=cfg.eval_episodes, seed=CHECK_SEED + cfg.seed)
+    full = evaluation.evaluate(agent.policy(cfg.eval_policy, first), cfg.env, episodes=cfg.eval_episodes, seed=first)
     evals.append((episodes, full.mean))
     if eval_writer is not None:
         runtime.log_scalars(eval_writer, episodes, {f"eval/{cfg.eval_policy}_mean_return": full.mean})
@@ -238,8 +247,8 @@ def _check_target(agent: Reinforce, cfg: PolicyGradientConfig, episodes: int, ev
         log(f"{cfg.eval_policy} check after {episodes} episodes: {full.summary()}")
     if full.mean < cfg.target:
         return None
-    held_out = evaluation.evaluate(agent.policy(cfg.eval_policy, HELD_OUT_SEED + cfg.seed), cfg.env,
-                                   episodes=cfg.eval_episodes, seed=HELD_OUT_SEED + cfg.seed)
+    held_out = evaluation.evaluate(agent.policy(cfg.eval_policy, second), cfg.env, episodes=cfg.eval_episodes,
+                                   seed=second)
     if log:
         log(f"held-out check: {held_out.summary()}")
     return held_out if held_out.mean >= cfg.target else None

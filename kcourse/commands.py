@@ -35,7 +35,10 @@ def _add_eval(sub) -> None:
     sub.add_argument("policy", help="saved policy folder (or a run directory holding policy/), or `random`")
     sub.add_argument("--env", default=None, help="environment id or alias (default: the one the policy was trained on)")
     sub.add_argument("--episodes", type=int, default=100, help="episodes (default: 100)")
-    sub.add_argument("--seed", type=int, default=0, help="episode i is reset with seed + i (default: 0)")
+    sub.add_argument("--seed", type=int, default=0,
+                     help="episode i is reset with seed + i (default: 0); any seed >= 0: an evaluation picks its "
+                          "episodes (training runs use 0-9,999, selection 10,000-999,999, reports 1,000,000+)")
+
     sub.add_argument("--stochastic", action="store_true",
                      help="sample actions from the policy's distribution (softmax / bernoulli-left policies)")
     sub.add_argument("--epsilon", type=float, default=None,
