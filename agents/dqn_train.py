@@ -234,7 +234,6 @@ def _loop(run: _Run, env) -> None:
     """Act, store, learn, update the target, end episodes, evaluate: until the budget or the target."""
     cfg, agent, buffer, state = run.cfg, run.agent, run.buffer, run.state
     obs, _ = env.reset(seed=train_seed(cfg.seed, state.episode))  # a resumed run: a new start, still a training seed
-
     episode_return, episode_length, last_loss = 0.0, 0, float("nan")
     while state.global_step < cfg.total_timesteps:
         state.epsilon = epsilon_at(cfg, state.global_step, state.episode, state.schedule_timesteps)

@@ -240,7 +240,6 @@ class TabularQ:
     def train(self, tables: RecTables, users: np.ndarray, env_kwargs: dict, episodes: int, alpha: float, gamma: float,
               eps_start: float = 1.0, eps_end: float = 0.05, explore_fraction: float = 0.5, seed: int = 0,
               n_envs: int = MOVIELENS_Q_ENVS) -> list[float]:
-
         """Epsilon-greedy Q-learning; returns the mean reward per recommendation of each batch of episodes."""
         rng = np.random.default_rng(seed)
         runner = EpisodeBatch(tables, n_envs, **env_kwargs)

@@ -80,7 +80,6 @@ def build_parser() -> argparse.ArgumentParser:
                      help="random seed (default: the config's). A training exercise refuses a seed whose training "
                           "envs (seed + a small offset) would reach the selection seeds (10,000+); `run breakout` "
                           "trains nothing: its seed picks the games, any value")
-
     run.add_argument("--out", default="runs", help="parent folder of run directories (default: runs)")
     run.add_argument("--resume", default=None, metavar="DIR", help="continue the checkpointed run in DIR")
     run.add_argument("--config", action="append", metavar="KEY=VALUE", help="override a config field (repeatable)")

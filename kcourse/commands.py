@@ -38,7 +38,6 @@ def _add_eval(sub) -> None:
     sub.add_argument("--seed", type=int, default=0,
                      help="episode i is reset with seed + i (default: 0); any seed >= 0: an evaluation picks its "
                           "episodes (training runs use 0-9,999, selection 10,000-999,999, reports 1,000,000+)")
-
     sub.add_argument("--stochastic", action="store_true",
                      help="sample actions from the policy's distribution (softmax / bernoulli-left policies)")
     sub.add_argument("--epsilon", type=float, default=None,
