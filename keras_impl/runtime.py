@@ -47,7 +47,7 @@ LEGACY_KERAS_HELP = (
     "Fix: set the variable before TensorFlow is first imported, e.g.\n"
     "    export TF_USE_LEGACY_KERAS=1            # in the shell, or\n"
     "    import os; os.environ['TF_USE_LEGACY_KERAS'] = '1'   # first line of the script/notebook\n"
-    "or import `agents` / `keras_impl` before `tensorflow`. In a notebook, restart the kernel "
+    "or import `agents.tfa` (it sets the variable) before `tensorflow`. In a notebook, restart the kernel "
     "after changing it."
 )
 
@@ -204,8 +204,10 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
 
     Args:
         seed: a non-negative integer.
-        deterministic: also turn on TensorFlow op determinism (same results on the same hardware,
-            at some speed cost on GPUs). It cannot be turned off again in the same process.
+        deterministic: TensorFlow op determinism on (same results on the same hardware, at some
+            speed cost; ``tf.data`` runs a stateful map or a prefetch serially) or off. Off turns
+            it off again when an earlier call of the same process turned it on, so each run gets
+            the mode its config asks for (TensorFlow's public API can only turn it on).
     """
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"Received an invalid value for argument `seed`: expected an integer >= 0, got {seed!r}")
@@ -217,6 +219,11 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     keras.utils.set_random_seed(seed)  # Python, NumPy and the Keras/backend seed generator
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+    else:
+        from tensorflow.python.framework import config as tf_config  # disable_op_determinism has no public name
+
+        if tf_config.is_op_determinism_enabled():
+            tf_config.disable_op_determinism()
 
 
 def set_intra_op_threads(threads: int) -> bool:
