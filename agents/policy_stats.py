@@ -128,9 +128,10 @@ def first_verdict(x, threshold: float, alpha: float, c: float = TRUNCATION):
 def confidence_interval(x, alpha: float, c: float = TRUNCATION, grid: int = 2001) -> tuple[float, float]:
     """The ``[lower, upper]`` confidence sequence on the mean after the episodes ``x`` (``[0, 1]`` units).
 
-    ``lower`` is the smallest grid point ``m`` whose "above" capital never reached ``1/alpha``
-    (every ``m`` below it is rejected as the mean: a one-sided ``1 - alpha`` bound, valid at all
-    times), ``upper`` the mirror; the grid step (1/2000 of the range) rounds both outward.
+    The set of means no capital has rejected lies between two grid points: ``lower`` is the grid
+    point just below the smallest ``m`` whose "above" capital never reached ``1/alpha`` (the last
+    rejected one: the interval is rounded outward, never inward), ``upper`` the mirror. Each is a
+    one-sided ``1 - alpha`` bound, valid at all times; the grid step is 1/2000 of the range.
     """
     x = np.asarray(x, dtype=np.float64)
     if x.size == 0:
@@ -141,6 +142,8 @@ def confidence_interval(x, alpha: float, c: float = TRUNCATION, grid: int = 2001
     rejected_high = (log_capital(x, m, "below", c) >= bar).any(axis=-1)
     kept_low = np.flatnonzero(~rejected_low)
     kept_high = np.flatnonzero(~rejected_high)
-    lower = m[kept_low[0], 0] if kept_low.size else 1.0
-    upper = m[kept_high[-1], 0] if kept_high.size else 0.0
+    if not kept_low.size or not kept_high.size:  # every mean rejected on one side (cannot happen for alpha < 1)
+        return (1.0, 1.0) if not kept_low.size else (0.0, 0.0)
+    lower = m[max(kept_low[0] - 1, 0), 0]
+    upper = m[min(kept_high[-1] + 1, grid - 1), 0]
     return float(lower), float(upper)

@@ -18,8 +18,11 @@ Nothing here runs at import. Who calls what:
 """
 from __future__ import annotations
 
+import functools
+import importlib.util
 import logging
 import os
+import re
 import warnings
 
 LEGACY_KERAS = "TF_USE_LEGACY_KERAS"
@@ -37,16 +40,42 @@ def quiet_tensorflow() -> None:
     os.environ.setdefault(LOG_LEVEL, LOG_LEVEL_VALUE)
 
 
-class KnownNoise(logging.Filter):
-    """Drop TensorFlow/absl log lines about TF-Agents 0.19's own internals on TF 2.21: deprecation
-    notices for calls inside TF-Agents (``ReplayBuffer.get_next``, ``foldr`` with ``back_prop``)
-    and ``PolicySaver``'s renaming of nested argument names. A user can act on neither."""
+# Libraries whose own calls of deprecated TensorFlow APIs a user cannot act on.
+NOISY_LIBRARIES = ("tf_agents", "tensorflow", "tensorflow_probability", "tf_keras", "keras")
+# TensorFlow's deprecation records start "From FILE:LINE: ... is deprecated and will be removed ..."
+# (tensorflow/python/util/deprecation.py); FILE is where the deprecated API was called.
+_DEPRECATION = re.compile(r"From (?P<file>.+?):\d+: .*is deprecated and will be removed")
+# PolicySaver renames the TimeStep's nested argument names (function_type.py's sanitizing warning).
+_POLICY_SAVER_NAME = re.compile(r"`\d+/(step_type|reward|discount|observation)` is not a valid tf.function "
+                                r"parameter name")
 
-    PATTERNS = ("is deprecated and will be removed in a future version",
-                "is not a valid tf.function parameter name")
+
+@functools.lru_cache(maxsize=1)
+def _library_dirs() -> tuple[str, ...]:
+    """The installed folders of :data:`NOISY_LIBRARIES` (``find_spec`` of a top-level package imports nothing)."""
+    dirs = []
+    for name in NOISY_LIBRARIES:
+        spec = importlib.util.find_spec(name)
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            dirs.append(os.path.join(os.path.realpath(location), ""))
+    return tuple(dirs)
+
+
+def is_known_noise(message: str) -> bool:
+    """A TensorFlow/absl log message about TF-Agents' or TensorFlow's own internals: a deprecation notice
+    for a call made inside those libraries (``ReplayBuffer.get_next``, ``foldr`` with ``back_prop``), or
+    ``PolicySaver``'s renaming of a TimeStep argument. A deprecated call in the user's own code is kept."""
+    found = _DEPRECATION.match(message)
+    if found:
+        return os.path.realpath(found.group("file")).startswith(_library_dirs())
+    return bool(_POLICY_SAVER_NAME.match(message))
+
+
+class KnownNoise(logging.Filter):
+    """Drop the log records :func:`is_known_noise` recognises (TF-Agents 0.19 on TF 2.21's start-up noise)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not any(pattern in record.getMessage() for pattern in self.PATTERNS)
+        return not is_known_noise(record.getMessage())
 
 
 def install_noise_filters() -> None:

@@ -2,9 +2,9 @@
 
 Installed with kcourse and loaded by pytest through the ``pytest11`` entry point. Loading it costs
 no TensorFlow import: the plugin (:mod:`pytest_kcourse.plugin`) reads only TOML until a policy
-check runs, and it lives outside the ``kcourse`` package because importing ``kcourse`` sets
-TensorFlow's environment variables (``TF_USE_LEGACY_KERAS``), which a plugin loaded in every
-pytest run must not do. How to use it: ``docs/policy-testing.md``.
+check runs. It sets no process state (environment variables, log levels, warning filters), at
+load or when a check runs: that is the ``kcourse`` command line's job, not a plugin's that is
+loaded in every pytest run of the environment. How to use it: ``docs/policy-testing.md``.
 
 * :mod:`pytest_kcourse.config` -- the ``[tool.kcourse.policies]`` / ``policies.toml`` entries and
   the baseline file;

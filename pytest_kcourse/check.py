@@ -12,7 +12,9 @@ at 80% of the range (``tests/test_policy_plugin.py``). The test is valid at ever
 batch sizes do not change its error rates.
 
 Importing this module imports ``agents`` (Gymnasium, NumPy); loading a saved policy imports
-TensorFlow. The plugin imports it only when a check runs.
+TensorFlow. The plugin imports it only when a check runs. Neither changes process state: no
+environment variable, log level or warning filter is set here (TensorFlow logs as the user's
+process has it configured; ``kcourse`` sets those only in its command line).
 """
 from __future__ import annotations
 
@@ -23,11 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-import kcourse  # noqa: F401  (first: sets TensorFlow's log level and TF_USE_LEGACY_KERAS as the CLI does)
 from agents.envs import make_env, resolve_env_id
 from agents.evaluation import epsilon_greedy, evaluate
 from agents.policy_stats import confidence_interval, first_verdict, normalize
-from pytest_kcourse.config import ConfigError, PolicySpec, read_baselines, write_baseline
+from pytest_kcourse.config import ConfigError, PolicySpec, recorded_mean, write_baseline
 
 # The range of an episode's undiscounted return, for the envs whose range is known without
 # running them (CartPole: +1 per step up to the time limit; FrozenLake: 1 at the goal, else 0).
@@ -184,12 +185,23 @@ def summary_line(r: CheckResult) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
+def _set_protocol(spec: PolicySpec, env_id: str, env_kwargs: dict) -> None:
+    """An Atari game is played under ``spec.protocol`` (default sticky); other envs refuse the key."""
+    from agents.atari import DEFAULT_PROTOCOL, is_atari
+
+    if is_atari(env_id):
+        env_kwargs["protocol"] = spec.protocol or DEFAULT_PROTOCOL
+    elif spec.protocol is not None:
+        raise ConfigError(f"policy check {spec.name!r}: protocol applies to Atari games; {env_id} is not one")
+
+
 def _load(spec: PolicySpec):
     """``(policy, env_id, env_kwargs, env_factory, folder, env_arg, epsilon, n_actions)`` for a spec."""
     folder = spec.policy_folder()
     if folder is None:
-        return (spec.policy, resolve_env_id(spec.env), dict(spec.env_kwargs or {}), None, None, spec.env,
-                spec.epsilon or 0.0, None)
+        env_id, env_kwargs = resolve_env_id(spec.env), dict(spec.env_kwargs or {})
+        _set_protocol(spec, env_id, env_kwargs)
+        return spec.policy, env_id, env_kwargs, None, None, spec.env, spec.epsilon or 0.0, None
     from agents.policy_files import env_factory_for, eval_epsilon, load_policy  # TensorFlow: only for a saved policy
 
     policy, meta = load_policy(folder)
@@ -200,6 +212,7 @@ def _load(spec: PolicySpec):
     else:  # the policy's own env kwargs, unless the check plays another env
         env_kwargs = dict(meta.get("env_kwargs") or {}) if same_env else {}
     factory = env_factory_for(meta) if same_env else None
+    _set_protocol(spec, env_id, env_kwargs)
     epsilon = eval_epsilon(meta, spec.epsilon)
     n_actions = (meta.get("action_space") or {}).get("n")
     return policy, env_id, env_kwargs, factory, folder, None if same_env else env_id, epsilon, n_actions
@@ -216,11 +229,7 @@ def run_check(spec: PolicySpec, regen: bool = False) -> CheckResult:
     if regen:
         threshold = float("nan")
     elif spec.criterion == "baseline":
-        record = read_baselines(spec.baseline_path).get(spec.name)
-        if not isinstance(record, dict) or not isinstance(record.get("mean"), (int, float)):
-            raise ConfigError(f"policy check {spec.name!r}: no baseline in {spec.baseline_path}; record one with "
-                              f"`pytest --policies-regen`")
-        baseline_mean = float(record["mean"])
+        baseline_mean = recorded_mean(spec.baseline_path, spec.name)
         threshold = baseline_mean - spec.delta
     else:
         threshold = float(spec.min_mean)

@@ -1,8 +1,12 @@
 """Policy entries from ``policies.toml`` or ``[tool.kcourse.policies]``, and the baseline file.
 
-The policies table holds settings (``alpha``, ``max_episodes``, ``batch``, ``growth``, ``seed``) that apply to
-every entry, and one sub-table per policy::
+A ``policies.toml`` declares itself a kcourse file with ``format = "kcourse-policies/1"`` (other
+projects' files of that name are left alone: :func:`classify`); ``[tool.kcourse.policies]`` in a
+``pyproject.toml`` needs no declaration (the table's name is one). The table holds settings
+(``alpha``, ``max_episodes``, ``batch``, ``growth``, ``seed``) that apply to every entry, and one
+sub-table per policy::
 
+    format = "kcourse-policies/1"      # required in a policies.toml: this file is kcourse's
     alpha = 0.01                       # optional defaults for every entry
     [cartpole-v1-dqn]                  # the test id: policies.toml::cartpole-v1-dqn
     path = "agents/trained/cartpole-v1-dqn"   # relative to this file; "kcourse:NAME" = a committed policy
@@ -29,10 +33,14 @@ CONFIG_FILE = "policies.toml"
 PYPROJECT = "pyproject.toml"
 BASELINE_FILE = "policies.baseline.json"
 COMMITTED_PREFIX = "kcourse:"
+FORMAT_KEY = "format"
+FORMAT = "kcourse-policies/1"  # what a policies.toml says to be collected
+# Keys that make an undeclared table look like a kcourse policy check (classify: a warning, not a silent skip).
+CHECK_KEYS = ("min_mean", "criterion", "delta", "return_range", "max_episodes")
 CRITERIA = ("min_mean", "baseline")
 DEFAULTS = {"alpha": 0.01, "max_episodes": 400, "batch": 30, "growth": 2.0, "seed": 0}
 ENTRY_KEYS = (*DEFAULTS, "path", "env", "env_kwargs", "criterion", "min_mean", "delta", "return_range",
-              "max_steps", "slow", "epsilon")
+              "max_steps", "slow", "epsilon", "protocol")
 
 
 class ConfigError(ValueError):
@@ -64,6 +72,8 @@ class PolicySpec:
     slow: bool = False
     # random actions with this probability; None: the policy's eval_epsilon (policy.json), else greedy
     epsilon: float | None = None
+    # Atari only: "sticky" (the default) or "atari100k" (agents.atari.PROTOCOLS)
+    protocol: str | None = None
     config_path: Path | None = None  # the toml file the entry came from (baselines live beside it)
 
     def __post_init__(self):
@@ -93,10 +103,14 @@ class PolicySpec:
             self.return_range = (float(rng[0]), float(rng[1]))
         if self.epsilon is not None and not (_is_number(self.epsilon) and 0 <= self.epsilon <= 1):
             raise ConfigError(f"{where}: epsilon must be a probability in [0, 1], got {self.epsilon!r}")
+        if self.protocol is not None and self.protocol not in ("sticky", "atari100k"):
+            raise ConfigError(f"{where}: protocol must be 'sticky' or 'atari100k' (Atari games), got {self.protocol!r}")
         if self.env_kwargs is not None and not isinstance(self.env_kwargs, dict):
             raise ConfigError(f"{where}: env_kwargs must be a table, got {self.env_kwargs!r}")
         if not callable(self.policy) and not (isinstance(self.policy, (str, os.PathLike)) and str(self.policy)):
             raise ConfigError(f"{where}: path must be a policy folder, got {self.policy!r}")
+        if not isinstance(self.slow, bool):  # `slow = "no"` was true (a non-empty string)
+            raise ConfigError(f"{where}: slow must be true or false, got {self.slow!r}")
         if callable(self.policy) and not self.env:
             raise ConfigError(f"{where}: a policy callable needs env=ID")
 
@@ -138,6 +152,34 @@ def read_toml(path: Path) -> dict:
         raise ConfigError(f"{path}: cannot read it as TOML ({err})") from None
 
 
+def classify(path: Path) -> str:
+    """What a file named ``policies.toml`` is: ``"kcourse"`` (it says ``format = "kcourse-policies/..."``:
+    collected, errors and all), ``"lookalike"`` (undeclared, but a table with ``path`` and a check key:
+    the plugin warns), or ``"other"`` (another project's file, YAML, ...: ignored)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return "other"
+    declared = FORMAT.split("/")[0].encode() in data
+    try:
+        table = read_toml(path)
+    except ConfigError:  # not TOML: ours only if it names our format (then the collector reports why)
+        return "kcourse" if declared else "other"
+    value = table.get(FORMAT_KEY)
+    if isinstance(value, str) and value.split("/")[0] == FORMAT.split("/")[0]:
+        return "kcourse"
+    entries = [v for v in table.values() if isinstance(v, dict)]
+    if any("path" in entry and set(CHECK_KEYS) & set(entry) for entry in entries):
+        return "lookalike"
+    return "other"
+
+
+def undeclared_message(path: Path) -> str:
+    """The one warning line for a ``policies.toml`` that looks like kcourse checks but does not declare itself."""
+    return (f"{path} was not collected: its entries look like kcourse policy checks, but the file does not "
+            f"declare itself one; add the line format = \"{FORMAT}\" at its top (docs/policy-testing.md)")
+
+
 def policies_table(path: Path) -> dict | None:
     """The policies table of ``policies.toml`` (the whole file) or ``pyproject.toml``
     (``[tool.kcourse.policies]``; None when it has none)."""
@@ -158,6 +200,11 @@ def load_specs(path: Path) -> list[PolicySpec]:
     table = policies_table(path)
     if not table:
         return []
+    table = dict(table)
+    declared = table.pop(FORMAT_KEY, None)
+    if declared != FORMAT and (declared is not None or path.name != PYPROJECT):
+        raise ConfigError(f"{path}: expected format = \"{FORMAT}\" (the policies table this kcourse reads), got "
+                          f"{'no format key' if declared is None else repr(declared)}")
     defaults = {key: value for key, value in table.items() if not isinstance(value, dict)}
     unknown = sorted(set(defaults) - set(DEFAULTS))
     if unknown:
@@ -185,23 +232,59 @@ def load_specs(path: Path) -> list[PolicySpec]:
 # ----------------------------------------------------------------------------------------------
 
 
-def read_baselines(path: Path) -> dict:
+def read_baselines(path: Path, corrupt_ok: bool = False) -> dict:
+    """The baseline file's ``{name: record}`` (``{}`` when there is none).
+
+    Args:
+        corrupt_ok: return ``{}`` for a file that is not JSON or not a JSON object (``--policies-regen``
+            rewrites it) instead of raising.
+
+    Raises:
+        ConfigError: one line naming the file: a folder in its place, unreadable, or (unless
+            ``corrupt_ok``) not a JSON object.
+    """
     path = Path(path)
-    if not path.is_file():
+    if not os.path.lexists(path):
         return {}
+    if not path.is_file():
+        raise ConfigError(f"{path}: expected the baselines file, found a folder or other non-file; move it away")
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise ConfigError(f"{path}: cannot read the baselines ({err}); rerun pytest --policies-regen") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a JSON object of baselines, got {type(data).__name__}")
-    return data
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the baselines ({err.strerror or err})") from None
+    try:
+        data = json.loads(text)
+    except ValueError as err:
+        data = err
+    if isinstance(data, dict):
+        return data
+    if corrupt_ok:
+        return {}
+    why = f"not JSON: {data}" if isinstance(data, ValueError) else f"expected a JSON object, got {type(data).__name__}"
+    raise ConfigError(f"{path}: the baselines file is corrupt ({why}); `pytest --policies-regen` rewrites it")
+
+
+def recorded_mean(path: Path, name: str) -> float:
+    """The recorded mean of entry ``name`` of the baseline file.
+
+    Raises:
+        ConfigError: no entry (record one with ``--policies-regen``), or an entry without a finite
+            number ``mean``.
+    """
+    records = read_baselines(path)
+    if name not in records:
+        raise ConfigError(f"policy check {name!r}: no baseline in {path}; record one with `pytest --policies-regen`")
+    record = records[name]
+    if not isinstance(record, dict) or not _is_number(record.get("mean")):
+        raise ConfigError(f"policy check {name!r}: the baseline entry in {path} has no number `mean` (got "
+                          f"{json.dumps(record)[:80]}); rerun `pytest --policies-regen`")
+    return float(record["mean"])
 
 
 def write_baseline(path: Path, name: str, record: dict) -> Path:
     """Add or replace entry ``name`` of the baseline file, keeping the others (atomic replace)."""
     path = Path(path)
-    data = read_baselines(path)
+    data = read_baselines(path, corrupt_ok=True)  # a corrupt file is rewritten, not a loop of the same error
     data[name] = record
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

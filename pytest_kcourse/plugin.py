@@ -1,8 +1,11 @@
 """The pytest hooks: policy entries as test items, the ``policy_check`` fixture and marker, baselines.
 
-* every entry of a ``policies.toml`` (or of ``[tool.kcourse.policies]`` in ``pyproject.toml``) in
-  the collected paths is a test item, ``policies.toml::NAME``, marked ``policy_check`` (and
-  ``slow`` when the entry says ``slow = true``);
+* every entry of a ``policies.toml`` that declares ``format = "kcourse-policies/1"`` (or of
+  ``[tool.kcourse.policies]`` in ``pyproject.toml``) in the collected paths is a test item,
+  ``policies.toml::NAME``, marked ``policy_check`` (and ``slow`` when the entry says
+  ``slow = true``; the plugin registers ``slow`` when the project does not); another project's
+  ``policies.toml`` is left alone, and an undeclared one whose entries look like kcourse checks
+  gets one warning line naming the file and the fix;
 * the ``policy_check`` fixture runs the same check inside an ordinary test; the ``policy_check``
   marker's keyword arguments are its defaults (``@pytest.mark.policy_check(alpha=0.05)``);
 * ``pytest --policies-regen`` evaluates every collected policy on its whole budget and records
@@ -15,14 +18,20 @@ when the first check runs.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
 
-from pytest_kcourse.config import CONFIG_FILE, PYPROJECT, ConfigError, PolicySpec, load_specs, policies_table
+from pytest_kcourse.config import (CONFIG_FILE, PYPROJECT, ConfigError, PolicySpec, classify, load_specs,
+                                   policies_table, undeclared_message)
 
 MARKER = "policy_check"
 RESULTS = pytest.StashKey[list]()
+
+
+class UndeclaredPoliciesWarning(pytest.PytestWarning):
+    """A ``policies.toml`` that looks like kcourse policy checks but does not declare itself one."""
 
 
 def pytest_addoption(parser):
@@ -35,12 +44,18 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", f"{MARKER}(**settings): a kcourse policy check; on an ordinary test, the "
                                        f"defaults of its policy_check fixture (alpha, max_episodes, batch, seed, ...)")
+    if not any(line.split(":")[0].split("(")[0].strip() == "slow" for line in config.getini("markers")):
+        # entries with `slow = true` are marked slow; a project with --strict-markers need not know the mark
+        config.addinivalue_line("markers", "slow: a slow test (kcourse policy checks with slow = true)")
     config.stash[RESULTS] = []
 
 
 def pytest_collect_file(file_path: Path, parent):
     if file_path.name == CONFIG_FILE:
-        return PolicyFile.from_parent(parent, path=file_path)
+        kind = classify(file_path)
+        if kind == "lookalike":
+            warnings.warn(UndeclaredPoliciesWarning(undeclared_message(file_path)), stacklevel=1)
+        return PolicyFile.from_parent(parent, path=file_path) if kind == "kcourse" else None
     if file_path.name == PYPROJECT:
         try:
             has_table = policies_table(file_path) is not None

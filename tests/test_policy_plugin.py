@@ -23,6 +23,8 @@ import pytest
 from agents.policy_stats import bets, confidence_interval, first_verdict, log_capital, normalize, running_estimates
 from pytest_kcourse.config import ConfigError, PolicySpec, load_specs
 
+DECLARED = 'format = "kcourse-policies/1"\n'  # the first line of every kcourse policies.toml
+
 pytest_plugins = ("pytester",)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -75,10 +77,28 @@ def test_all_top_returns_pass_at_episode_30_no_valid_test_can_beat_21():
 
 def test_confidence_interval_holds_the_data_and_matches_the_verdict():
     lower, upper = confidence_interval(np.ones(30), 0.01)
-    assert upper == 1.0 and 0.8 < lower < 0.81  # 30 ones reject m = 0.8 (the pass above), not much more
+    assert upper == 1.0 and 0.8 <= lower < 0.81  # 30 ones reject m = 0.8 (the pass above), not much more
     x = (np.random.default_rng(0).random(400) < 0.5).astype(float)
     lower, upper = confidence_interval(x, 0.01)
     assert lower < x.mean() < upper and upper - lower < 0.3
+
+
+def test_confidence_interval_rounds_outward_to_the_last_rejected_grid_point():
+    # x = 1, 1, 1, alpha = 0.5 (bar: capital 2), grid step 0.1. "Above" capital at m (mu, sigma2 and
+    # the bets as in test_running_estimates_and_bets_by_hand):
+    #   m = 0.6: lam = 0, 0.15/(0.15625 + 0.0225) = 0.8392, min(0.2333/(0.113426 + 0.05444), 0.75/0.6) = 1.25;
+    #            capital (1 + 0.8392 * 0.4)(1 + 1.25 * 0.4) = 1.3357 * 1.5 = 2.0035 >= 2: rejected
+    #   m = 0.7: lam = 0, 0.05/0.15875 = 0.3150, 0.1333/0.131204 = 1.0163 (cap 1.0714);
+    #            capital 1.0945 * 1.3049 = 1.428 < 2: kept
+    # The set of means not rejected starts between 0.6 and 0.7: outward, the lower bound is 0.6 (the
+    # smallest kept point, 0.7, would round inward). "Below" bets on m - 1 < 0 never win: upper 1.
+    assert confidence_interval(np.ones(3), 0.5, grid=11) == (pytest.approx(0.6), 1.0)
+    # one episode at 1: m = 0 gives lam = 0.5/(0.25 + 0.25) = 1 and capital 1 + 1 * 1 = 2 (rejected),
+    # m = 0.1 gives 1 + (0.4/0.41) * 0.9 = 1.878 (kept): lower 0, not 0.1
+    assert confidence_interval([1.0], 0.5, grid=11) == (0.0, 1.0)
+    # the mirror: three zeros, upper 0.4 (1 - 0.6)
+    lower, upper = confidence_interval(np.zeros(3), 0.5, grid=11)
+    assert lower == 0.0 and upper == pytest.approx(0.4)
 
 
 def test_normalize_refuses_a_return_outside_the_range():
@@ -149,7 +169,7 @@ def test_at_the_threshold_itself_neither_verdict_exceeds_alpha(name):
 
 def test_config_entries_settings_and_errors(tmp_path):
     config = tmp_path / "policies.toml"
-    config.write_text('alpha = 0.05\nbatch = 5\n[a]\npath = "pol"\nmin_mean = 1\n'
+    config.write_text(DECLARED + 'alpha = 0.05\nbatch = 5\n[a]\npath = "pol"\nmin_mean = 1\n'
                       '[b]\npath = "kcourse:frozenlake-4x4"\ncriterion = "baseline"\ndelta = 0.1\nalpha = 0.02\n')
     a, b = load_specs(config)
     assert (a.name, a.alpha, a.batch, a.growth, a.max_episodes, a.seed) == ("a", 0.05, 5, 2.0, 400, 0)
@@ -164,12 +184,47 @@ def test_config_entries_settings_and_errors(tmp_path):
         ('[a]\npath = "p"\nmin_mean = 1\ngrowth = 0.5\n', "growth must be a number >= 1"),
         ('[a]\npath = "p"\nmin_mean = 1\nreturn_range = [5, 1]\n', "return_range must be"),
         ('[a]\npath = "p"\nmin_mean = 1\nepsilon = 1.5\n', "epsilon must be a probability in"),
+        ('[a]\npath = "p"\nmin_mean = 1\nslow = "no"\n', "slow must be true or false, got 'no'"),
         ('aplha = 0.1\n', "unknown setting 'aplha'"),
         ('[a\n', "cannot read it as TOML"),
     ]:
-        config.write_text(text)
+        config.write_text(DECLARED + text)
         with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
             load_specs(config)
+
+
+def test_committed_prefix_accepts_only_the_committed_names():
+    from agents import trained
+
+    assert trained.policy_path("frozenlake-4x4") == REPO / "agents" / "trained" / "frozenlake-4x4"
+    for name in ("../../../../some/folder", "../trained/frozenlake-4x4", "frozenlake-4x4/.", ""):
+        spec = PolicySpec(name="p", policy="kcourse:" + name, min_mean=1)
+        with pytest.raises(ValueError, match=r"argument `name`: no committed policy .*; available: "
+                                             r"breakout-dueling-double, cartpole-v1-dqn"):
+            spec.policy_folder()
+
+
+def test_baseline_file_errors_are_one_line_and_regen_rewrites_a_corrupt_file(tmp_path):
+    from pytest_kcourse.config import read_baselines, recorded_mean, write_baseline
+
+    path = tmp_path / "policies.baseline.json"
+    path.write_text("{not json")
+    with pytest.raises(ConfigError, match=r"the baselines file is corrupt \(not JSON: .*\); `pytest --policies-regen` "
+                                          r"rewrites it"):
+        read_baselines(path)
+    write_baseline(path, "a", {"mean": 1.5})  # what --policies-regen does: no loop of the same error
+    assert json.loads(path.read_text()) == {"a": {"mean": 1.5}}
+    path.write_text('{"a": {"cp": 5}}')
+    with pytest.raises(ConfigError, match=r"policy check 'a': the baseline entry in .* has no number `mean` "
+                                          r"\(got \{\"cp\": 5\}\); rerun `pytest --policies-regen`"):
+        recorded_mean(path, "a")
+    with pytest.raises(ConfigError, match=r"policy check 'b': no baseline in .*; record one with"):
+        recorded_mean(path, "b")
+    path.unlink()
+    path.mkdir()
+    for call in (lambda: read_baselines(path), lambda: write_baseline(path, "a", {"mean": 1.0})):
+        with pytest.raises(ConfigError, match="expected the baselines file, found a folder"):
+            call()
 
 
 def test_epsilon_key_plays_random_actions_with_that_probability():
@@ -219,6 +274,18 @@ def test_loading_the_plugin_imports_no_tensorflow_and_sets_no_environment_variab
             "sorted(k for k in os.environ if os.environ[k] != before.get(k)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[] []"
+
+
+def test_running_a_check_imports_no_kcourse_and_sets_no_environment_variable():
+    # check.py used to `import kcourse` "to set the log level and the legacy-Keras switch"; it set nothing
+    code = ("import os, sys; before = dict(os.environ); import numpy as np; "
+            "from pytest_kcourse.check import run_check; from pytest_kcourse.config import PolicySpec; "
+            "r = run_check(PolicySpec(name='p', policy=lambda o: np.zeros(len(o), dtype='int64'), env='CartPole-v1', "
+            "min_mean=5, max_episodes=30)); "
+            "print(r.episodes, 'kcourse' in sys.modules, sorted(k for k in os.environ if os.environ[k] != before.get(k)))")
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_USE_LEGACY_KERAS", "TF_CPP_MIN_LOG_LEVEL")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    assert out.strip().splitlines()[-1] == "30 False []"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -288,18 +355,53 @@ def test_pyproject_entries_are_items_and_other_pyprojects_are_ignored(pytester):
 
 
 def test_config_error_is_one_line_in_collection(pytester):
-    pytester.makefile(".toml", policies='[p]\npath = "x"\nmin_mean = 1\ntreshold = 3\n')
+    pytester.makefile(".toml", policies=DECLARED + '[p]\npath = "x"\nmin_mean = 1\ntreshold = 3\n')
     result = pytester.runpytest("-p", "no:cacheprovider")
     out = result.stdout.str()
     assert "unknown key 'treshold'" in out and "Traceback" not in out
     assert result.ret != 0
 
 
+def test_other_projects_policies_toml_files_are_left_alone(pytester):
+    # a `version = 2` file, an [admins] table, YAML: none of them is kcourse's, none stops collection
+    for folder, text in (("a", "version = 2\n"), ("b", '[admins]\nnames = ["ann"]\n'), ("c", "a: 1\n- b: [\n")):
+        (pytester.path / folder).mkdir()
+        (pytester.path / folder / "policies.toml").write_text(text)
+    pytester.makepyfile("def test_ok():\n    pass\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "-W", "error::pytest.PytestWarning")
+    result.assert_outcomes(passed=1)
+    assert "policies.toml" not in result.stdout.str()
+
+
+def test_an_undeclared_file_that_looks_like_kcourse_checks_gets_one_warning_line(pytester):
+    pytester.makefile(".toml", policies='[p]\npath = "x"\nmin_mean = 1\n')
+    result = pytester.runpytest("--co", "-q", "-p", "no:cacheprovider")
+    lines = [line for line in result.stdout.lines if "was not collected" in line]
+    assert len(lines) == 1 and "policies.toml::p" not in result.stdout.str()
+    assert lines[0].endswith(f"{pytester.path / 'policies.toml'} was not collected: its entries look like kcourse "
+                             f"policy checks, but the file does not declare itself one; add the line "
+                             f'format = "kcourse-policies/1" at its top (docs/policy-testing.md)')
+
+
+def test_a_declared_file_of_another_format_version_is_a_one_line_error(pytester):
+    pytester.makefile(".toml", policies='format = "kcourse-policies/2"\n[p]\npath = "x"\nmin_mean = 1\n')
+    result = pytester.runpytest("--co", "-p", "no:cacheprovider")
+    assert f'{pytester.path / "policies.toml"}: expected format = "kcourse-policies/1" (the policies table this ' \
+           f"kcourse reads), got 'kcourse-policies/2'" in result.stdout.str()
+    assert "Traceback" not in result.stdout.str() and result.ret == pytest.ExitCode.INTERRUPTED
+
+
+def test_slow_entries_collect_under_strict_markers_in_a_project_without_a_slow_mark(pytester):
+    pytester.makefile(".toml", policies=DECLARED + '[p]\npath = "x"\nmin_mean = 1\nslow = true\n')
+    result = pytester.runpytest("--co", "-q", "--strict-markers", "-m", "slow", "-p", "no:cacheprovider")
+    assert "policies.toml::p" in result.stdout.str() and result.ret == pytest.ExitCode.OK
+
+
 def test_items_ids_baseline_regeneration_and_baseline_criterion(pytester):
     """The committed FrozenLake policies through toml items: ids, --policies-regen, baseline pass/fail."""
     # The runs that load a policy run in subprocesses: pytester's in-process runs drop the modules a
     # run imported, and TensorFlow aborts when it is imported a second time in one process.
-    pytester.makefile(".toml", policies=textwrap.dedent("""
+    pytester.makefile(".toml", policies=DECLARED + textwrap.dedent("""
         max_episodes = 200
         [lake]
         path = "kcourse:frozenlake-4x4"

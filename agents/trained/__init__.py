@@ -26,9 +26,9 @@ def available() -> list[str]:
 
 
 def policy_path(name: str) -> Path:
-    """The folder of committed policy ``name`` (see :func:`available`)."""
-    path = HERE / name
-    if not (path / "policy.json").is_file():
+    """The folder of committed policy ``name``: one of :func:`available`, never a path (``../x`` is refused)."""
+    names = available()
+    if name not in names:
         raise ValueError(f"Received an invalid value for argument `name`: no committed policy {name!r}; "
-                         f"available: {', '.join(available())}")
-    return path
+                         f"available: {', '.join(names)}")
+    return HERE / name
