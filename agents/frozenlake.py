@@ -165,7 +165,8 @@ def run(cfg: FrozenLakeConfig, run_dir: Path) -> dict:
 
     Training stops on the course's clear rule (the training episodes' scores: the selection);
     the reported result is the greedy success rate over ``eval_episodes`` episodes on the report
-    seeds, played once, and ``reached`` is that rate >= ``clear_score``.
+    seeds, played once, and ``reached`` is that rate >= ``cfg.report_target`` (``clear_score``; 0.70 on the
+    slippery lake, whose optimum is about 0.74).
     """
     run_dir = Path(run_dir)
     train_writer, eval_writer = runtime.summary_writers(run_dir)
@@ -173,7 +174,7 @@ def run(cfg: FrozenLakeConfig, run_dir: Path) -> dict:
     agent, cleared_at = train(cfg, writer=train_writer)
     seconds = timer.seconds
     result = evaluate(agent.greedy_policy, ENV_ID, episodes=cfg.eval_episodes, seed=REPORT_SEED, env_kwargs=cfg.env_kwargs)
-    reached = result.mean >= cfg.clear_score
+    reached = result.mean >= cfg.report_target
     runtime.log_scalars(eval_writer, agent.n_experiences, {"eval/success_rate": result.mean})
     lake = f"{cfg.map_name} {'slippery' if cfg.slippery else 'not slippery'}"
     plot_learning_curve(run_dir / "learning_curve.png", f"FrozenLake {lake} (seed {cfg.seed})", returns=agent.scores,
@@ -188,8 +189,8 @@ def run(cfg: FrozenLakeConfig, run_dir: Path) -> dict:
                 extra={"algorithm": "keras-dqn-embedding", "episodes": agent.n_episodes, "cleared_at": cleared_at})
     artifacts.append("policy")
     cleared = f"cleared in {cleared_at} episodes" if cleared_at else f"not cleared in {agent.n_episodes} episodes"
-    gap = cfg.clear_score - result.mean
-    verdict = f">= {cfg.clear_score:g}" if reached else f"< {cfg.clear_score:g}, missed by {gap:.3f}"
+    gap = cfg.report_target - result.mean
+    verdict = f">= {cfg.report_target:g}" if reached else f"< {cfg.report_target:g}, missed by {gap:.3f}"
     headline = (f"{lake}: report greedy success {result.mean:.3f} over {cfg.eval_episodes} episodes ({verdict}); "
                 f"{cleared} ({seconds:.0f}s)")
     mean_100 = float(np.mean(agent.scores[-100:])) if agent.scores else None

@@ -144,3 +144,31 @@ def test_reached_follows_the_report_not_the_clear_rule(tmp_path, monkeypatch):
     assert "report greedy success 0.500 over 1000 episodes (< 0.9, missed by 0.400)" in result["headline"]
     assert calls == [range(evaluation.REPORT_SEED, evaluation.REPORT_SEED + 1000)]
     assert set(calls[0]) <= set(evaluation.REPORT_SEEDS) and result["metrics"]["report_seeds"] == [calls[0][0], calls[0][-1]]
+
+
+@pytest.mark.parametrize("mean, verdict, reached", [
+    (0.604, "(< 0.7, missed by 0.096)", False),  # 0.70 - 0.604: the bar is the slippery target, not 0.9
+    (0.72, "(>= 0.7)", True),
+])
+def test_slippery_report_is_judged_against_0_70(tmp_path, monkeypatch, mean, verdict, reached):
+    from agents import evaluation
+
+    env, agent = make_agent(gif=False, slippery=True)
+
+    def fake_evaluate(policy, env_id, episodes=100, seed=0, **kwargs):
+        return evaluation.EvalResult(mean, 0.4, 0.0, 1.0, [mean] * episodes, [1] * episodes, env_id, seed)
+
+    monkeypatch.setattr(frozenlake, "train", lambda cfg, writer=None: (agent, None))
+    monkeypatch.setattr(frozenlake, "evaluate", fake_evaluate)
+    result = frozenlake.run(resolve(FrozenLakeConfig, {"slippery": True, "gif": False}), tmp_path)
+    assert f"4x4 slippery: report greedy success {mean:.3f} over 1000 episodes {verdict}" in result["headline"]
+    assert result["reached"] is reached
+
+
+def test_tf_agents_slippery_report_target_is_0_70_and_the_other_lakes_keep_theirs():
+    from agents.configs import TfaDqnConfig
+
+    assert resolve(TfaDqnConfig, {"env": "frozenlake", "slippery": True}).report_target == 0.70
+    assert resolve(TfaDqnConfig, {"env": "frozenlake"}).report_target == 1.0  # the preset's target_return
+    assert resolve(TfaDqnConfig, {"env": "cartpole"}).report_target == 475.0
+    assert resolve(FrozenLakeConfig, {}).report_target == 0.9  # the clear score

@@ -345,9 +345,10 @@ def _finish(p: TfaDqnConfig, run_dir: Path, c, eval_writer, history: list, best:
     if p.env == "frozenlake":
         metrics["final_success_rate"] = final.mean
     what = "success rate" if p.env == "frozenlake" else "mean return"
-    reached = final.mean >= p.target_return if p.target_return else None
-    verdict = "" if reached is None else f" (>= {p.target_return:g})" if reached else \
-        f" (< {p.target_return:g}, missed by {p.target_return - final.mean:.3f})"
+    target = p.report_target  # the slippery lake: 0.70
+    reached = final.mean >= target if target else None
+    verdict = "" if reached is None else f" (>= {target:g})" if reached else \
+        f" (< {target:g}, missed by {target - final.mean:.3f})"
     selection = "" if reached is None else "selection passed, " if reached_target else "selection never passed, "
     headline = (f"{p.env_id}{' slippery' if p.slippery else ''}: report greedy {what} {final.mean:.3f} over "
                 f"{len(final.returns)} episodes{verdict}; {selection}policy from update "
