@@ -5,7 +5,8 @@ decides its wall time. Times, one after the other on the same CPU (take it on id
 
 * the hand-written ``DQNAgent.learn(replay, 32, 1)`` (a ``FrameReplay`` sample, random shifts, Double
   DQN's three forward passes and one backward pass), for the preset's dueling-double, without the
-  shifts, and for the plain ``dqn`` variant; and its compiled ``train_step`` alone on a fixed batch;
+  shifts, and for the plain ``dqn`` variant (``atari_speed.py`` times its train step alone, its whole
+  training loop and a PyTorch update);
 * TF-Agents' ``agent.train`` of ``--preset data-efficient`` (``DdqnAgent``, n-step 10, the dueling
   ``AtariQNetwork`` with ``RandomShift``) on a fixed sampled batch, in a child process (TF-Agents
   needs ``TF_USE_LEGACY_KERAS=1`` before TensorFlow is imported); and its training loop, one collect
@@ -24,35 +25,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.dqn_breakout import RandomPlay, rate  # noqa: E402
+from benchmarks.atari_speed import learn_rate, make_agent, preset, random_replay, rate  # noqa: E402
 
 
 def hand_written(seconds: float) -> None:
-    import numpy as np
-    import tensorflow as tf
-
-    from agents.configs import DQNConfig
-    from agents.dqn import DQNAgent
-    from agents.replay import FrameReplay
-    from keras_impl import config as cfglib
-
-    replay = FrameReplay(20_000, n=10, gamma=0.99, seed=0)
-    play = RandomPlay(replay)
-    play.fill(3_000)
-    env = play.env
+    replay, play = random_replay(preset())
     for label, overrides in (("dueling-double (the preset)", {}), ("dueling-double, no shifts", {"augment_pad": 0}),
                              ("dqn variant", {"variant": "dqn"})):
-        agent = DQNAgent(cfglib.resolve(DQNConfig, {"env": "breakout", **overrides}), env.observation_space,
-                         env.action_space)
-        learn_rate = rate(lambda: agent.learn(replay, 32, 1), seconds, warmup=10)
-        print(f"hand-written {label}: learn {learn_rate:.1f} updates/s "
+        agent = make_agent(preset(**overrides), play.env)
+        print(f"hand-written {label}: learn {learn_rate(agent, replay, seconds):.1f} updates/s "
               f"(load average {os.getloadavg()[0]:.2f})", flush=True)
-        if not overrides:
-            batch = [tf.constant(np.asarray(a)[0]) for a in replay.sample_many(1, 32)]
-            step = tf.function(agent.train_step)
-            step_rate = rate(lambda: step(*batch)[0].numpy(), seconds, warmup=10)
-            print(f"  its train_step alone on a fixed batch: {step_rate:.1f}/s",
-                  flush=True)
+    play.env.close()
 
 
 def tf_agents(seconds: float) -> None:
