@@ -15,6 +15,7 @@ import numpy as np
 
 from agents import policy_files, render, trained
 from agents.configs import BreakoutPolicyConfig
+from agents.atari import BREAKOUT_ID
 from agents.envs import resolve_env_id
 from agents.evaluation import epsilon_greedy, evaluate
 
@@ -32,17 +33,18 @@ def run(cfg: BreakoutPolicyConfig, run_dir: Path) -> dict:
     """Evaluate the saved policy on ``cfg.games`` held-out full games; GIF of the first."""
     folder = trained.policy_path(cfg.policy) if cfg.policy in trained.available() else Path(cfg.policy)
     policy, meta = policy_files.load_policy(folder)
-    if resolve_env_id(meta.get("env_id", "")) != "BreakoutNoFrameskip-v4":
+    if resolve_env_id(meta.get("env_id") or "?") != BREAKOUT_ID:
         raise ValueError(f"Received an invalid value for argument `policy`: {cfg.policy} is a policy for "
                          f"{meta.get('env_id')!r}, not Breakout (use `kcourse eval {cfg.policy}`)")
     epsilon = policy_files.eval_epsilon(meta, cfg.epsilon)
     n_actions = int(meta["action_space"]["n"])
     factory = policy_files.env_factory_for(meta)
     played = epsilon_greedy(policy, n_actions, epsilon, cfg.seed)
-    result = evaluate(played, meta["env_id"], episodes=cfg.games, seed=cfg.seed, env_factory=factory)
+    result = evaluate(played, meta["env_id"], episodes=cfg.games, seed=cfg.seed, env_factory=factory,
+                      env_kwargs={"protocol": cfg.protocol})
     artifacts = []
     if cfg.gif:  # the first game again, from its start (the same seed, a fresh epsilon stream)
-        env = factory(seed=cfg.seed, render=True) if factory else None
+        env = factory(seed=cfg.seed, render=True, protocol=cfg.protocol) if factory else None
         frames = render.record_episode(epsilon_greedy(policy, n_actions, epsilon, cfg.seed), meta["env_id"],
                                        seed=cfg.seed, max_steps=cfg.gif_steps, env=env)
         if env is not None:
@@ -51,9 +53,11 @@ def run(cfg: BreakoutPolicyConfig, run_dir: Path) -> dict:
         artifacts.append("agent.gif")
     minutes = meta.get("train_seconds", float("nan")) / 60
     headline = (f"committed {meta.get('algorithm', 'policy')}: {cfg.games}-game mean {result.mean:.1f} +/- "
-                f"{result.std:.1f} (epsilon {epsilon:g}, seeds {cfg.seed}-{cfg.seed + cfg.games - 1}); trained by "
+                f"{result.std:.1f} ({cfg.protocol} protocol, {result.distinct} distinct outcomes, epsilon {epsilon:g}, "
+                f"seeds {cfg.seed}-{cfg.seed + cfg.games - 1}); trained by "
                 f"`{training_command(meta)}`, {meta.get('env_steps', 0):,} agent steps in {minutes:.0f} min")
     metrics = {"mean": result.mean, "std": result.std, "returns": [float(r) for r in result.returns],
                "games": cfg.games, "seed": cfg.seed, "epsilon": epsilon, "policy": str(cfg.policy),
+               "protocol": cfg.protocol, "distinct_outcomes": result.distinct,
                "train_seconds": meta.get("train_seconds"), "training_command": training_command(meta)}
     return {"headline": headline, "metrics": metrics, "artifacts": artifacts, "reached": None}

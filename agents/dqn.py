@@ -42,8 +42,8 @@ Splitter = Callable[[object], tuple[object, Optional[object]]]
 
 
 def linear_decay(start: float, end: float, t: float, span: float) -> float:
-    """``start`` moving linearly to ``end`` over ``span`` units of ``t``, then ``end``."""
-    return start + (end - start) * min(1.0, t / max(span, 1e-12))
+    """``start`` moving linearly to ``end`` over ``span`` units of ``t``, then ``end`` (``start`` while ``t <= 0``)."""
+    return start + (end - start) * min(1.0, max(0.0, t / max(span, 1e-12)))
 
 
 def epsilon_at(cfg: DQNConfig, step: int, episode: int, schedule_timesteps: int | None = None) -> float:
@@ -52,14 +52,19 @@ def epsilon_at(cfg: DQNConfig, step: int, episode: int, schedule_timesteps: int 
     * ``linear``: from start to end over ``exploration_fraction * schedule_timesteps`` steps (SB3);
       ``schedule_timesteps`` is the run's ``total_timesteps`` when it started, so resuming with a
       larger total never moves epsilon back (or forward) in time;
+    * ``linear-after-warmup``: ``start`` through the ``learning_starts`` warm-up steps, then linear as
+      ``linear`` (Dopamine's ``linearly_decaying_epsilon``, DrQ(epsilon));
     * ``linear-episode``: from start to end over ``epsilon_decay_episodes`` episodes (HOML:
       ``max(1 - episode / 500, 0.01)``);
     * ``exponential``: ``end + (start - end) * exp(-step / epsilon_decay_steps)`` (PyTorch tutorial);
     * ``multiplicative``: ``max(end, start * rate ** episode)`` (Keras tutorial, exam FrozenLake).
     """
     start, end = cfg.epsilon_start, cfg.epsilon_end
+    span = cfg.exploration_fraction * (schedule_timesteps or cfg.total_timesteps)
     if cfg.epsilon_schedule == "linear":
-        return linear_decay(start, end, step, cfg.exploration_fraction * (schedule_timesteps or cfg.total_timesteps))
+        return linear_decay(start, end, step, span)
+    if cfg.epsilon_schedule == "linear-after-warmup":
+        return linear_decay(start, end, step - cfg.learning_starts, span)
     if cfg.epsilon_schedule == "linear-episode":
         return linear_decay(start, end, episode, cfg.epsilon_decay_episodes)
     if cfg.epsilon_schedule == "exponential":

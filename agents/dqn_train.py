@@ -28,7 +28,7 @@ import numpy as np
 
 from agents import policy_files, render
 from agents.configs import DQNConfig
-from agents.atari import atari_policy_extra, check_q_learnable, make_agent_env
+from agents.atari import DEFAULT_PROTOCOL, PROTOCOLS, atari_policy_extra, check_q_learnable, is_atari, make_agent_env
 from agents.dqn import DQNAgent, epsilon_at
 from agents.envs import make_env, resolve_env_id
 from agents.evaluation import REPORT_SEED, SELECT_SEED, evaluate, screened, seed_span, train_seed
@@ -61,6 +61,7 @@ class TrainState:
     solved_seconds: Optional[float] = None
     best_eval: Optional[float] = None
     schedule_timesteps: Optional[int] = None  # total_timesteps when the run started: fixes epsilon's span
+    resumed_at: list = dataclasses.field(default_factory=list)  # env steps at which the run was resumed
 
 
 def _write_checkpoint(folder: Path, agent: DQNAgent, buffer: ReplayBuffer, state: TrainState, cfg: DQNConfig,
@@ -73,8 +74,10 @@ def _write_checkpoint(folder: Path, agent: DQNAgent, buffer: ReplayBuffer, state
     agent.q_net.set_weights(current)
     np.savez(folder / "optimizer.npz", **agent.optimizer_state())
     buffer.save_npz(folder / "replay.npz")  # straight to the file: no second in-memory copy of 0.7 GB
-    meta = {"state": dataclasses.asdict(state), "config": dataclasses.asdict(cfg),
-            "rng": {"explore": agent.rng.bit_generator.state, "replay": buffer.rng.bit_generator.state}}
+    rng = {"explore": agent.rng.bit_generator.state, "replay": buffer.rng.bit_generator.state}
+    if agent.augment_rng is not None:  # DrQ's shifts: an exact resume draws the same ones
+        rng["augment"] = agent.augment_rng.state.numpy().tolist()
+    meta = {"state": dataclasses.asdict(state), "config": dataclasses.asdict(cfg), "rng": rng}
     (folder / "state.json").write_text(files.to_json(meta) + "\n")
 
 
@@ -101,6 +104,8 @@ def load_checkpoint(path: Path, agent: DQNAgent, buffer: ReplayBuffer) -> tuple[
     buffer.load_npz(path / "replay.npz")
     agent.rng.bit_generator.state = meta["rng"]["explore"]
     buffer.rng.bit_generator.state = meta["rng"]["replay"]
+    if agent.augment_rng is not None and "augment" in meta["rng"]:  # (older checkpoints lack it)
+        agent.augment_rng.reset(np.asarray(meta["rng"]["augment"], dtype=np.int64))
     known = {f.name for f in dataclasses.fields(TrainState)}
     return TrainState(**{k: v for k, v in meta["state"].items() if k in known}), best_weights
 
@@ -108,6 +113,11 @@ def load_checkpoint(path: Path, agent: DQNAgent, buffer: ReplayBuffer) -> tuple[
 # ----------------------------------------------------------------------------------------------
 # The training loop
 # ----------------------------------------------------------------------------------------------
+
+
+def env_kwargs(env_id: str, protocol: str = DEFAULT_PROTOCOL) -> dict:
+    """The env's keyword arguments: an Atari game's evaluation protocol (sticky actions or not), else none."""
+    return {"protocol": protocol} if is_atari(env_id) else {}
 
 
 def resolve_target_return(cfg: DQNConfig, env) -> Optional[float]:
@@ -140,6 +150,7 @@ class _Run:
     base_cpu: float = 0.0
     eval_seconds: float = 0.0  # this session's evaluation time: not training time
     eval_cpu: float = 0.0
+    saved_step: int = 0  # the env step of this session's last checkpoint (or of the one it resumed from)
 
     def elapsed(self) -> tuple[float, float]:
         """Training seconds and CPU seconds so far, all sessions, evaluations excluded."""
@@ -148,13 +159,14 @@ class _Run:
 
     def save(self) -> Path:
         self.state.train_seconds, self.state.cpu_seconds = self.elapsed()
+        self.saved_step = self.state.global_step
         return save_checkpoint(self.manager, self.agent, self.buffer, self.state, self.cfg, self.best_weights)
 
 
 def _start(cfg: DQNConfig, run_dir: Path, resume: bool, log: Callable[[str], None]) -> tuple[_Run, object]:
     """Seeding (one block), the env, the agent and its memory; restored from a checkpoint when resuming."""
     runtime.seed_everything(cfg.seed, deterministic=cfg.deterministic)
-    env = make_agent_env(cfg.env, seed=cfg.seed)  # seeded through its first reset only (Gymnasium's rule)
+    env = make_agent_env(cfg.env, seed=cfg.seed, **env_kwargs(cfg.env, cfg.train_protocol))  # seeded by its first reset
     check_q_learnable(cfg.env, env.observation_space)
     agent = DQNAgent(cfg, env.observation_space, env.action_space)
     obs_shape = tuple(env.observation_space.shape or ())
@@ -175,13 +187,14 @@ def _start(cfg: DQNConfig, run_dir: Path, resume: bool, log: Callable[[str], Non
             raise ValueError(f"checkpoint {path} does not fit this run's agent ({type(err).__name__}: {first})") \
                 from None
         state.schedule_timesteps = state.schedule_timesteps or cfg.total_timesteps
+        state.resumed_at.append(state.global_step)
         log(f"[dqn] resumed from {path}: episode {state.episode}, step {state.global_step}, "
             f"epsilon {state.epsilon:.3f}, replay {len(buffer)}")
     files.atomic_write_json(run_dir / "config.json", cfg)  # a resumed run's record changes only after the restore
     window = buffer if isinstance(buffer, FrameReplay) else NStepWindow(buffer, cfg.n_step, cfg.gamma)
     run = _Run(cfg, run_dir, agent, buffer, window, state, best_weights, manager,
                resolve_target_return(cfg, env), runtime.summary_writers(run_dir), log,
-               base_seconds=state.train_seconds, base_cpu=state.cpu_seconds)
+               base_seconds=state.train_seconds, base_cpu=state.cpu_seconds, saved_step=state.global_step)
     return run, env
 
 
@@ -196,7 +209,7 @@ def _evaluate(run: _Run) -> bool:
     t0, c0 = time.perf_counter(), time.process_time()
     cfg, state, target = run.cfg, run.state, run.target
     result = screened(lambda n: evaluate(run.agent.epsilon_policy(cfg.eval_epsilon, SELECT_SEED), cfg.env, episodes=n,
-                                         seed=SELECT_SEED),
+                                         seed=SELECT_SEED, env_kwargs=env_kwargs(cfg.env)),  # Atari: sticky
                       cfg.eval_episodes, target)
     n = len(result.returns)
     state.evals.append([state.global_step, state.episode, result.mean, result.std, n])
@@ -226,7 +239,10 @@ def _end_episode(run: _Run, episode_return: float, episode_length: int, last_los
         run.log(f"[dqn] episode {state.episode} step {state.global_step}: return {episode_return:.1f}, "
                 f"mean100 {mean_100:.1f}, epsilon {state.epsilon:.3f}, "
                 + (f"loss {last_loss:.4f}" if state.updates else "no update yet"))  # no `loss nan` before the first
-    if cfg.checkpoint_every and state.episode % cfg.checkpoint_every == 0:
+    # At an episode's end, so that a resume plays on exactly as the uninterrupted run; by steps: the
+    # first episode end after each checkpoint_steps mark.
+    by_steps = cfg.checkpoint_steps and state.global_step // cfg.checkpoint_steps > run.saved_step // cfg.checkpoint_steps
+    if by_steps or (cfg.checkpoint_every and state.episode % cfg.checkpoint_every == 0):
         run.save()
 
 
@@ -241,7 +257,8 @@ def _loop(run: _Run, env) -> None:
         next_obs, reward, terminated, truncated, info = env.step(action)
         # A lost life ends the TD chain (Atari training, Nature DQN), not the episode.
         chain_end = terminated or (cfg.life_loss_terminal and bool(info.get("life_lost", False)))
-        run.window.add(obs, action, reward, next_obs, chain_end, truncated, episode_end=terminated or truncated)
+        stored = float(np.clip(reward, -1.0, 1.0)) if cfg.clip_rewards else reward  # returns stay unclipped
+        run.window.add(obs, action, stored, next_obs, chain_end, truncated, episode_end=terminated or truncated)
         obs, state.global_step = next_obs, state.global_step + 1
         episode_return, episode_length = episode_return + float(reward), episode_length + 1
         if state.global_step > cfg.learning_starts and state.global_step % cfg.train_frequency == 0:
@@ -258,7 +275,9 @@ def _loop(run: _Run, env) -> None:
             agent.sync_target()
         if terminated or truncated:
             _end_episode(run, episode_return, episode_length, last_loss)
-            obs, _ = env.reset()
+            # Each episode its own training seed, so a run resumed at an episode's end plays on as
+            # the uninterrupted one.
+            obs, _ = env.reset(seed=train_seed(cfg.seed, state.episode))
             episode_return, episode_length = 0.0, 0
         if cfg.eval_interval and state.global_step % cfg.eval_interval == 0 and state.global_step > cfg.learning_starts:
             if _evaluate(run) and cfg.early_stop:
@@ -279,7 +298,8 @@ def train(cfg: DQNConfig, run_dir, resume: bool = False, log: Callable[[str], No
             round (tests record losses with it, or raise ``KeyboardInterrupt`` to simulate Ctrl-C).
 
     Returns:
-        ``(agent, state)``; the agent holds the best evaluated weights when the target was not reached.
+        ``(agent, state)``; the agent holds the final weights, or with ``keep_best`` the best evaluated
+        ones when the target was not reached.
     """
     cfglib.validate(cfg)
     run_dir = Path(run_dir)
@@ -292,7 +312,7 @@ def train(cfg: DQNConfig, run_dir, resume: bool = False, log: Callable[[str], No
     if state.solved_step is None:
         if not state.evals or state.evals[-1][0] != state.global_step:
             _evaluate(run)
-        if state.best_eval is not None:  # keep the best evaluated weights (HOML keeps best_weights)
+        if cfg.keep_best and state.best_eval is not None:  # the best evaluated weights (HOML keeps best_weights)
             run.agent.q_net.set_weights(run.best_weights)
             run.agent.weights_changed()
     run.save()
@@ -337,8 +357,13 @@ def run(cfg: DQNConfig, run_dir: Path, resume: bool = False) -> dict:
     probe = make_env(env_id)
     target = resolve_target_return(cfg, probe)
     probe.close()
-    final = evaluate(agent.epsilon_policy(cfg.eval_epsilon, REPORT_SEED), env_id, episodes=cfg.report_episodes,
-                     seed=REPORT_SEED)
+    # Atari: the report under each protocol (sticky first: the headline), each on the same report seeds.
+    protocols = tuple(PROTOCOLS) if is_atari(env_id) else (None,)
+    reports = {protocol: evaluate(agent.epsilon_policy(cfg.eval_epsilon, REPORT_SEED), env_id,
+                                  episodes=cfg.report_episodes, seed=REPORT_SEED,
+                                  env_kwargs=env_kwargs(env_id, protocol) if protocol else None)
+               for protocol in protocols}
+    final = reports[protocols[0]]
     reached = None if target is None else final.mean >= target  # None: no target ("n/a" in the report)
     evals = np.asarray(state.evals, dtype=float).reshape(-1, 5)
     plot_learning_curve(run_dir / "learning_curve.png", f"{env_id} {cfg.variant} (seed {cfg.seed})",
@@ -352,11 +377,16 @@ def run(cfg: DQNConfig, run_dir: Path, resume: bool = False) -> dict:
     policy_files.save_policy(run_dir / "policy", agent.q_net, env_id, config=cfg, evaluation=final,
                              extra={"algorithm": f"keras-{cfg.variant}", "env_steps": state.global_step,
                                     "eval_epsilon": cfg.eval_epsilon, "train_seconds": state.train_seconds,
+                                    "protocol": protocols[0],
                                     **atari_policy_extra(env_id)})
     artifacts.append("policy")
     sps = state.global_step / max(state.train_seconds, 1e-9)
     select_mean = selection_mean(state)
     report = f"report {len(final.returns)}-episode mean {final.mean:.1f}"
+    if protocols[0] is not None:
+        report += "".join(f"{', ' if i else ' ('}{p} protocol{'' if i else ' (the headline)'}: "
+                          f"{r.mean:.2f} over {r.distinct} distinct outcomes"
+                          for i, (p, r) in enumerate(reports.items())) + ")"
     if target is None:
         verdict = "no target"
     else:
@@ -366,13 +396,21 @@ def run(cfg: DQNConfig, run_dir: Path, resume: bool = False) -> dict:
     else:
         best = "none" if select_mean is None else f"{select_mean:.1f}"
         selection = f"selection never passed, best {best}"
+    final_weights = not (cfg.keep_best and state.solved_step is None and state.best_eval is not None)  # as train()
+    resumed = f"; resumed at env steps {', '.join(f'{s:,}' for s in state.resumed_at)}" if state.resumed_at else ""
     headline = (f"{cfg.variant}: {report} ({verdict}); {selection}; {state.global_step:,} env steps, "
-                f"{sps:.0f} steps/s")
+                f"{sps:.0f} steps/s; {'final' if final_weights else 'best evaluated'} weights{resumed}")
     metrics = {"variant": cfg.variant, "env_steps": state.global_step, "episodes": state.episode,
                "updates": state.updates, "solved_step": state.solved_step, "solved_seconds": state.solved_seconds,
                "train_seconds": state.train_seconds, "train_cpu_seconds": state.cpu_seconds, "steps_per_second": sps,
                "eval_mean": final.mean, "eval_std": final.std, "eval_min": final.min,
                "report_episodes": len(final.returns), "report_seeds": seed_span(final),
                "select_mean": select_mean, "select_seed": SELECT_SEED, "best_eval": state.best_eval,
-               "mean_return_100": float(np.mean(state.returns[-100:])) if state.returns else None}
+               "mean_return_100": float(np.mean(state.returns[-100:])) if state.returns else None,
+               "protocol": protocols[0], "distinct_outcomes": final.distinct, "resumed_at": state.resumed_at,
+               "final_weights": final_weights}
+    if protocols[0] is not None:
+        metrics["reports"] = {p: {"mean": r.mean, "std": r.std, "min": r.min, "max": r.max, "episodes": len(r.returns),
+                                  "distinct_outcomes": r.distinct, "returns": r.returns, "lengths": r.lengths}
+                              for p, r in reports.items()}
     return {"headline": headline, "metrics": metrics, "artifacts": artifacts, "reached": reached}

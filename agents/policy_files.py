@@ -27,6 +27,7 @@ Example:
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -55,9 +56,11 @@ LOADERS: dict[str, str] = {
 }
 
 # The only functions a policy.json may name as its ``env_factory`` (checked before any import).
-ENV_FACTORIES = ("agents.atari:make_breakout_env",)
+# Each is called as ``factory(env_id, seed=..., **env_kwargs)``.
+ENV_FACTORIES = ("agents.atari:make_atari_env",)
 # Factories named by policy files of older kcourse versions, and where they live now.
-MOVED_FACTORIES = {"agents.tfa.atari:make_breakout_env": "agents.atari:make_breakout_env"}
+MOVED_FACTORIES = {"agents.tfa.atari:make_breakout_env": "agents.atari:make_atari_env",
+                   "agents.atari:make_breakout_env": "agents.atari:make_atari_env"}
 
 
 def space_to_dict(space) -> dict:
@@ -79,7 +82,7 @@ def policy_metadata(kind: str, env_id: str, env_kwargs: dict | None = None, conf
                     evaluation: Any = None, extra: dict | None = None) -> dict:
     """The content of ``policy.json`` (the env is made once to read its spaces)."""
     env_id = resolve_env_id(env_id)
-    factory = env_factory_for(extra or {}) or make_env
+    factory = env_factory_for({**(extra or {}), "env_id": env_id}) or make_env
     env = factory(env_id, **(env_kwargs or {})) if factory is make_env else factory(**(env_kwargs or {}))
     meta = {"format": FORMAT, "kind": kind, "env_id": env_id, "env_kwargs": dict(env_kwargs or {}),
             "observation_space": space_to_dict(env.observation_space),
@@ -285,4 +288,8 @@ def env_factory_for(meta: dict) -> Callable[..., Any] | None:
     name = meta.get("env_factory")
     if name is None:
         return None
-    return names.resolve(MOVED_FACTORIES.get(name, name), ENV_FACTORIES, "the policy's field `env_factory`")
+    factory = names.resolve(MOVED_FACTORIES.get(name, name), ENV_FACTORIES, "the policy's field `env_factory`")
+    from agents.atari import check_preprocessing
+
+    check_preprocessing(meta)  # the only factory is Atari's: frames preprocessed as the policy learned them
+    return functools.partial(factory, resolve_env_id(meta.get("env_id") or "breakout"))

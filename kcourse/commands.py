@@ -43,6 +43,9 @@ def _add_eval(sub) -> None:
     sub.add_argument("--epsilon", type=float, default=None,
                      help="act at random with this probability (default: the policy's eval_epsilon from policy.json, "
                           "e.g. 0.001 for Breakout, else 0: greedy)")
+    sub.add_argument("--protocol", choices=("sticky", "atari100k"), default=None,
+                     help="Atari only: sticky (repeat_action_probability 0.25, up to 30 no-ops: the default) or "
+                          "atari100k (no sticky actions, up to 30 no-ops; the DrQ/SPR tables' setting)")
     sub.add_argument("--render", choices=("gif", "mp4"), default=None,
                      help="also record the first episode (seed S) as a GIF or MP4")
     sub.add_argument("--render-out", default=None, help="video path (default: eval_{env}_seed{S}.{gif,mp4})")

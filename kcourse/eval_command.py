@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from agents import render
+from agents.atari import DEFAULT_PROTOCOL, is_atari
 from agents.envs import make_env, resolve_env_id
 from agents.evaluation import EvalResult, epsilon_greedy, evaluate, random_policy
 from agents.policy_files import env_factory_for, eval_epsilon, load_policy, space_to_dict
@@ -91,6 +92,16 @@ def _video_path(args, env_id: str, seed: int) -> Path | None:
     return files.writable_path(out, "video (--render-out)")
 
 
+def _protocol(args, env_id: str) -> str | None:
+    """The Atari evaluation protocol (``--protocol``, default sticky); None for other envs, where
+    ``--protocol`` is refused in one line."""
+    if is_atari(env_id):
+        return getattr(args, "protocol", None) or DEFAULT_PROTOCOL
+    if getattr(args, "protocol", None):
+        raise ValueError(f"--protocol {args.protocol} applies to Atari games; {env_id} is not one")
+    return None
+
+
 def main(args) -> int:
     """Evaluate, print mean/std/min/max and every return; exit 1 below ``--min-mean``."""
     seed = int(args.seed)
@@ -127,6 +138,9 @@ def main(args) -> int:
                 _check_policy_fits(policy, meta, args.policy, env_id, probe)
             finally:
                 probe.close()
+    protocol = _protocol(args, env_id)
+    if protocol:  # Atari: the env repeats actions by the protocol (never an id's default)
+        env_kwargs["protocol"] = protocol
     video = _video_path(args, env_id, seed)
     epsilon = 0.0 if args.stochastic or args.policy == "random" else eval_epsilon(meta, args.epsilon)
     n_actions = int((meta.get("action_space") or {}).get("n", 0))
@@ -136,7 +150,7 @@ def main(args) -> int:
     result = evaluate_in_batches(epsilon_greedy(policy, n_actions, epsilon, seed), env_id, args.episodes, seed,
                                  env_kwargs=env_kwargs, max_steps=args.max_steps, env_factory=factory)
     mode = "stochastic" if args.stochastic else f"epsilon {epsilon:g}" if epsilon else "greedy"
-    print(f"{args.policy} ({meta['kind']}, {mode}) on {result.summary()}")
+    print(f"{args.policy} ({meta['kind']}, {mode}{f', {protocol} protocol' if protocol else ''}) on {result.summary()}")
     print("returns: [" + ", ".join(f"{r:g}" for r in result.returns) + "]")
     if video is not None:
         env = factory(seed=seed, render=True, **env_kwargs) if factory else None  # e.g. Breakout's wrappers
@@ -151,6 +165,7 @@ def main(args) -> int:
         print(f"wrote {video} ({len(frames)} frames, episode seed {seed})")
     if args.json:
         files.atomic_write_json(args.json, {"policy": str(args.policy), "mode": mode, "epsilon": epsilon,
+                                            "protocol": protocol, "distinct_outcomes": result.distinct,
                                             **dataclasses.asdict(result)})
     if args.min_mean is not None and not result.mean >= args.min_mean:
         print(f"FAIL: mean {result.mean:.2f} < --min-mean {args.min_mean:g}")

@@ -132,7 +132,7 @@ def run_exercise(name: str, cfg, out: str = "runs", resume: str | None = None, r
     result.setdefault("metrics", {})
     result.setdefault("artifacts", [])
     result.update(exercise=name, status="ok", seconds=round(timer.seconds, 2), run_dir=str(path),
-                  device=runtime.device_summary())
+                  device=runtime.device_summary(), code=files.code_version())
     files.atomic_write_json(path / "result.json", result)
     if not quiet:
         print(f"[kcourse] {name}: {result['headline']} ({result['seconds']:.1f}s)", flush=True)

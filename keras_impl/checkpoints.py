@@ -37,6 +37,8 @@ import hashlib
 import json
 import re
 import shutil
+import signal
+import threading
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -187,10 +189,23 @@ def _free_name(path: Path) -> Path:
 @contextlib.contextmanager
 def save_on_interrupt(save: Callable[[], Path], resume_command: str,
                       log: Callable[[str], None] = print) -> Iterator[None]:
-    """On Ctrl-C (``KeyboardInterrupt``) inside the block: ``save()``, say how to resume, re-raise."""
+    """On Ctrl-C (``KeyboardInterrupt``) or SIGTERM inside the block: ``save()``, say how to resume, re-raise.
+
+    Long runs get killed (a batch system's time limit, a closed session) with SIGTERM: inside the
+    block it is turned into ``KeyboardInterrupt`` (main thread only; the previous handler is put back
+    after the block), so a killed run leaves a checkpoint as Ctrl-C does.
+    """
+    def terminated(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, terminated) if main else None
     try:
         yield
     except KeyboardInterrupt:
         path = save()
         log(f"interrupted: checkpoint {path} saved; continue with `{resume_command}`")
         raise
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)

@@ -68,8 +68,8 @@ class Preset:
     Args:
         values: ``{field: value}``.
         when: applies only when these fields have these values (``{"env": "breakout"}``; a tuple
-            means any of its values); the deciding values come from what the user typed, else
-            the resumed run, else the defaults.
+            means any of its values, a function a test of the value); the deciding values come
+            from what the user typed, else the resumed run, else the defaults.
         quick: applies only with ``--quick`` (the smoke-test budget).
     """
 
@@ -293,6 +293,11 @@ def resolve(cls, typed: Mapping[str, Any] | None = None, *, quick: bool = False,
         if key not in fields:
             raise _unknown_key(cls, key)
     resumed = _coerce(cls, {k: v for k, v in (resumed or {}).items() if k in fields})
+    canonical = getattr(cls, "CANONICAL", {})  # {field: fn}: one spelling of a value (an env id) before presets
+    for given in (typed, resumed):
+        for key, fn in canonical.items():
+            if key in given:
+                given[key] = fn(given[key])
     for key in getattr(cls, "FIXED_ON_RESUME", ()) if resumed else ():
         if key in typed and key in resumed and _coerce(cls, {key: typed[key]})[key] != resumed[key]:
             raise ConfigError(f"Received an invalid value for argument `{key}`: {typed[key]!r}, but the run being "
@@ -303,7 +308,8 @@ def resolve(cls, typed: Mapping[str, Any] | None = None, *, quick: bool = False,
         return typed.get(name, resumed.get(name, values[name]))
 
     def matches(preset):  # a tuple in `when` means "any of these values"
-        return all(deciding(k) in v if isinstance(v, tuple) else deciding(k) == v for k, v in preset.when.items())
+        return all(v(deciding(k)) if callable(v) else deciding(k) in v if isinstance(v, tuple) else deciding(k) == v
+                   for k, v in preset.when.items())
 
     for preset in getattr(cls, "PRESETS", ()):
         if (quick or not preset.quick) and matches(preset):

@@ -176,3 +176,24 @@ def exit_unless_writable(parser, path: str | os.PathLike | None, what: str = "re
         writable_path(path, what)
     except ValueError as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")
+
+
+def code_version(path: str | os.PathLike | None = None) -> dict | None:
+    """The git commit of the code at ``path`` (default: this package's checkout) and whether files
+    differ from it: ``{"commit": sha, "dirty": bool}``; None outside a git checkout (a pip install).
+
+    ``result.json`` records it, so a number says which code made it (a frozen recipe is a commit).
+    """
+    import subprocess
+
+    where = Path(path) if path is not None else Path(__file__).resolve().parent.parent
+    if not (where / ".git").exists():  # e.g. site-packages inside some other project's repository
+        return None
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
+                                capture_output=True, text=True, timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": bool(status.strip())}

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from agents import atari
 from agents.replay import FrameReplay
 
 
@@ -170,7 +171,7 @@ def test_raw_image_observations_are_refused_with_the_fix():
     import gymnasium as gym
 
     with pytest.raises(ValueError, match="use --env breakout"):
-        check_q_learnable("ALE/Breakout-v5", gym.spaces.Box(0, 255, (210, 160, 3), np.uint8))
+        check_q_learnable("CarRacing-v3", gym.spaces.Box(0, 255, (96, 96, 3), np.uint8))
     check_q_learnable("breakout", gym.spaces.Box(0, 255, (84, 84, 4), np.uint8))  # preprocessed: fine
 
 
@@ -215,8 +216,14 @@ def test_tfa_data_efficient_preset_uses_what_tf_agents_offers():
         ("ddqn", 10, 1, True, 4, 1.5e-4, 1_600, 100_000)
     homl = cfglib.resolve(TfaDqnConfig, {"env": "breakout"})
     assert (homl.agent, homl.optimizer, homl.dueling, homl.augment_pad) == ("dqn", "rmsprop", False, 0)  # unchanged
-    with pytest.raises(ValueError, match="Breakout"):
+    with pytest.raises(ValueError, match="for Atari games"):
         cfglib.resolve(TfaDqnConfig, {"env": "cartpole", "preset": "data-efficient"})
+    # HOML's exercise 9: any game, any spelling, the same presets
+    si = cfglib.resolve(TfaDqnConfig, {"env": "SpaceInvaders", "preset": "data-efficient"})
+    assert (si.env, si.env_id, si.atari, si.agent, si.n_step_update) == \
+        ("ALE/SpaceInvaders-v5", "ALE/SpaceInvaders-v5", True, "ddqn", 10)
+    with pytest.raises(ValueError, match="expected cartpole, frozenlake or an Atari game"):
+        cfglib.resolve(TfaDqnConfig, {"env": "notagame"})
 
 
 @pytest.mark.parametrize("variant", ["dqn", "double", "dueling", "dueling-double"])
@@ -255,15 +262,19 @@ def test_kcourse_run_dqn_breakout_quick_trains_and_saves_a_playable_policy(cli, 
     assert metrics["variant"] == "dueling-double" and metrics["env_steps"] == 1_500
     assert metrics["report_episodes"] == 3
     meta = json.loads((run_dir / "policy" / "policy.json").read_text())
-    assert meta["env_factory"] == "agents.atari:make_breakout_env" and meta["eval_epsilon"] == 0.001
+    assert meta["env_factory"] == "agents.atari:make_atari_env" and meta["eval_epsilon"] == 0.001
+    assert meta["env_id"] == "ALE/Breakout-v5" and meta["preprocessing"] == atari.PREPROCESSING
+    assert meta["protocol"] == "sticky" and set(metrics["reports"]) == {"sticky", "atari100k"}
+    assert metrics["protocol"] == "sticky" and metrics["final_weights"] is True
+    assert 1 <= metrics["distinct_outcomes"] <= 3
     code, out, err = cli("eval", run_dir / "policy", "--episodes", "2", "--seed", "5")
     assert code == 0, err[-2000:]
     assert "mean" in out
 
 
-def test_kcourse_run_dqn_refuses_raw_atari_frames_in_one_line(cli, tmp_path):
-    pytest.importorskip("ale_py")
-    code, out, err = cli("run", "dqn", "--env", "ALE/Breakout-v5", "--quick", "--out", tmp_path)
+def test_kcourse_run_dqn_refuses_raw_image_frames_in_one_line(cli, tmp_path):
+    pytest.importorskip("Box2D")  # CarRacing: 96x96 RGB frames (an Atari id is preprocessed, whatever its spelling)
+    code, out, err = cli("run", "dqn", "--env", "CarRacing-v3", "--quick", "--out", tmp_path)
     assert code == 2
     assert "use --env breakout" in err and "Traceback" not in err
     assert len([line for line in err.splitlines() if line.startswith("kcourse: error")]) == 1

@@ -60,10 +60,10 @@ def make_collect_env(p: TfaDqnConfig) -> tf_py_environment.TFPyEnvironment:
 def make_q_network(p: TfaDqnConfig, env):
     """HOML's QNetworks: conv for Breakout (uint8 frames scaled in the net), one-hot for FrozenLake."""
     observation_spec, action_spec = env.observation_spec(), env.action_spec()
-    if p.env == "breakout" and (p.dueling or p.augment_pad):  # the data-efficient preset
+    if p.atari and (p.dueling or p.augment_pad):  # the data-efficient preset
         return AtariQNetwork(observation_spec, action_spec, BREAKOUT_CONV_LAYERS, fc_units=p.fc_layers[-1],
                              dueling=p.dueling, augment_pad=p.augment_pad, seed=p.seed)
-    if p.env == "breakout":
+    if p.atari:
         # Frames stay uint8 in the replay buffer (4x smaller); scale them inside the network.
         scale = tf.keras.layers.Lambda(lambda obs: tf.cast(obs, tf.float32) / 255.0)
         return q_network.QNetwork(observation_spec, action_spec, preprocessing_layers=scale,
@@ -113,7 +113,7 @@ def build(p: TfaDqnConfig) -> Components:
         gamma=p.gamma, n_step_update=p.n_step_update, train_step_counter=train_step,
         epsilon_greedy=lambda: epsilon_fn(train_step))
     agent.initialize()
-    frame_stack = FRAME_STACK if p.env == "breakout" else 0
+    frame_stack = FRAME_STACK if p.atari else 0
     replay_buffer, add_to_replay = make_replay(agent.collect_data_spec, tf_env.batch_size,
                                                max(2, p.replay_capacity // tf_env.batch_size), frame_stack)
     train_metrics = [
@@ -172,16 +172,33 @@ def stack_frames(frames: tf.Tensor, step_type: tf.Tensor, index: tf.Tensor, stac
     return tf.transpose(tf.gather(frames, stack_rows(step_type, index, stack), batch_dims=1), [0, 2, 3, 1])
 
 
+SAMPLING_CALLS = 3  # parallel sampling calls and prefetched batches of the fast (not deterministic) mode
+
+
 def sample_windows(c: Components, steps: int, batch_size: int, parallel: bool = True) -> tf.data.Dataset:
     """``(experience, info)`` batches of ``steps`` consecutive steps, plus ``frame_stack - 1`` steps before
     them when frames are stored once (:func:`n_step_transition` stacks the observations it needs).
 
-    ``parallel``: 3 sampling calls in parallel and 3 batches prefetched (the training loop's setting).
+    ``parallel=True`` (``deterministic = false``): :data:`SAMPLING_CALLS` sampling calls in parallel
+    and as many batches prefetched. Faster, but not reproducible: the calls draw their random rows
+    in the order the threads happen to run, and a prefetched batch may be drawn before or after the
+    newest collected steps reach the buffer.
+
+    ``parallel=False`` (the default run, ``deterministic = true``): one sampling call at a time, made
+    when the training loop asks for a batch, with tf.data's own prefetch injection turned off, so a
+    batch is a function of the seed and of the buffer at that moment.
     """
     lead = max(c.frame_stack - 1, 0)
     data = c.replay_buffer.as_dataset(sample_batch_size=batch_size, num_steps=steps + lead,
-                                      num_parallel_calls=3 if parallel else None)
-    return data.prefetch(3) if parallel else data
+                                      num_parallel_calls=SAMPLING_CALLS if parallel else None)
+    if parallel:
+        return data.prefetch(SAMPLING_CALLS)
+    options = tf.data.Options()
+    options.deterministic = True
+    # tf.data would otherwise add a prefetch (a background thread) after this synchronous map
+    options.experimental_optimization.inject_prefetch = False
+    options.experimental_optimization.map_parallelization = False
+    return data.with_options(options)
 
 
 def n_step_transition(experience: trajectory.Trajectory, gamma: float,
@@ -274,8 +291,8 @@ def greedy_policy(tf_policy) -> evaluation.Policy:
 
 
 def env_factory(p: TfaDqnConfig):
-    """Breakout is played through its preprocessing wrappers; other envs through ``make_env``."""
-    return functools.partial(make_agent_env, p.env_id) if p.env == "breakout" else None
+    """Atari games are played through their preprocessing wrappers; other envs through ``make_env``."""
+    return functools.partial(make_agent_env, p.env_id) if p.atari else None
 
 
 def evaluate_policy(policy: evaluation.Policy, p: TfaDqnConfig, episodes: int, seed: int) -> evaluation.EvalResult:
@@ -288,7 +305,10 @@ def export_policy(agent, train_step, p: TfaDqnConfig, folder: Path, result: eval
     """``PolicySaver`` export of the greedy policy with ``policy.json`` and a manifest, atomically."""
     extra = {"train_step": int(train_step.numpy()), "framework": "tf-agents 0.19 PolicySaver"}
     extra.update(atari_policy_extra(p.env_id))
-    meta = policy_files.policy_metadata(policy_files.TFA_KIND, p.env_id, p.env_kwargs, config=p,
+    env_kwargs = dict(p.env_kwargs)
+    if "protocol" in env_kwargs:  # how it was evaluated, not part of the env: an evaluation picks its own
+        extra["protocol"] = env_kwargs.pop("protocol")
+    meta = policy_files.policy_metadata(policy_files.TFA_KIND, p.env_id, env_kwargs, config=p,
                                         evaluation=result, extra=extra)
     saver = policy_saver.PolicySaver(agent.policy, batch_size=None, train_step=train_step)
     with files.atomic_directory(folder) as tmp:

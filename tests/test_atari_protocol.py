@@ -1,0 +1,115 @@
+"""Atari honesty: one preprocessing, two explicit protocols, any game's spelling, the frozen recipe's rules."""
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from agents import atari
+from agents.configs import DQNConfig
+from agents.dqn import epsilon_at
+from agents.envs import atari_env_id, resolve_env_id
+from keras_impl import config as cfglib
+
+ale_py = pytest.importorskip("ale_py")
+
+
+@pytest.mark.parametrize("spelling, canonical", [
+    ("breakout", "ALE/Breakout-v5"), ("BREAKOUT", "ALE/Breakout-v5"), ("BreakoutNoFrameskip-v4", "ALE/Breakout-v5"),
+    ("ALE/Breakout-v5", "ALE/Breakout-v5"), ("Breakout-v4", "ALE/Breakout-v5"),
+    ("spaceinvaders", "ALE/SpaceInvaders-v5"), ("Space_Invaders", "ALE/SpaceInvaders-v5"), ("pong", "ALE/Pong-v5"),
+])
+def test_every_spelling_of_a_game_resolves_to_one_id(spelling, canonical):
+    assert resolve_env_id(spelling) == canonical
+
+
+@pytest.mark.parametrize("name", ["cartpole", "CartPole-v1", "Breakout-ram-v4", "Acrobot-v1", "notagame"])
+def test_other_ids_are_not_atari_games(name):
+    assert atari_env_id(name) is None and not atari.is_atari(name)
+
+
+@pytest.mark.parametrize("typed", ["breakout", "BREAKOUT", "BreakoutNoFrameskip-v4", "pong", "SpaceInvaders"])
+def test_atari_presets_apply_to_any_game_and_spelling(typed):
+    cfg = cfglib.resolve(DQNConfig, {"env": typed})
+    assert cfg.env.startswith("ALE/") and cfg.env.endswith("-v5")
+    assert (cfg.variant, cfg.n_step, cfg.total_timesteps, cfg.train_protocol, cfg.clip_rewards, cfg.keep_best) == \
+        ("dueling-double", 10, 100_000, "sticky", True, False)
+    assert cfg.checkpoint_steps == 10_000
+
+
+@pytest.mark.parametrize("protocol, sticky", [("sticky", 0.25), ("atari100k", 0.0)])
+def test_each_protocol_sets_sticky_actions_explicitly(protocol, sticky):
+    env = atari.make_atari_env("pong", seed=0, protocol=protocol)
+    ale = env.unwrapped.ale
+    assert ale.getFloat("repeat_action_probability") == pytest.approx(sticky)
+    assert ale.getInt("frame_skip") == 1  # AtariPreprocessing skips the frames (max-pooling the last two)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == atari.PREPROCESSED_SHAPE and obs.dtype == np.uint8
+    env.close()
+
+
+def test_an_unknown_protocol_is_one_line():
+    with pytest.raises(ValueError, match="argument `protocol`: expected one of sticky, atari100k, got 'v4'"):
+        atari.make_atari_env("breakout", protocol="v4")
+
+
+@pytest.mark.parametrize("game, fire", [("breakout", True), ("spaceinvaders", True), ("pong", True),
+                                        ("freeway", False)])
+def test_fire_on_reset_follows_sb3s_rule(game, fire):
+    env = atari.make_atari_env(game, seed=0)
+    wrapped = env
+    kinds = []
+    while hasattr(wrapped, "env"):
+        kinds.append(type(wrapped).__name__)
+        wrapped = wrapped.env
+    assert ("FireOnStartAndLifeLoss" in kinds) is fire and ("LifeLossInfo" in kinds) is not fire
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(0)
+    assert "life_lost" in info
+    env.close()
+
+
+def test_the_action_count_comes_from_the_game():
+    assert atari.make_atari_env("breakout").action_space.n == 4
+    assert atari.make_atari_env("spaceinvaders").action_space.n == 6
+
+
+def test_a_missing_opencv_is_one_line_naming_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cv2", None)  # `import cv2` raises ImportError
+    with pytest.raises(ValueError, match=r"OpenCV \(cv2\), which is not installed: pip install 'kcourse\[atari\]'"):
+        atari.make_atari_env("breakout")
+
+
+def test_a_policy_trained_on_other_frames_is_refused_in_one_line():
+    atari.check_preprocessing({})  # an older policy.json without the field: OpenCV's frames
+    atari.check_preprocessing({"preprocessing": atari.PREPROCESSING})
+    with pytest.raises(ValueError, match="field `preprocessing` is 'pillow-box'"):
+        atari.check_preprocessing({"preprocessing": "pillow-box"})
+
+
+def test_kcourse_eval_refuses_a_policy_with_another_preprocessing(cli, tmp_path):
+    import shutil
+
+    folder = tmp_path / "breakout"
+    shutil.copytree("agents/trained/breakout-dueling-double", folder)
+    meta = json.loads((folder / "policy.json").read_text())
+    meta["preprocessing"] = "pillow-box"  # policy.json is outside the manifest: edited, still loads
+    (folder / "policy.json").write_text(json.dumps(meta))
+    code, out, err = cli("eval", str(folder), "--episodes", "1")
+    assert code == 2 and "Traceback" not in err
+    assert "field `preprocessing` is 'pillow-box'" in err
+
+
+def test_kcourse_eval_refuses_protocol_for_a_non_atari_policy(cli):
+    code, out, err = cli("eval", "agents/trained/cartpole-v1-dqn", "--episodes", "1", "--protocol", "sticky")
+    assert code == 2 and "--protocol sticky applies to Atari games; CartPole-v1 is not one" in err
+
+
+def test_epsilon_is_held_through_the_warm_up_then_decays_as_dopamines_drq_eps():
+    cfg = cfglib.resolve(DQNConfig, {"env": "breakout"})
+    # Dopamine's linearly_decaying_epsilon(decay_period=5000, step, warmup_steps=1600, epsilon=0.01):
+    # steps_left = 5000 + 1600 - step; bonus = clip(0.99 * steps_left / 5000, 0, 0.99); epsilon + bonus.
+    # step 0: 0.99 * 6600 / 5000 = 1.3068 -> clipped 0.99 -> 1.0; step 1600: 0.99 -> 1.0;
+    # step 4100: 0.99 * 2500 / 5000 = 0.495 -> 0.505; step 6600: 0 -> 0.01 (and after).
+    got = [epsilon_at(cfg, step, 0, cfg.total_timesteps) for step in (0, 1_600, 4_100, 6_600, 50_000)]
+    assert got == pytest.approx([1.0, 1.0, 0.505, 0.01, 0.01])
