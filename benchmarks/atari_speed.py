@@ -27,10 +27,12 @@ sub-functions: the two shifts, the forward passes of the loss, forward + backwar
 update without shifts (the optimizer is its difference to forward + backward).
 
 ``--bf16`` compares the update under Keras' ``mixed_bfloat16`` policy with float32: the same weights,
-max |dQ| and the loss difference over ``--bf16-batches`` fixed batches, and the learn rate of each.
+max |dQ| and the loss difference over ``--bf16-batches`` fixed batches, the train step's rate under
+each, and the PyTorch update under bf16 autocast.
 
     python benchmarks/atari_speed.py                         # 60 s of the loop after its warm-up
     python benchmarks/atari_speed.py --profile               # and the per-stage table
+    python benchmarks/atari_speed.py --profile --xla         # and the train step compiled by XLA
     python benchmarks/atari_speed.py --bf16                  # mixed_bfloat16 against float32
     python benchmarks/atari_speed.py --seconds 5 --update-seconds 3 --warmup-updates 20   # a smoke run
 """
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import subprocess
@@ -89,20 +92,22 @@ def preset(**overrides):
 
 class RandomPlay:
     """Random play of the preset's env written to a replay as the training loop writes it (a lost life
-    cuts the TD chain); shared with ``breakout_update_rates.py``."""
+    cuts the TD chain; rewards clipped with ``clip_rewards``); shared with ``breakout_update_rates.py``."""
 
-    def __init__(self, replay, seed: int = 0):
+    def __init__(self, replay, seed: int = 0, clip_rewards: bool = False):
         import numpy as np
 
         from agents.atari import make_agent_env
 
         self.env, self.replay, self.rng = make_agent_env(ENV, seed=seed), replay, np.random.default_rng(seed)
+        self.clip = clip_rewards
         self.obs, _ = self.env.reset(seed=seed)
 
     def step(self) -> None:
         action = int(self.rng.integers(self.env.action_space.n))
         next_obs, reward, terminated, truncated, info = self.env.step(action)
-        self.replay.add(self.obs, action, reward, next_obs, terminated or info["life_lost"], truncated,
+        stored = max(-1.0, min(1.0, float(reward))) if self.clip else reward
+        self.replay.add(self.obs, action, stored, next_obs, terminated or info["life_lost"], truncated,
                         episode_end=terminated or truncated)
         self.obs = next_obs if not (terminated or truncated) else self.env.reset()[0]
 
@@ -116,7 +121,7 @@ def random_replay(cfg, rows: int = 3_000, capacity: int = 20_000, seed: int = 0)
     from agents.replay import FrameReplay
 
     replay = FrameReplay(capacity, n=cfg.n_step, gamma=cfg.gamma, seed=seed)
-    play = RandomPlay(replay, seed)
+    play = RandomPlay(replay, seed, clip_rewards=cfg.clip_rewards)
     play.fill(rows)
     return replay, play
 
@@ -251,13 +256,13 @@ class _Done(Exception):
     """Raised by the update hook to end the loop once the measurement window is over."""
 
 
-def _timed(fn, totals: dict, key: str, active: dict):
-    """``fn`` with its wall time added to ``totals[key]`` while ``active["on"]``; tensors it returns are
-    fetched (``.numpy()``) inside the timer, so a compiled call is timed to its end."""
+def _timed(fn, totals: dict, key: str, active: dict, fetch: bool = False):
+    """``fn`` with its wall time added to ``totals[key]`` while ``active["on"]``; with ``fetch``, the
+    tensors it returns are fetched (``.numpy()``) inside the timer, so a compiled call is timed to its end."""
     def wrapper(*args, **kwargs):
         start = time.perf_counter()
         out = fn(*args, **kwargs)
-        if key == "agent._train_steps":
+        if fetch:
             for tensor in out:
                 tensor.numpy()
         if active["on"]:
@@ -276,7 +281,8 @@ def loop_rate(seconds: float, warmup_updates: int, learning_starts: int | None =
     ``seconds``; the update hook (``on_update``) keeps the clocks and ends the loop.
 
     Returns:
-        ``{"steps", "seconds", "steps_per_s", "cpu_per_step", "load"}``; with ``profile``, also
+        ``{"steps", "seconds", "steps_per_s", "cpu_per_step", "load", "agent", "replay_capacity",
+        "replay_bytes"}`` (``agent``: the loop's, traced and trained); with ``profile``, also
         ``"stages"``: seconds per agent step of each wrapped call (keys of :data:`STAGES`).
     """
     from agents import dqn_train
@@ -297,7 +303,7 @@ def loop_rate(seconds: float, warmup_updates: int, learning_starts: int | None =
             env.step = _timed(env.step, totals, "env.step", active)
             agent.act = _timed(agent.act, totals, "agent.act", active)
             agent.sync_target = _timed(agent.sync_target, totals, "agent.sync_target", active)
-            agent._train_steps = _timed(agent._train_steps, totals, "agent._train_steps", active)
+            agent._train_steps = _timed(agent._train_steps, totals, "agent._train_steps", active, fetch=True)
             replay.sample_many = _timed(replay.sample_many, totals, "replay.sample_many", active)
             assert run.window is replay, "the Atari loop writes to its FrameReplay directly"
             replay.add = _timed(replay.add, totals, "replay.add", active)
@@ -350,10 +356,9 @@ def update_split(agent, batch: tuple, env, seconds: float, xla: bool = False) ->
 
     from agents.augment import random_shift
 
-    cfg = agent.cfg
-    pad = cfg.augment_pad
+    pad = agent.cfg.augment_pad
     shift_rng = tf.random.Generator.from_seed(0)
-    plain = make_agent(preset(augment_pad=0), env)
+    plain = make_agent(dataclasses.replace(agent.cfg, augment_pad=0), env)
     plain.q_net.set_weights(agent.q_net.get_weights())
     plain.target_net.set_weights(agent.target_net.get_weights())
 
@@ -429,14 +434,18 @@ def dtype_policy(name: str):
         keras.mixed_precision.set_global_policy(previous)
 
 
-def bf16_compare(cfg, replay, env, batches: int, seconds: float) -> dict:
+TRAINED = "breakout-dueling-double"  # the committed policy whose weights --bf16 compares on
+
+
+def bf16_compare(cfg, replay, env, batches: int, seconds: float, weights: str = "trained") -> dict:
     """The update under ``mixed_bfloat16`` against float32, with the same weights.
 
-    Over ``batches`` fixed batches (the replay's seeded sampler) both agents compute Q ``[B, A]``
-    of the observations and the loss of :meth:`DQNAgent.compute_loss` (no shifts, no update);
-    then each one's compiled ``train_step`` (shifts included) is timed on one fixed batch. (Not
-    ``learn``: ``DQNAgent.train_steps`` collects ``mean(q_taken)`` in a float32 ``TensorArray``,
-    which refuses the bfloat16 value that network gives.)
+    ``weights``: ``trained``, the committed Breakout policy's (:data:`TRAINED`: Q-values of a
+    trained size), or ``init``, the float32 agent's initial ones. Over ``batches`` fixed batches (the
+    replay's seeded sampler) both agents compute Q ``[B, A]`` of the observations and the loss of
+    :meth:`DQNAgent.compute_loss` (no shifts, no update); then each one's compiled ``train_step``
+    (shifts included) is timed on one fixed batch. (Not ``learn``: ``DQNAgent.train_steps`` collects
+    ``mean(q_taken)`` in a float32 ``TensorArray``, which refuses the bfloat16 value that network gives.)
     """
     import numpy as np
 
@@ -444,9 +453,16 @@ def bf16_compare(cfg, replay, env, batches: int, seconds: float) -> dict:
     for policy in ("float32", "mixed_bfloat16"):
         with dtype_policy(policy):
             agents[policy] = make_agent(cfg, env)
-    reference, low = agents["float32"], agents["mixed_bfloat16"]
-    low.q_net.set_weights(reference.q_net.get_weights())
-    low.target_net.set_weights(reference.target_net.get_weights())
+    if weights == "trained":
+        from agents import policy_files
+        from agents.trained import policy_path
+
+        start = policy_files.load_keras_model(policy_path(TRAINED)).get_weights()
+    else:
+        start = agents["float32"].q_net.get_weights()
+    for agent in agents.values():
+        for net in (agent.q_net, agent.target_net):
+            net.set_weights(start)
     evaluate = {name: compiled(lambda *b, a=a: (a.q_net(b[0], training=False), a.compute_loss(*b)[0]))
                 for name, a in agents.items()}
     dq, dloss, losses, q_scale = 0.0, [], [], []
@@ -458,8 +474,9 @@ def bf16_compare(cfg, replay, env, batches: int, seconds: float) -> dict:
         dloss.append(abs(float(loss16) - float(loss32)))
         losses.append(abs(float(loss32)))
         q_scale.append(float(np.mean(np.abs(q32))))
-    out = {"batches": batches, "max_abs_dq": dq, "max_abs_dloss": max(dloss), "mean_abs_dloss": float(np.mean(dloss)),
-           "mean_abs_loss": float(np.mean(losses)), "mean_abs_q": float(np.mean(q_scale)), "load": load()}
+    out = {"batches": batches, "weights": weights, "max_abs_dq": dq, "max_abs_dloss": max(dloss),
+           "mean_abs_dloss": float(np.mean(dloss)), "mean_abs_loss": float(np.mean(losses)),
+           "mean_abs_q": float(np.mean(q_scale)), "load": load()}
     batch = fixed_batch(replay)
     for name, agent in agents.items():
         out[f"train_step_{name}"] = train_step_rate(agent, batch, seconds)
@@ -470,7 +487,7 @@ def bf16_compare(cfg, replay, env, batches: int, seconds: float) -> dict:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=Path(__file__).name, description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0,
                         help="seconds of the training loop measured after its warm-up (default 60)")
     parser.add_argument("--warmup-updates", type=int, default=500,
@@ -485,6 +502,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--xla", action="store_true", help="with --profile: also the train step compiled by XLA")
     parser.add_argument("--bf16", action="store_true", help="also compare mixed_bfloat16 with float32")
     parser.add_argument("--bf16-batches", type=int, default=1_000, help="fixed batches of the bf16 comparison")
+    parser.add_argument("--bf16-weights", choices=("trained", "init"), default="trained",
+                        help=f"the weights both precisions share: the committed policy {TRAINED}'s, or initial ones")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch update")
     parser.add_argument("--torch-child", help=argparse.SUPPRESS)  # internal: the PyTorch child's job (JSON)
     args = parser.parse_args(argv)
@@ -551,9 +570,10 @@ def main(argv=None) -> dict:
         out["stages"], out["split"] = loop["stages"], split
         print_profile(loop, split)
     if args.bf16:
-        bf16 = bf16_compare(cfg, replay, play.env, args.bf16_batches, args.update_seconds)
+        bf16 = bf16_compare(cfg, replay, play.env, args.bf16_batches, args.update_seconds, args.bf16_weights)
         out["bf16"] = bf16
-        print(f"mixed_bfloat16 vs float32, same weights, {bf16['batches']} fixed batches of {BATCH} "
+        weights = f"{TRAINED}'s" if args.bf16_weights == "trained" else "initial"
+        print(f"mixed_bfloat16 vs float32, the same weights ({weights}), {bf16['batches']} fixed batches of {BATCH} "
               f"(load average {bf16['load']:.2f}):")
         show("  max |dQ|", bf16["max_abs_dq"], "", f"(mean float32 |Q| {bf16['mean_abs_q']:.3g})")
         show("  max |d loss|", bf16["max_abs_dloss"], "", f"(mean {bf16['mean_abs_dloss']:.3g}; mean float32 loss "
