@@ -8,7 +8,9 @@
 
 ``--peers`` trains every ranking on each folder's course split and prints, per folder, the
 protocol of ``keras_impl.recommender.metrics`` (validation rating >= 4 relevant, candidates unseen
-films with >= 5 training ratings): popularity; EASE (lambda 200, the default of ``kcourse
+films with >= 5 training ratings; the ``candidates`` column is the median number each list is drawn
+from, smaller for EASE and the blend where EASE's ``EASE_MAX_ITEMS`` cap bites, and a line under the
+table says so): popularity; EASE (lambda 200, the default of ``kcourse
 recommend`` before its blend with the rating model); the ``implicit`` package's ALS and BPR with their default settings (not tuned), when
 it is installed; the keras-rs two-tower model (``keras_impl.recommender.retrieval``); the rating
 model's rankings (lower bound: the default before EASE; mean) and EASE blended with it
@@ -42,7 +44,6 @@ of the grid the options span (``--taste --interest --interest-rank --zipf --offs
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -56,25 +57,18 @@ import numpy as np  # noqa: E402
 
 
 def true_ratings(folder: Path, data) -> np.ndarray | None:
-    """``[U, M]`` the generator's expected rating of every (course user, course film), or None."""
+    """``[U, M]`` the generator's expected rating of every (course user, course film), or None (real data).
+
+    From the centre the generator saved (:func:`keras_impl.movielens.true_expected_ratings`): with
+    exposure on it is not ``spec.mean``.
+    """
     from keras_impl import movielens
 
-    truth_path = folder / movielens.TRUTH_FILE
-    if not truth_path.is_file():
+    if not (folder / movielens.TRUTH_FILE).is_file():
         return None
-    truth = np.load(truth_path)
-    info = json.loads((folder / movielens.INFO_FILE).read_text())
     _, movies = movielens.read_movielens(folder)
     film = np.searchsorted(movies["movieId"].to_numpy(), data.movie_ids)  # generator films are in movieId order
-    user = data.user_ids - 1  # generator users are userId - 1
-    p, q = truth["user_factors"][user], truth["movie_factors"][film]
-    out = np.empty((len(user), len(film)), dtype="float32")
-    for start in range(0, len(user), 200):  # expected_rating makes an [.., 11] array: chunks keep it small
-        rows = slice(start, start + 200)
-        r_true = (info["spec"]["mean"] + truth["user_bias"][user[rows]][:, None] + truth["movie_bias"][film][None, :]
-                  + p[rows] @ q.T)
-        out[rows] = movielens.expected_rating(r_true, info["spec"]["noise"])
-    return out
+    return movielens.true_expected_ratings(folder, data.user_ids - 1, film)  # generator users are userId - 1
 
 
 def implicit_peers():
@@ -156,13 +150,18 @@ def peers(folders: list[str], k: int, min_ratings: int) -> list[dict]:
         popularity = rows[0]["ndcg"]
         print(f"{name} (rating model val MSE {val_mse:.4f}; load average after {load_after[0]:.2f} {load_after[1]:.2f} "
               f"{load_after[2]:.2f}):")
-        print(f"  | ranking | P@{k} | R@{k} | NDCG@{k} | x popularity | coverage | median count | fit s |")
-        print("  |---|---|---|---|---|---|---|---|")
+        print(f"  | ranking | P@{k} | R@{k} | NDCG@{k} | x popularity | coverage | median count | candidates | fit s |")
+        print("  |---|---|---|---|---|---|---|---|---|")
         for row in rows:
             row["ndcg_vs_popularity"] = row["ndcg"] / popularity if popularity else float("nan")
             print(f"  | {row['ranking']} | {row['precision']:.4f} | {row['recall']:.4f} | {row['ndcg']:.4f} | "
                   f"{row['ndcg_vs_popularity']:.2f} | {row['coverage']:.4f} | {row['median_count']:.0f} | "
-                  f"{row['fit_seconds']:.1f} |", flush=True)
+                  f"{row['candidates']:.0f} | {row['fit_seconds']:.1f} |", flush=True)
+        fewer = [row["ranking"] for row in rows if row["candidates"] < rows[0]["candidates"]]
+        if fewer:  # EASE scores at most EASE_MAX_ITEMS films: say so rather than compare unequal sets silently
+            print(f"  (candidates: the median number of films a user's list is drawn from; {', '.join(fewer)} rank "
+                  f"fewer than popularity's {rows[0]['candidates']:.0f}: EASE scores only the "
+                  f"{ease.EASE_MAX_ITEMS:,} most-rated films)", flush=True)
         results.append({"data": name, "load_before": load_before, "load_after": load_after, "rows": rows})
     return results
 

@@ -112,13 +112,33 @@ def test_popularity_metrics_by_hand():
     # NDCG: user 0 DCG = 1/log2(3) = 0.630930, IDCG (1 relevant) = 1 -> 0.630930;
     #       user 1 DCG = 1 + 0.630930, IDCG (min(3, 2) = 2 relevant) = the same -> 1;  mean 0.815465
     # coverage: films {1, 2, 3} of 6 = 0.5; counts of the 4 recommendations [2, 1, 1, 1]: median 1
+    # candidates: 4 films each (min_ratings 0), median 4
     scorer = _bias_scorer(np.zeros(6), [3, 1, 1, 2, 0, 0])
-    report = metrics.ranking_report(scorer, X_TRAIN, X_VAL, Y_VAL, k=2, rank="popularity")
+    report = metrics.ranking_report(scorer, X_TRAIN, X_VAL, Y_VAL, k=2, rank="popularity", min_ratings=0)
     assert report["users"] == 2
     assert report["precision"] == pytest.approx(0.75)
     assert report["recall"] == pytest.approx(0.833333, abs=1e-6)
     assert report["ndcg"] == pytest.approx(0.815465, abs=1e-6)
     assert report["coverage"] == pytest.approx(0.5) and report["median_count"] == 1.0
+    assert report["candidates"] == 4.0
+
+
+def test_every_ranking_draws_from_the_same_protocol_candidates_and_reports_their_count():
+    # min_ratings 1: user 0's candidates are films 2, 3 (counts 1, 2), user 1's films 1, 2 (1, 1): 2 each.
+    # Popularity used to skip the min_ratings filter (its lists only matched by luck); now every ranking
+    # is masked alike, and a model that scores fewer films (EASE: at most EASE_MAX_ITEMS) shows fewer.
+    scorer = _bias_scorer(np.zeros(6), [3, 1, 1, 2, 0, 0])
+    popular = metrics.ranking_report(scorer, X_TRAIN, X_VAL, Y_VAL, k=2, rank="popularity", min_ratings=1)
+    assert popular["candidates"] == 2.0 and popular["coverage"] == pytest.approx(0.5)  # films {1, 2, 3}
+
+    def only_films_2_and_3(batch):  # a model that scores two films (like a capped EASE)
+        scores = np.full((len(batch), 6), -np.inf)
+        scores[:, [2, 3]] = [1.0, 2.0]
+        return scores
+
+    capped = metrics.score_report(only_films_2_and_3, X_TRAIN, X_VAL, Y_VAL, 3, 6, k=2, min_ratings=1)
+    # user 0: films 2, 3 (2 candidates); user 1 rated 3 in training: film 2 only (1): median 1.5
+    assert capped["candidates"] == 1.5
 
 
 def test_model_metrics_and_min_ratings_by_hand():

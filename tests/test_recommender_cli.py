@@ -83,6 +83,12 @@ def test_recommend_lists_titles_and_counts(saved, capsys):
     (["recommend", "{model}", "--user", "-1", "--by", "index"], r"user index -1 is out of range"),
     (["recommend", "{model}", "--user", "1", "--by", "index", "--n", "0"], r"argument `n`: expected an integer >= 1, got 0"),
     (["recommend", "{model}", "--user", "1", "--rank", "median"], r"argument --rank: invalid choice: 'median'"),
+    # EASE was fitted on films with >= 5 training ratings (the saved cutoff): 0 would silently act as 5
+    (["recommend", "{model}", "--user", "1", "--by", "index", "--rank", "ease", "--min-ratings", "0"],
+     r"argument `min_ratings`: expected >= 5 with rank 'ease' \(EASE was fitted on films with at least 5 training "
+     r"ratings; rarer films have no EASE score\), got 0$"),
+    (["recommend", "{model}", "--user", "1", "--by", "index", "--min-ratings", "3"],
+     r"argument `min_ratings`: expected >= 5 with rank 'ease-rating' "),
     (["predict", "{missing}", "--user", "1", "--movie", "1"], r"nope\.keras: no such model file"),
     (["recommend", "{corrupt}", "--user", "1"], r"bad\.keras is not a readable \.keras recommender"),
 ])

@@ -77,6 +77,7 @@ from keras_impl.movielens.synthetic import (
                                          genre_variance_share,
                                          oracle_mse,
                                          synthetic_folder,
+                                         true_expected_ratings,
 )
 
 __all__ = [
@@ -87,5 +88,5 @@ __all__ = [
     "MOVIES_COLUMNS", "COURSE_SEED", "COURSE_USERS", "COURSE_FORCED_USER", "COURSE_TEST_SIZE", "COURSE_SPLIT_SEED",
     "NO_GENRES", "GENRES", "GENERATOR_VERSION", "INFO_FILE", "TRUTH_FILE", "LAYOUTS", "detect_layout", "KNOWN_MD5",
     "DroppedRatingsWarning", "CourseDataWarning", "describe_layout", "assign_genres", "genre_variance_share",
-    "bundled_folder", "BUNDLED_NAME",
+    "bundled_folder", "BUNDLED_NAME", "true_expected_ratings",
 ]

@@ -325,8 +325,9 @@ def _resolve_spec(spec: SyntheticSpec | str, seed: int | None) -> SyntheticSpec:
     return spec
 
 
-def _ratings(spec: SyntheticSpec, users: np.ndarray, films: np.ndarray, truth: dict, rng) -> np.ndarray:
-    """Observed half-star ratings ``[N]``; stores the true and the expected rating of each row in ``truth``."""
+def _ratings(spec: SyntheticSpec, users: np.ndarray, films: np.ndarray, truth: dict, rng) -> tuple[np.ndarray, float]:
+    """Observed half-star ratings ``[N]`` and the centre ``mu`` of the true ratings (``spec.mean``, or with
+    exposure the value that centres the rated pairs on it); stores each row's true and expected rating in ``truth``."""
     p, q, b_user, b_movie = truth["user_factors"], truth["movie_factors"], truth["user_bias"], truth["movie_bias"]
     n = len(users)
     r_true, expected, observed = (np.empty(n, dtype="float32") for _ in range(3))
@@ -343,7 +344,7 @@ def _ratings(spec: SyntheticSpec, users: np.ndarray, films: np.ndarray, truth: d
         noisy = r + rng.normal(0, spec.noise, len(r))
         observed[sl] = np.clip(np.round(noisy * 2) / 2, RATING_MIN, RATING_MAX)
     truth.update(r_true=r_true, expected=expected)
-    return observed
+    return observed, float(mean)
 
 
 def generate_synthetic(folder: str | os.PathLike, spec: SyntheticSpec | str = "small", seed: int | None = None,
@@ -398,7 +399,7 @@ def generate_synthetic(folder: str | os.PathLike, spec: SyntheticSpec | str = "s
         truth["movie_interest"] = interest_rng.normal(0, 1, (spec.n_movies, spec.interest_rank)).astype("float32")
         users, films = _sample_pairs_by_exposure(counts, popularity, truth, spec,
                                                  np.random.default_rng([spec.seed, 2]))
-    observed = _ratings(spec, users, films, truth, rng)  # also fills truth["r_true"], truth["expected"]
+    observed, centre = _ratings(spec, users, films, truth, rng)  # also fills truth["r_true"], truth["expected"]
     oracle = float(np.mean((observed.astype("float64") - truth["expected"]) ** 2))
     years = rng.integers(1920, 2015, spec.n_movies)
     # The genres have their own stream, so their strength changes no rating, title or timestamp.
@@ -411,9 +412,12 @@ def generate_synthetic(folder: str | os.PathLike, spec: SyntheticSpec | str = "s
     info = {"spec": dataclasses.asdict(spec), "generator_version": GENERATOR_VERSION, "layout": layout,
             "n_users": int(spec.n_users), "n_movies": int(spec.n_movies), "n_ratings": int(len(users)),
             "oracle_mse": oracle, "genre_variance_share": genre_variance_share(truth["movie_factors"], genre_names),
+            "rating_centre": centre,
             "note": "oracle_mse = mean squared error of the true expected rating over all rows; "
                     "keras_impl.movielens.oracle_mse gives it on a validation split. genre_variance_share = R^2 of "
-                    "the films' true factors fitted by their genres (keras_impl.movielens.genre_variance_share)"}
+                    "the films' true factors fitted by their genres (keras_impl.movielens.genre_variance_share). "
+                    "rating_centre = mu of the true ratings mu + b_u + b_m + p_u . q_m (spec.mean without exposure; "
+                    "with it, the value that centres the rated pairs on spec.mean)"}
     with files.atomic_directory(folder) as tmp:
         if layout == "ml-100k":
             grouplens.write_ml100k(ratings, movies, tmp)
@@ -481,6 +485,38 @@ def _changed_files(folder: Path, names: list[str]) -> list[str]:
     return []
 
 
+def true_expected_ratings(folder: str | os.PathLike, users: np.ndarray, films: np.ndarray,
+                          chunk: int = 200) -> np.ndarray:
+    """``[len(users), len(films)]`` the generator's expected observed rating of every (user, film) pair.
+
+    ``users``/``films`` are the generator's indices (``userId - 1``; a film's place in ``movieId`` order).
+    The true rating is ``rating_centre + b_u + b_m + p_u . q_m`` with the centre the generator used
+    (``SYNTHETIC.json``), which with exposure is not ``spec.mean``.
+
+    Raises:
+        FileNotFoundError: not a folder written by :func:`generate_synthetic`. ValueError: one written
+            before the centre was saved (regenerate it).
+    """
+    folder = Path(folder)
+    if not (folder / TRUTH_FILE).is_file() or not (folder / INFO_FILE).is_file():
+        raise FileNotFoundError(f"{folder}: no {TRUTH_FILE}/{INFO_FILE}; true ratings exist only for folders written "
+                                f"by generate_synthetic")
+    info = json.loads((folder / INFO_FILE).read_text())
+    if not isinstance(info.get("rating_centre"), (int, float)):
+        raise ValueError(f"{folder / INFO_FILE} has no rating_centre (written by an older kcourse): generate the "
+                         f"folder again")
+    users, films = np.asarray(users, "int64"), np.asarray(films, "int64")
+    with np.load(folder / TRUTH_FILE) as truth:
+        p, q = truth["user_factors"][users], truth["movie_factors"][films]
+        b_user, b_movie = truth["user_bias"][users], truth["movie_bias"][films]
+    out = np.empty((len(users), len(films)), dtype="float32")
+    for start in range(0, len(users), chunk):  # expected_rating makes an [.., 11] array: chunks keep it small
+        rows = slice(start, start + chunk)
+        r_true = info["rating_centre"] + b_user[rows][:, None] + b_movie[None, :] + p[rows] @ q.T
+        out[rows] = expected_rating(r_true, info["spec"]["noise"])
+    return out
+
+
 def oracle_mse(folder: str | os.PathLike, rows: np.ndarray, y: np.ndarray) -> float:
     """MSE of the generator's true expected rating on the given examples (the best any model can do).
 
@@ -527,5 +563,6 @@ def _cache_is_current(folder: Path, size: str, seed: int) -> bool:
     wanted = dataclasses.asdict(named_spec(size, seed))
     # Folders written before a field existed lack it; they hold its default's data (tested bit for bit).
     written = {**{key: wanted[key] for key in FIELDS_ADDED_IN_VERSION_3}, **(info.get("spec") or {})}
-    return written == wanted and info.get("generator_version") == GENERATOR_VERSION
+    return (written == wanted and info.get("generator_version") == GENERATOR_VERSION
+            and "rating_centre" in info)  # the same data, but true ratings need the saved centre
 

@@ -67,6 +67,7 @@ class Ease:
     values: np.ndarray
     n_movies: int
     lam: float = EASE_LAMBDA
+    min_ratings: int | None = None  # the fit's cutoff: rarer films have no score (None: a file saved before it was)
 
     def matrix(self):
         """``B`` as a ``scipy.sparse.csc_matrix [K, K]``."""
@@ -90,8 +91,11 @@ class Ease:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays saved with a model (``IdMappings``)."""
-        return {"ease_items": self.items, "ease_indptr": self.indptr, "ease_indices": self.indices,
-                "ease_values": self.values, "ease_lambda": np.float64(self.lam)}
+        out = {"ease_items": self.items, "ease_indptr": self.indptr, "ease_indices": self.indices,
+               "ease_values": self.values, "ease_lambda": np.float64(self.lam)}
+        if self.min_ratings is not None:
+            out["ease_min_ratings"] = np.int64(self.min_ratings)
+        return out
 
     @classmethod
     def from_arrays(cls, arrays, n_movies: int) -> "Ease | None":
@@ -100,7 +104,19 @@ class Ease:
             return None
         return cls(items=np.asarray(arrays["ease_items"]), indptr=np.asarray(arrays["ease_indptr"]),
                    indices=np.asarray(arrays["ease_indices"]), values=np.asarray(arrays["ease_values"]),
-                   n_movies=int(n_movies), lam=float(arrays["ease_lambda"]))
+                   n_movies=int(n_movies), lam=float(arrays["ease_lambda"]),
+                   min_ratings=int(arrays["ease_min_ratings"]) if "ease_min_ratings" in arrays else None)
+
+    def check_min_ratings(self, min_ratings: int, rank: str) -> None:
+        """Refuse a ``min_ratings`` below the fit's cutoff: it would silently act as the cutoff.
+
+        Raises:
+            ValueError: one line naming ``min_ratings``, the cutoff and ``rank``.
+        """
+        if self.min_ratings is not None and min_ratings < self.min_ratings:
+            raise ValueError(f"Received an invalid value for argument `min_ratings`: expected >= {self.min_ratings} "
+                             f"with rank {rank!r} (EASE was fitted on films with at least {self.min_ratings} training "
+                             f"ratings; rarer films have no EASE score), got {min_ratings}")
 
 
 def fit_ease(x_train: np.ndarray, n_users: int, n_movies: int, lam: float = EASE_LAMBDA, min_ratings: int = 5,
@@ -108,7 +124,8 @@ def fit_ease(x_train: np.ndarray, n_users: int, n_movies: int, lam: float = EASE
     """EASE on the training pairs ``x_train [N, 2]`` (user, film), over films with ``>= min_ratings`` of them."""
     x_train = np.asarray(x_train)
     counts = np.bincount(x_train[:, 1], minlength=n_movies)
-    items = np.flatnonzero(counts >= max(min_ratings, 1))
+    cutoff = max(min_ratings, 1)
+    items = np.flatnonzero(counts >= cutoff)
     if len(items) > max_items:  # the most rated; ties by index
         items = np.sort(items[np.argsort(-counts[items], kind="stable")[:max_items]])
     position = np.full(n_movies, -1, dtype="int64")
@@ -117,9 +134,9 @@ def fit_ease(x_train: np.ndarray, n_users: int, n_movies: int, lam: float = EASE
     pos = position[x_train[:, 1]]
     x[x_train[pos >= 0, 0], pos[pos >= 0]] = 1.0
     if not len(items):
-        return Ease(items, np.zeros(1, "int64"), np.zeros(0, "int32"), np.zeros(0, "float32"), n_movies, lam)
+        return Ease(items, np.zeros(1, "int64"), np.zeros(0, "int32"), np.zeros(0, "float32"), n_movies, lam, cutoff)
     indptr, indices, values = keep_largest(ease_weights(x, lam), neighbours)
-    return Ease(items, indptr, indices, values, n_movies, lam)
+    return Ease(items, indptr, indices, values, n_movies, lam, cutoff)
 
 
 def history(x_train: np.ndarray, n_users: int) -> tuple[np.ndarray, np.ndarray]:

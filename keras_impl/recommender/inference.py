@@ -58,7 +58,8 @@ def recommend(model: DotRecommender, user, n: int = 10, by: str = "index", rank:
 
     Raises:
         ValueError: an unknown user, or a bad ``n``, ``rank``, ``z`` or ``min_ratings`` (``"ease"``
-            with a model saved before EASE was).
+            with a model saved before EASE was; with ``"ease"``/``"ease-rating"``, a ``min_ratings``
+            below the cutoff EASE was fitted with).
     """
     for name, value, low in (("n", n, 1), ("min_ratings", min_ratings, 0)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
@@ -72,8 +73,9 @@ def recommend(model: DotRecommender, user, n: int = 10, by: str = "index", rank:
     mean, var = scorer.logit([u])  # [1, M] each: every film in one go, not a per-film loop
     expected, bound = rating_from_logit(mean[0]), lower_bound(mean[0], var[0], z)
     if rank in ("ease", "ease-rating"):
+        require_ease(maps.ease).check_min_ratings(min_ratings, rank)
         seen = maps.seen(u)
-        scores = require_ease(maps.ease).scores(np.array([0, len(seen)]), seen, [0])[0]
+        scores = maps.ease.scores(np.array([0, len(seen)]), seen, [0])[0]
         if rank == "ease-rating":
             scores = blend(scores[None, :], expected[None, :])[0]
     else:
