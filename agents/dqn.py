@@ -164,6 +164,12 @@ class DQNAgent:
         self.q_net = build_q_network(observation_space, action_space, **net_kwargs)
         self.target_net = build_q_network(observation_space, action_space, **net_kwargs)
         self.target_net.set_weights(self.q_net.get_weights())
+        # DrQ(epsilon)'s target is the online net of the previous step: with a hard copy after every
+        # env step and one gradient step per update, the target net equals the online net whenever a
+        # TD target is computed. Then the online net gives the target (the same numbers: identical
+        # weights, identical ops) and no copy of the weights is made each step.
+        self.target_is_online = (cfg.target_update == "hard" and cfg.target_update_interval == 1
+                                 and cfg.gradient_steps == 1 and not cfg.target_update_updates)
         if cfg.optimizer == "adamw":  # the PyTorch tutorial's AdamW(amsgrad=True); torch's weight decay 0.01
             self.optimizer = keras.optimizers.AdamW(cfg.learning_rate, weight_decay=0.01, amsgrad=True)
         elif cfg.optimizer == "rmsprop":  # HOML's Breakout (Nature DQN's centered RMSProp)
@@ -248,8 +254,11 @@ class DQNAgent:
         is then discounted by ``gamma ** horizon``. None: one-step transitions.
         """
         next_in, next_legal = self.splitter(next_obs) if self.splitter else (next_obs, None)
-        q_next_target = self.target_net(next_in, training=False)  # [B, A]
-        q_next_online = self.q_net(next_in, training=False) if self.cfg.double else q_next_target  # [B, A]
+        if self.target_is_online:  # one forward pass serves both (Double DQN's argmax then equals the max)
+            q_next_target = q_next_online = self.q_net(next_in, training=False)  # [B, A]
+        else:
+            q_next_target = self.target_net(next_in, training=False)  # [B, A]
+            q_next_online = self.q_net(next_in, training=False) if self.cfg.double else q_next_target  # [B, A]
         if next_legal is None:
             next_q = self.next_q(q_next_target, q_next_online)  # [B]
         else:
@@ -273,7 +282,7 @@ class DQNAgent:
         if self.cfg.max_grad_norm > 0:
             grads, _ = tf.clip_by_global_norm(grads, self.cfg.max_grad_norm)
         self.optimizer.apply_gradients(zip(grads, variables))
-        return loss, tf.reduce_mean(q_taken)
+        return loss, tf.reduce_mean(tf.cast(q_taken, tf.float32))  # (float32 also under mixed_bfloat16)
 
     def train_steps(self, obs, actions, rewards, next_obs, terminated, horizons):
         """``G`` gradient steps in one compiled call; inputs are ``[G, B, ...]``, returns losses and mean Qs ``[G]``.
@@ -315,8 +324,10 @@ class DQNAgent:
         return 1.0 if self.cfg.target_update == "hard" else float(self.cfg.tau)
 
     def sync_target(self) -> None:
-        """The configured target update: hard copy or soft with ``cfg.tau``."""
-        self._update_target(self._tau)
+        """The configured target update: hard copy or soft with ``cfg.tau`` (nothing to copy while
+        :attr:`target_is_online`: the target net is only brought up to date for checkpoints)."""
+        if not self.target_is_online:
+            self._update_target(self._tau)
 
     # -- state for checkpoints --------------------------------------------------------------------
 

@@ -66,6 +66,8 @@ class TrainState:
 
 def _write_checkpoint(folder: Path, agent: DQNAgent, buffer: ReplayBuffer, state: TrainState, cfg: DQNConfig,
                       best_weights: list) -> None:
+    if agent.target_is_online:  # the target net is the online net: save it as such
+        agent.update_target(1.0)
     agent.q_net.save_weights(folder / "q_net.weights.h5")
     agent.target_net.save_weights(folder / "target_net.weights.h5")
     current = agent.q_net.get_weights()
@@ -270,7 +272,8 @@ def _loop(run: _Run, env) -> None:
             loss_mean, q_mean = float(losses.mean()), float(q_means.mean())
             state.train_log.append([state.global_step, loss_mean, q_mean])
             runtime.log_scalars(run.writers[0], state.global_step, {"losses/td_loss": loss_mean,
-                                                                     "losses/q_values": q_mean})
+                                                                     "losses/q_values": q_mean},
+                                flush=False)  # every round: flushed with the episode's scalars
         if state.global_step % cfg.target_update_interval == 0:
             agent.sync_target()
         if terminated or truncated:

@@ -340,13 +340,15 @@ def summary_writers(run_dir: str | os.PathLike):
     )
 
 
-def log_scalars(writer, step: int, values: dict[str, float]) -> None:
-    """Write several scalars at one step to a TensorBoard writer."""
+def log_scalars(writer, step: int, values: dict[str, float], flush: bool = True) -> None:
+    """Write several scalars at one step to a TensorBoard writer (``flush=False``: leave them queued, for
+    scalars written every training step; a later flushing call or the writer's own timer writes them)."""
     # An explicit call always records, also inside a `tf.summary.record_if` that throttles other summaries.
     with writer.as_default(step=int(step)), tf.summary.record_if(True):
         for key, value in values.items():
             tf.summary.scalar(key, float(value))
-    writer.flush()
+    if flush:
+        writer.flush()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -113,3 +113,31 @@ def test_an_interrupted_and_resumed_breakout_run_trains_on_as_the_uninterrupted_
     first = min(after)
     assert first > 1 and all(i in whole for i in after)  # it resumed after some updates, not from scratch
     np.testing.assert_allclose([after[i] for i in sorted(after)], [whole[i] for i in sorted(after)], rtol=1e-6)
+
+
+def test_target_is_online_gives_the_same_losses_as_copying_the_weights_every_step(tmp_path, monkeypatch):
+    """DrQ(epsilon)'s settings (a hard target copy after every env step, one gradient step per update):
+    the agent computes targets with the online net instead of copying it; the losses are the same."""
+    cfg = dqn.DQNConfig(total_timesteps=300, target_update_interval=1, train_frequency=1, gradient_steps=1,
+                        learning_starts=100, batch_size=16, hidden=(16, 16), eval_interval=0, eval_episodes=1,
+                        target_return=1e9, gif=False, checkpoint_every=0, variant="double", seed=5, deterministic=True)
+
+    def losses(folder):
+        out = []
+        dqn_train.train(cfg, folder, log=lambda line: None, on_update=lambda i, loss: out.append(loss))
+        return out
+
+    env = dqn_train.make_env("CartPole-v1")
+    assert not dqn.DQNAgent(dataclasses.replace(cfg, target_update_interval=2), env.observation_space,
+                            env.action_space).target_is_online
+    fast = losses(tmp_path / "fast")
+    init = dqn.DQNAgent.__init__
+
+    def copying(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        assert self.target_is_online  # these settings enable it
+        self.target_is_online = False  # copy the online weights into the target net after every step
+
+    monkeypatch.setattr(dqn.DQNAgent, "__init__", copying)
+    slow = losses(tmp_path / "slow")
+    assert len(fast) == 200 and fast == slow
