@@ -163,9 +163,11 @@ def animation(frames: Sequence[np.ndarray], interval: int = 40, repeat: bool = F
     """A matplotlib ``FuncAnimation`` of the frames (HOML's ``plot_animation``)."""
     import matplotlib
 
-    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline") \
-            and not os.environ.get("DISPLAY"):
-        matplotlib.use("Agg")  # headless: no window backend
+    backend = matplotlib.get_backend().lower()
+    # Headless: no window backend. A notebook's inline backend ("inline" since matplotlib 3.9, or its
+    # module path) stays: switching it to Agg would stop every later plot of the notebook from showing.
+    if backend != "agg" and "inline" not in backend and not os.environ.get("DISPLAY"):
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.animation import FuncAnimation
 
