@@ -58,6 +58,17 @@ def normalize(returns, low: float, high: float) -> np.ndarray:
     return (x - low) / (high - low)
 
 
+def indicator(returns, at_least: float) -> np.ndarray:
+    """``1.0`` for each return ``>= at_least``, else ``0.0``: the quantile criterion's data.
+
+    "At least a share ``q`` of episodes score ``>= at_least``" is "the mean of this indicator is
+    ``>= q``", a mean in ``[0, 1]`` whatever the returns' range: the same betting test
+    (:func:`first_verdict`, :func:`confidence_interval`) applies with no return range to declare,
+    so a heavy-tailed return (Breakout's, bounded only by 864) is tested as easily as any other.
+    """
+    return (np.asarray(returns, dtype=np.float64) >= at_least).astype(np.float64)
+
+
 def running_estimates(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The mean and variance estimates *before* each episode: ``(mu_{t-1}, sigma2_{t-1})`` for t = 1..n.
 

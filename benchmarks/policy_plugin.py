@@ -1,10 +1,14 @@
 """The policy-regression plugin's numbers: error rates, episodes to a verdict, collection overhead.
 
-Three parts (``docs/policy-testing.md`` quotes them):
+Four parts (``docs/policy-testing.md`` quotes them):
 
 1. ``errors``: the sequential test on 1,000 simulated runs of known return distributions on
    [0, 500] with threshold 400 (means 450, 350 and 400 itself): how often each verdict comes and
    after how many episodes. Pure statistics, seconds.
+1b. ``quantile``: the quantile criterion (``at_least = 5``, ``fraction = 0.75``) on 1,000 simulated
+   runs of Breakout-like returns (heavy-tailed, no useful bound) whose share of games ``>= 5`` is
+   0.95, 0.85, 0.75, 0.65 or 0.55, with budgets 240 and 800; and the mean test at ``min_mean =
+   7.8`` on the same returns with Breakout's range [0, 864], for comparison. Seconds.
 2. ``cartpole``: the committed ``agents/trained/cartpole-v1-dqn`` checked through
    :func:`pytest_kcourse.check.run_check` at several thresholds and episode seeds, against
    ``agents.evaluation.assert_policy_return`` with 100 episodes: episodes and wall time (the
@@ -14,7 +18,7 @@ Three parts (``docs/policy-testing.md`` quotes them):
 
 Usage::
 
-    nice -n 15 python benchmarks/policy_plugin.py [--parts errors,cartpole,collect] [--json out.json]
+    nice -n 15 python benchmarks/policy_plugin.py [--parts errors,quantile,cartpole,collect] [--json out.json]
 
 Every part prints the load average it ran at: timings above ~2.5 are "under load".
 """
@@ -34,7 +38,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agents.policy_stats import first_verdict, normalize  # noqa: E402
+from agents.policy_stats import first_verdict, indicator, normalize  # noqa: E402
 
 HIGH, THRESHOLD, ALPHA, RUNS = 500.0, 400.0, 0.01, 1000
 
@@ -62,6 +66,37 @@ def errors() -> list[dict]:
                          "fail": int((code == -1).sum()), "inconclusive": int((code == 0).sum()),
                          "median_episodes": float(np.median(episodes)),
                          "p99_episodes": float(np.percentile(episodes, 99))})
+    return rows
+
+
+AT_LEAST, FRACTION, BREAKOUT_HIGH = 5.0, 0.75, 864.0
+SHARES = {0.95: 4, 0.85: 1, 0.75: 3, 0.65: 2, 0.55: 5}  # true share of games >= 5: the seed of its runs
+
+
+def breakout_like(share, rng, episodes):
+    """A game scores ``>= 5`` with probability ``share``: then 5 + an exponential tail (mean 15, capped at 864),
+    else uniform on [0, 5). Mean about ``20 share + 2.5 (1 - share)``."""
+    hit = rng.random((RUNS, episodes)) < share
+    tail = np.minimum(AT_LEAST + rng.exponential(15.0, (RUNS, episodes)), BREAKOUT_HIGH)
+    return np.where(hit, tail, rng.random((RUNS, episodes)) * AT_LEAST)
+
+
+def quantile() -> list[dict]:
+    rows = []
+    for budget in (240, 800):
+        for share, seed in SHARES.items():
+            returns = breakout_like(share, np.random.default_rng(seed), budget)
+            for test, x, theta in (("quantile >= 5 at 0.75", indicator(returns, AT_LEAST), FRACTION),
+                                   ("mean >= 7.8 on [0, 864]", normalize(returns, 0, BREAKOUT_HIGH), 7.8 / BREAKOUT_HIGH)):
+                code, episodes = first_verdict(x, theta, ALPHA)
+                rows.append({"test": test, "share": share, "mean": float(returns.mean()), "budget": budget,
+                             "pass": int((code == 1).sum()), "fail": int((code == -1).sum()),
+                             "inconclusive": int((code == 0).sum()), "median_episodes": float(np.median(episodes))})
+    print("| test | true share >= 5 | mean return | budget | pass | fail | inconclusive | median episodes |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['test']} | {r['share']:g} | {r['mean']:.1f} | {r['budget']} | {r['pass']} | {r['fail']} | "
+              f"{r['inconclusive']} | {r['median_episodes']:g} |")
     return rows
 
 
@@ -118,14 +153,14 @@ def collect(repeats: int = 15) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--parts", default="errors,cartpole,collect")
+    parser.add_argument("--parts", default="errors,quantile,cartpole,collect")
     parser.add_argument("--json", default=None, help="also write the numbers here")
     args = parser.parse_args(argv)
     out = {}
     for part in args.parts.split(","):
         print(f"== {part} ({load()} before)", flush=True)
         t0 = time.perf_counter()
-        out[part] = {"errors": errors, "cartpole": cartpole, "collect": collect}[part]()
+        out[part] = {"errors": errors, "quantile": quantile, "cartpole": cartpole, "collect": collect}[part]()
         out[part + "_load"] = load()
         print(json.dumps(out[part] if part != "cartpole" else {k: v for k, v in out[part].items() if k != "rows"},
                          indent=1))

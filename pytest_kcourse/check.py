@@ -27,7 +27,7 @@ import numpy as np
 
 from agents.envs import make_env, resolve_env_id
 from agents.evaluation import epsilon_greedy, evaluate
-from agents.policy_stats import confidence_interval, first_verdict, normalize
+from agents.policy_stats import confidence_interval, first_verdict, indicator, normalize
 from pytest_kcourse.config import ConfigError, PolicySpec, recorded_mean, write_baseline
 
 # The range of an episode's undiscounted return, for the envs whose range is known without
@@ -56,10 +56,10 @@ class CheckResult:
     verdict: str  # "pass", "fail", "inconclusive", or "recorded" (--policies-regen)
     returns: list[float]
     seed: int  # episode i was reset with seed + i
-    threshold: float
-    lower: float
+    threshold: float  # the mean's threshold; criterion "quantile": the share of episodes required
+    lower: float  # the confidence interval of the mean (criterion "quantile": of the share >= at_least)
     upper: float
-    return_range: tuple[float, float]
+    return_range: tuple[float, float] | None  # None: criterion "quantile" (no range needed)
     alpha: float
     budget: int
     env_id: str
@@ -71,10 +71,16 @@ class CheckResult:
     max_steps: int | None = None
     baseline_mean: float | None = None
     epsilon: float = 0.0  # the probability of a random action the policy played with
+    at_least: float | None = None  # criterion "quantile": the score an episode must reach
 
     @property
     def episodes(self) -> int:
         return len(self.returns)
+
+    @property
+    def share(self) -> float | None:
+        """Criterion "quantile": the share of episodes that scored ``>= at_least`` (else None)."""
+        return None if self.at_least is None else float(np.mean(indicator(self.returns, self.at_least)))
 
     @property
     def mean(self) -> float:
@@ -142,25 +148,40 @@ def replay_command(folder: Path | None, seed: int, env: str | None = None, max_s
     return " ".join(shlex.quote(w) for w in words + ["--render", "gif"])
 
 
-def format_report(r: CheckResult) -> str:
-    """The failure report: verdict, mean and interval against the threshold, histogram, worst episodes."""
-    low, high = r.return_range
-    head = {
-        "fail": f"FAILED: the mean return is below {r.threshold:.4g}",
-        "inconclusive": (f"INCONCLUSIVE after {r.episodes} episodes (the budget, max_episodes = {r.budget}): the "
-                         f"interval still holds the threshold {r.threshold:.4g}; raise max_episodes or set a threshold "
-                         f"further from the policy's mean"),
-        "pass": f"passed: the mean return is above {r.threshold:.4g}",
-        "recorded": "baseline recorded",
-    }[r.verdict]
+def _claim(r: CheckResult) -> tuple[str, str]:
+    """What a pass says, and what the interval is compared with, in the criterion's words."""
+    if r.at_least is not None:
+        return (f"at least {r.threshold:.4g} of episodes score >= {r.at_least:.4g}", f"fraction {r.threshold:.4g}")
     against = f"threshold {r.threshold:.4g}"
     if r.criterion == "baseline" and r.baseline_mean is not None:
         against += f" (baseline {r.baseline_mean:.4g} - delta {r.baseline_mean - r.threshold:.4g})"
+    return f"the mean return is above {r.threshold:.4g}", against
+
+
+def format_report(r: CheckResult) -> str:
+    """The failure report: verdict, the estimate and its interval against the bar, histogram, worst episodes."""
+    claim, against = _claim(r)
+    head = {
+        "fail": (f"FAILED: fewer than {r.threshold:.4g} of episodes score >= {r.at_least:.4g}" if r.at_least is not None
+                 else f"FAILED: the mean return is below {r.threshold:.4g}"),
+        "inconclusive": (f"INCONCLUSIVE after {r.episodes} episodes (the budget, max_episodes = {r.budget}): the "
+                         f"interval still holds the {against.split(' (')[0]}; raise max_episodes or set a bar "
+                         f"further from the policy's score"),
+        "pass": f"passed: {claim}",
+        "recorded": "baseline recorded",
+    }[r.verdict]
+    if r.at_least is not None:
+        estimate = (f"  share of episodes >= {r.at_least:.4g}: {r.share:.4g}, confidence interval [{r.lower:.4g}, "
+                    f"{r.upper:.4g}] vs {against} (mean return {r.mean:.4g})")
+        bounds = f"the indicator of a return >= {r.at_least:.4g} (no return range needed)"
+    else:
+        estimate = f"  mean {r.mean:.4g}, confidence interval [{r.lower:.4g}, {r.upper:.4g}] vs {against}"
+        bounds = f"returns bounded by [{r.return_range[0]:.4g}, {r.return_range[1]:.4g}]"
     lines = [
         f"policy check {r.name!r} {head}",
-        f"  mean {r.mean:.4g}, confidence interval [{r.lower:.4g}, {r.upper:.4g}] vs {against}",
+        estimate,
         f"  {r.episodes} episodes (seeds {r.seed}..{r.seed + r.episodes - 1}) on {r.env_id}, alpha {r.alpha:g} per "
-        f"side, returns bounded by [{low:.4g}, {high:.4g}]; {r.wall_s:.1f} s (+ {r.load_s:.1f} s loading the policy)",
+        f"side, {bounds}; {r.wall_s:.1f} s (+ {r.load_s:.1f} s loading the policy)",
         f"  returns: {text_histogram(r.returns)}",
         "  worst episodes:",
     ]
@@ -173,10 +194,12 @@ def format_report(r: CheckResult) -> str:
 
 def summary_line(r: CheckResult) -> str:
     """One line for the terminal summary of a run."""
+    what = "mean" if r.at_least is None else f"share >= {r.at_least:.4g}"
+    value = r.mean if r.at_least is None else r.share
     if r.verdict == "recorded":
-        return (f"{r.name}: baseline recorded, mean {r.mean:.4g} [{r.lower:.4g}, {r.upper:.4g}] over {r.episodes} "
+        return (f"{r.name}: baseline recorded, {what} {value:.4g} [{r.lower:.4g}, {r.upper:.4g}] over {r.episodes} "
                 f"episodes, {r.wall_s:.1f} s")
-    return (f"{r.name}: {r.verdict} after {r.episodes} episodes, mean {r.mean:.4g} "
+    return (f"{r.name}: {r.verdict} after {r.episodes} episodes, {what} {value:.4g} "
             f"[{r.lower:.4g}, {r.upper:.4g}] vs {r.threshold:.4g}, {r.wall_s:.1f} s (+ {r.load_s:.1f} s loading)")
 
 
@@ -221,12 +244,18 @@ def _load(spec: PolicySpec):
 def run_check(spec: PolicySpec, regen: bool = False) -> CheckResult:
     """Evaluate ``spec``'s policy in batches until a verdict or the budget (``regen``: the whole budget).
 
+    The test runs on numbers in ``[0, 1]``: the returns mapped by their range (criteria ``min_mean``
+    and ``baseline``), or the indicator of a return ``>= at_least`` (criterion ``quantile``, no range).
+
     Raises:
         ConfigError: an unknown return range, a threshold outside it, or a missing baseline.
     """
     start = time.perf_counter()
     baseline_mean = None
-    if regen:
+    quantile = spec.criterion == "quantile"
+    if quantile:
+        threshold = float(spec.fraction)
+    elif regen:
         threshold = float("nan")
     elif spec.criterion == "baseline":
         baseline_mean = recorded_mean(spec.baseline_path, spec.name)
@@ -239,8 +268,18 @@ def run_check(spec: PolicySpec, regen: bool = False) -> CheckResult:
         n_actions = int(probe.action_space.n)
         probe.close()
     load_s = time.perf_counter() - start
-    low, high = spec.return_range or return_range_for(env_id, env_kwargs)
-    theta = (threshold - low) / (high - low)
+    if quantile:  # the share of episodes >= at_least: a mean in [0, 1] whatever the returns' range
+        low, high = 0.0, 1.0
+        theta = threshold
+
+        def unit(values):
+            return indicator(values, spec.at_least)
+    else:
+        low, high = spec.return_range or return_range_for(env_id, env_kwargs)
+        theta = (threshold - low) / (high - low)
+
+        def unit(values):
+            return normalize(values, low, high)
     if not regen and not 0 < theta < 1:
         raise ConfigError(f"policy check {spec.name!r}: the threshold {threshold:g} is not inside the return range "
                           f"[{low:g}, {high:g}]: the check could never {'fail' if theta <= 0 else 'pass'}")
@@ -255,22 +294,23 @@ def run_check(spec: PolicySpec, regen: bool = False) -> CheckResult:
         result = evaluate(played, env_id, episodes=n, seed=spec.seed + len(returns), env_kwargs=env_kwargs,
                           max_steps=spec.max_steps, env_factory=factory)
         returns += result.returns
-        x = normalize(returns, low, high)
+        x = unit(returns)
         if not regen:
             verdict, _ = first_verdict(x, theta, spec.alpha)
             if verdict is not None:
                 break
-    lower, upper = confidence_interval(normalize(returns, low, high), spec.alpha)
+    lower, upper = confidence_interval(unit(returns), spec.alpha)
     out = CheckResult(
         name=spec.name, verdict="recorded" if regen else (verdict or "inconclusive"), returns=returns,
         seed=spec.seed, threshold=threshold, lower=low + lower * (high - low), upper=low + upper * (high - low),
-        return_range=(low, high), alpha=spec.alpha, budget=spec.max_episodes, env_id=env_id,
+        return_range=None if quantile else (low, high), alpha=spec.alpha, budget=spec.max_episodes, env_id=env_id,
         criterion=spec.criterion, wall_s=time.perf_counter() - start - load_s, load_s=load_s,
-        policy_folder=folder, env_arg=env_arg,
-        max_steps=spec.max_steps, baseline_mean=baseline_mean, epsilon=epsilon)
-    if regen:
+        policy_folder=folder, env_arg=env_arg, max_steps=spec.max_steps, baseline_mean=baseline_mean,
+        epsilon=epsilon, at_least=spec.at_least if quantile else None)
+    if regen:  # criterion "quantile": the interval is the share's (the mean's needs a range it may not have)
         write_baseline(spec.baseline_path, spec.name, {
             "mean": out.mean, "lower": out.lower, "upper": out.upper, "episodes": out.episodes,
+            **({"share": out.share, "at_least": spec.at_least} if quantile else {}),
             "alpha": spec.alpha, "seed": spec.seed, "env_id": env_id,
             "policy": str(folder) if folder else getattr(policy, "__name__", "policy"),
         })

@@ -36,11 +36,11 @@ COMMITTED_PREFIX = "kcourse:"
 FORMAT_KEY = "format"
 FORMAT = "kcourse-policies/1"  # what a policies.toml says to be collected
 # Keys that make an undeclared table look like a kcourse policy check (classify: a warning, not a silent skip).
-CHECK_KEYS = ("min_mean", "criterion", "delta", "return_range", "max_episodes")
-CRITERIA = ("min_mean", "baseline")
+CHECK_KEYS = ("min_mean", "criterion", "delta", "return_range", "max_episodes", "at_least", "fraction")
+CRITERIA = ("min_mean", "baseline", "quantile")
 DEFAULTS = {"alpha": 0.01, "max_episodes": 400, "batch": 30, "growth": 2.0, "seed": 0}
-ENTRY_KEYS = (*DEFAULTS, "path", "env", "env_kwargs", "criterion", "min_mean", "delta", "return_range",
-              "max_steps", "slow", "epsilon", "protocol")
+ENTRY_KEYS = (*DEFAULTS, "path", "env", "env_kwargs", "criterion", "min_mean", "delta", "at_least", "fraction",
+              "return_range", "max_steps", "slow", "epsilon", "protocol")
 
 
 class ConfigError(ValueError):
@@ -53,6 +53,10 @@ class PolicySpec:
 
     ``policy`` is a folder path (``str``; ``"kcourse:NAME"`` names a policy committed with kcourse)
     or a batched policy callable ``[N, *obs] -> [N]`` (then ``env`` is required).
+
+    Criteria: ``"min_mean"`` (the mean return is at least ``min_mean``), ``"baseline"`` (at least
+    the recorded baseline's mean minus ``delta``), ``"quantile"`` (at least a share ``fraction`` of
+    episodes score ``>= at_least``: a test on the indicator, which needs no return range).
     """
 
     name: str
@@ -60,6 +64,8 @@ class PolicySpec:
     min_mean: float | None = None
     criterion: str = "min_mean"
     delta: float | None = None
+    at_least: float | None = None  # criterion "quantile": the score an episode must reach ...
+    fraction: float | None = None  # ... and the share of episodes that must reach it
     env: str | None = None
     env_kwargs: dict | None = None
     alpha: float = DEFAULTS["alpha"]
@@ -85,6 +91,11 @@ class PolicySpec:
         if self.criterion == "baseline" and not (_is_number(self.delta) and self.delta >= 0):
             raise ConfigError(f"{where}: criterion 'baseline' needs delta = NUMBER >= 0, the drop from the "
                               f"baseline's mean that fails (got {self.delta!r})")
+        if self.criterion == "quantile" and not (_is_number(self.at_least) and _is_number(self.fraction)
+                                                 and 0 < self.fraction < 1):
+            raise ConfigError(f"{where}: criterion 'quantile' needs at_least = NUMBER and fraction = a number in "
+                              f"(0, 1): pass when that share of episodes score >= at_least (got at_least = "
+                              f"{self.at_least!r}, fraction = {self.fraction!r})")
         if not (_is_number(self.alpha) and 0 < self.alpha < 0.5):
             raise ConfigError(f"{where}: alpha must be a number in (0, 0.5), got {self.alpha!r}")
         if not (_is_number(self.growth) and self.growth >= 1):

@@ -20,7 +20,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from agents.policy_stats import bets, confidence_interval, first_verdict, log_capital, normalize, running_estimates
+from agents.policy_stats import (bets, confidence_interval, first_verdict, indicator, log_capital, normalize,
+                                 running_estimates)
 from pytest_kcourse.config import ConfigError, PolicySpec, load_specs
 
 DECLARED = 'format = "kcourse-policies/1"\n'  # the first line of every kcourse policies.toml
@@ -163,6 +164,45 @@ def test_at_the_threshold_itself_neither_verdict_exceeds_alpha(name):
 
 
 # ----------------------------------------------------------------------------------------------
+# The quantile criterion: a test on the indicator of a return >= at_least (no return range)
+# ----------------------------------------------------------------------------------------------
+
+
+def test_quantile_criterion_by_hand():
+    assert indicator([6, 3, 5, 4.99], 5).tolist() == [1.0, 0.0, 1.0, 0.0]  # 5 itself counts
+    # fraction 0.5, alpha 0.5 (bar: capital 2). Three games >= 5 -> indicator 1, 1, 1; the "above"
+    # capital at m = 0.5 is 1 (mu_0 = m: no bet), 1 + 0.25/(0.15625 + 0.0625) * 0.5 = 1.5714, then
+    # x (1 + 1.4846 capped at 0.75/0.5 = 1.5, * 0.5) = 1.5714 * 1.75 = 2.75 >= 2: a pass at game 3.
+    assert first_verdict(indicator([6, 9, 5], 5), 0.5, 0.5) == ("pass", 3)
+    assert first_verdict(indicator([4, 1, 0], 5), 0.5, 0.5) == ("fail", 3)  # the mirror image
+    assert first_verdict(indicator([6, 9], 5), 0.5, 0.5) == (None, 2)
+
+
+def _quantile_runs(share, budget):
+    """Verdict counts of 1,000 quantile tests (>= 5 at 0.75, alpha 0.01) on Breakout-like returns
+    (benchmarks/policy_plugin.py, part quantile, the same seeds: docs/policy-testing.md's table)."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import policy_plugin  # noqa: E402  (a script folder)
+
+    returns = policy_plugin.breakout_like(share, np.random.default_rng(policy_plugin.SHARES[share]), budget)
+    code, episodes = first_verdict(indicator(returns, 5.0), 0.75, 0.01)
+    return {"pass": int((code == 1).sum()), "fail": int((code == -1).sum()), "inconclusive": int((code == 0).sum()),
+            "median_episodes": float(np.median(episodes))}
+
+
+def test_quantile_error_rates_on_1000_simulated_runs():
+    # a clear pass and a clear fail (share 0.95 / 0.55 against 0.75) settle in a median of 31 / 58 games
+    clear_pass, clear_fail = _quantile_runs(0.95, 240), _quantile_runs(0.55, 240)
+    assert clear_pass["pass"] == 1000 and clear_pass["median_episodes"] <= 32
+    assert clear_fail["fail"] == 1000 and clear_fail["median_episodes"] <= 60
+    # a margin of 0.10 needs 800 games: failing items at most alpha (10 of 1,000) either way
+    above, below, at = _quantile_runs(0.85, 800), _quantile_runs(0.65, 800), _quantile_runs(0.75, 800)
+    assert above["fail"] + above["inconclusive"] <= 10 and above["fail"] == 0
+    assert below["pass"] == 0 and below["fail"] >= 990
+    assert at["pass"] <= 10 and at["fail"] <= 10  # at the fraction itself: both claims false, anytime-valid
+
+
+# ----------------------------------------------------------------------------------------------
 # Config and report helpers
 # ----------------------------------------------------------------------------------------------
 
@@ -185,6 +225,9 @@ def test_config_entries_settings_and_errors(tmp_path):
         ('[a]\npath = "p"\nmin_mean = 1\nreturn_range = [5, 1]\n', "return_range must be"),
         ('[a]\npath = "p"\nmin_mean = 1\nepsilon = 1.5\n', "epsilon must be a probability in"),
         ('[a]\npath = "p"\nmin_mean = 1\nslow = "no"\n', "slow must be true or false, got 'no'"),
+        ('[a]\npath = "p"\ncriterion = "quantile"\nat_least = 5\n', "criterion 'quantile' needs at_least = NUMBER and "
+                                                                   "fraction = a number in"),
+        ('[a]\npath = "p"\ncriterion = "quantile"\nat_least = 5\nfraction = 1\n', "got at_least = 5, fraction = 1"),
         ('aplha = 0.1\n', "unknown setting 'aplha'"),
         ('[a\n', "cannot read it as TOML"),
     ]:
@@ -343,6 +386,37 @@ def test_fixture_passes_and_fails_with_a_report_on_the_fake_env(pytester, fake_e
     assert "return 0  seed 5  (a policy object" in out  # no folder to replay from
     assert "returns: 0 " in out  # the histogram line runs from the lowest return
     assert "kcourse policy checks" in out and "test_good: pass after" in out
+
+
+def test_quantile_criterion_needs_no_return_range(pytester, fake_env):
+    # The fake env's return range is unknown to the plugin: min_mean needs return_range, quantile does not.
+    pytester.makepyfile(textwrap.dedent(f"""
+        import numpy as np
+        import pytest
+
+        def always_zero(obs):
+            return np.zeros(len(obs), dtype=np.int64)
+
+        @pytest.mark.policy_check(criterion="quantile", at_least=1, fraction=0.6, max_episodes=300)
+        def test_good(policy_check):
+            result = policy_check(always_zero, env="{fake_env}", env_kwargs={{"p": 0.95}})
+            assert result.verdict == "pass" and result.share > 0.6 and result.return_range is None
+
+        @pytest.mark.policy_check(criterion="quantile", at_least=1, fraction=0.6, max_episodes=300)
+        def test_bad(policy_check):
+            policy_check(always_zero, env="{fake_env}", env_kwargs={{"p": 0.2}})
+
+        def test_mean_needs_a_range(policy_check):
+            policy_check(always_zero, env="{fake_env}", min_mean=0.5)
+    """))
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=2)
+    out = result.stdout.str()
+    assert "policy check 'test_bad' FAILED: fewer than 0.6 of episodes score >= 1" in out
+    assert "share of episodes >= 1: " in out and "vs fraction 0.6 (mean return " in out
+    assert "the indicator of a return >= 1 (no return range needed)" in out
+    assert f"the return range of {fake_env} is not known: declare it with return_range" in out
+    assert "test_good: pass after 30 episodes, share >= 1 " in out
 
 
 def test_pyproject_entries_are_items_and_other_pyprojects_are_ignored(pytester):
