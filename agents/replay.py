@@ -27,7 +27,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import io
+import os
 from typing import Sequence
 
 import numpy as np
@@ -64,13 +64,37 @@ class _NpzState:
         return out
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore what :meth:`state_dict` returned (the capacity must match)."""
-        if int(state["capacity"]) != self.capacity:
-            raise ValueError(f"replay buffer capacity mismatch: checkpoint has {int(state['capacity'])}, "
+        """Restore what :meth:`state_dict` returned, after checking it fits this buffer.
+
+        Raises:
+            ValueError: naming the field: another capacity, counters out of range or inconsistent
+                (``pos`` must be ``size`` until the ring is full), or arrays of another length or shape.
+        """
+        counters = {}
+        for name in ("capacity", "size", "pos"):
+            value = np.asarray(state.get(name))
+            if value.shape != () or not np.issubdtype(value.dtype, np.integer):
+                raise ValueError(f"the saved replay buffer's field `{name}` is not an integer: {state.get(name)!r:.40}")
+            counters[name] = int(value)
+        if counters["capacity"] != self.capacity:
+            raise ValueError(f"replay buffer capacity mismatch: checkpoint has {counters['capacity']}, "
                              f"this buffer has {self.capacity}")
-        self.size, self.pos = int(state["size"]), int(state["pos"])
+        size, pos = counters["size"], counters["pos"]
+        if not 0 <= size <= self.capacity:
+            raise ValueError(f"the saved replay buffer's field `size` is {size}, outside 0..{self.capacity}")
+        if not (0 <= pos < self.capacity and (size == self.capacity or pos == size % self.capacity)):
+            raise ValueError(f"the saved replay buffer's field `pos` is {pos}: expected {size % self.capacity} for "
+                             f"{size} rows" + (f" (a full ring: 0..{self.capacity - 1})" if size == self.capacity else ""))
         for name in self.ARRAYS:
-            if name in state:  # checkpoints of older versions have no horizons: all 1-step transitions
+            if name not in state:  # checkpoints of older versions have no horizons: all 1-step transitions
+                continue
+            want = (size, *getattr(self, name).shape[1:])
+            if np.shape(state[name]) != want:
+                raise ValueError(f"the saved replay buffer's field `{name}` has shape {list(np.shape(state[name]))}, "
+                                 f"expected {list(want)}")
+        self.size, self.pos = size, pos
+        for name in self.ARRAYS:
+            if name in state:
                 getattr(self, name)[: self.size] = state[name]
 
     def save_npz(self, path) -> None:
@@ -78,21 +102,14 @@ class _NpzState:
         with open(path, "wb") as handle:
             np.savez(handle, **self.state_dict())
 
-    def load_npz(self, path) -> None:
-        """Restore what :meth:`save_npz` wrote."""
+    def load_npz(self, path: str | os.PathLike) -> None:
+        """Restore what :meth:`save_npz` wrote; a file that does not fit is a ``ValueError`` naming it."""
         with np.load(path) as arrays:
-            self.load_state_dict({k: arrays[k] for k in arrays.files})
-
-    def to_bytes(self) -> bytes:
-        """The buffer as ``.npz`` bytes."""
-        handle = io.BytesIO()
-        np.savez(handle, **self.state_dict())
-        return handle.getvalue()
-
-    def from_bytes(self, data: bytes) -> None:
-        """Restore from :meth:`to_bytes` output."""
-        with np.load(io.BytesIO(data)) as arrays:
-            self.load_state_dict({k: arrays[k] for k in arrays.files})
+            state = {k: arrays[k] for k in arrays.files}
+        try:
+            self.load_state_dict(state)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
 
 
 class ReplayBuffer(_NpzState):
@@ -163,13 +180,49 @@ class ReplayBuffer(_NpzState):
         return tuple(getattr(self, name)[idx] for name in ("obs", "actions", "rewards", "next_obs", "terminated",
                                                              "horizons"))
 
-    # -- checkpointing ---------------------------------------------------------------------------
-
-
 
 # ----------------------------------------------------------------------------------------------
 # n-step transitions
 # ----------------------------------------------------------------------------------------------
+
+
+def n_step_windows(rewards, cut, ended, written, gamma: float):
+    """The n-step rule, once for every replay memory: what a window of ``n`` steps from state ``s_0`` sums.
+
+    Step ``i`` goes from state ``s_i`` to ``s_(i+1)``. A window sums rewards from step 0 on and stops
+
+    * **after** a step that ``cut`` the TD chain (a termination, or a lost life in Atari training):
+      the transition is terminal, nothing is bootstrapped;
+    * **before** a state that ``ended`` its episode (a final state: terminated or truncated, no
+      action): bootstrap from it (a time limit is not a terminal state);
+    * before a step that is not ``written`` yet (its successor state is not stored): the window is
+      not complete and must not be used;
+    * after ``n`` steps: bootstrap from ``s_n``.
+
+    Args:
+        rewards, cut, ended, written: ``[B, n]`` each, for steps (states) ``0 .. n - 1``.
+        gamma: the discount inside the sum.
+
+    Returns:
+        ``(returns [B] float32, horizons [B] k, terminated [B] bool, complete [B] bool)``: ``returns``
+        ``= sum_{i < k} gamma^i r_i``, the window bootstraps from ``s_k`` with ``gamma^k`` unless
+        ``terminated``; ``complete`` is false when it stopped at an unwritten step (or has ``k = 0``).
+    """
+    rewards, cut = np.asarray(rewards, np.float64), np.asarray(cut, bool)
+    ended, written = np.asarray(ended, bool), np.asarray(written, bool)
+    n = rewards.shape[1]
+    has_action = ~ended & written  # [B, n]: step i exists
+    taken = np.zeros_like(has_action)  # [B, n]: step i's reward is in the sum
+    taken[:, 0] = has_action[:, 0]
+    for i in range(1, n):
+        taken[:, i] = taken[:, i - 1] & ~cut[:, i - 1] & has_action[:, i]
+    horizons = taken.sum(axis=1)  # [B] k
+    rows = np.arange(len(rewards))
+    terminated = cut[rows, np.maximum(horizons - 1, 0)] & (horizons > 0)
+    stopped_at = np.minimum(horizons, n - 1)  # the step after the last one taken (when k < n)
+    complete = (horizons > 0) & ((horizons == n) | terminated | ended[rows, stopped_at])
+    returns = (rewards * gamma ** np.arange(n) * taken).sum(axis=1).astype(np.float32)
+    return returns, horizons, terminated, complete
 
 
 def n_step_return(rewards, gamma: float) -> float:
@@ -219,9 +272,18 @@ class NStepWindow:
             self._emit(next_obs, False, False)
 
     def _emit(self, next_obs, terminated: bool, truncated: bool) -> None:
+        """Store the oldest open transition: its window is the open steps, the last of them ending the
+        episode when ``terminated`` (cut) or ``truncated`` (the next state is final), by :func:`n_step_windows`."""
         obs, action, _ = self._pending[0]
-        ret = n_step_return([r for _, _, r in self._pending], self.gamma)
-        self.buffer.add(obs, action, ret, next_obs, terminated, truncated, horizon=len(self._pending))
+        k = len(self._pending)
+        rewards, cut = np.zeros((1, self.n)), np.zeros((1, self.n), bool)
+        ended, written = np.zeros((1, self.n), bool), np.zeros((1, self.n), bool)
+        rewards[0, :k] = [r for _, _, r in self._pending]
+        written[0, :k] = True
+        cut[0, k - 1] = terminated
+        ended[0, k:] = truncated  # after a time limit comes the final state (its successor is not ours)
+        ret, horizon, _, _ = n_step_windows(rewards, cut, ended, written, self.gamma)
+        self.buffer.add(obs, action, float(ret[0]), next_obs, terminated, truncated, horizon=int(horizon[0]))
         self._pending.pop(0)
 
 
@@ -343,23 +405,13 @@ class FrameReplay(_NpzState):
     def windows(self, rows: np.ndarray):
         """n-step windows from ``rows``: ``(returns [B], next rows [B], terminated [B], horizons [B], valid [B])``."""
         steps = (rows[:, None] + np.arange(self.n)) % self.capacity  # [B, n]
-        has_action = ~self.ended[steps] & (self._age(steps) < self.size - 1)  # a written step with a successor
-        taken = np.zeros_like(has_action)  # step i's reward is in the sum
-        taken[:, 0] = has_action[:, 0]
-        for i in range(1, self.n):
-            taken[:, i] = taken[:, i - 1] & ~self.cut[steps[:, i - 1]] & has_action[:, i]
-        horizons = taken.sum(axis=1)  # [B] k
-        last = steps[np.arange(len(rows)), np.maximum(horizons - 1, 0)]
-        terminated = self.cut[last] & (horizons > 0)
+        written = self._age(steps) < self.size - 1  # the step's successor row is written (ages wrap at size)
+        written &= np.cumprod(written, axis=1).astype(bool)  # and so are the steps before it
+        returns, horizons, terminated, complete = n_step_windows(self.rewards[steps], self.cut[steps],
+                                                                 self.ended[steps], written, self.gamma)
         next_rows = (rows + horizons) % self.capacity
-        # Complete: n steps, or it stopped at a cut or before an episode's final state (not at
-        # the newest row, whose successor is not written yet).
-        complete = (horizons == self.n) | terminated | self.ended[next_rows]
-        ages = self._age(self.stack_rows(rows))
-        valid = (horizons > 0) & complete & np.all(ages <= self._age(rows)[:, None], axis=1) \
-            & (self._age(rows) + horizons < self.size)
-        discounts = self.gamma ** np.arange(self.n, dtype=np.float32)
-        returns = (self.rewards[steps] * discounts * taken).sum(axis=1).astype(np.float32)
+        ages = self._age(self.stack_rows(rows))  # the stack must not reach into overwritten rows
+        valid = complete & np.all(ages <= self._age(rows)[:, None], axis=1)
         return returns, next_rows, terminated, horizons, valid
 
     def sample_rows(self, count: int, max_tries: int = 100) -> np.ndarray:

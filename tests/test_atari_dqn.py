@@ -84,7 +84,7 @@ def test_frame_replay_checkpoint_round_trip_closes_the_open_episode():
     for t in range(10):
         ep.step(action=t % 3, reward=float(t), new_id=t + 1)
     copy = FrameReplay(capacity=40, frame_shape=(2, 2), stack=4, n=3, gamma=0.9, seed=0)
-    copy.from_bytes(replay.to_bytes())
+    copy.load_state_dict(replay.state_dict())
     assert np.array_equal(copy.frames, replay.frames) and copy.size == replay.size == 11
     # The resumed run plays a fresh env: the restored episode is closed at its newest state, so
     # rows 8 and 9 now bootstrap from row 10 with shorter windows instead of joining the new episode.

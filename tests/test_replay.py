@@ -62,16 +62,42 @@ def test_discrete_states_and_seeded_sampling():
 def test_state_dict_round_trip_restores_rows_counters_and_rng():
     buf = ReplayBuffer(8, obs_shape=(3,), seed=5)
     fill(buf, 11)
-    data = buf.to_bytes()
+    data = buf.state_dict()
     other = ReplayBuffer(8, obs_shape=(3,), seed=99)
-    other.from_bytes(data)
+    other.load_state_dict(data)
     other.rng.bit_generator.state = buf.rng.bit_generator.state
     assert (len(other), other.pos) == (len(buf), buf.pos)
     for name in ("obs", "actions", "rewards", "next_obs", "terminated", "truncated"):
         np.testing.assert_array_equal(getattr(other, name), getattr(buf, name))
     np.testing.assert_array_equal(other.sample_indices(10), buf.sample_indices(10))
     with pytest.raises(ValueError, match="capacity mismatch"):
-        ReplayBuffer(9, obs_shape=(3,)).from_bytes(data)
+        ReplayBuffer(9, obs_shape=(3,)).load_state_dict(data)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"pos": np.int64(9)}, r"field `pos` is 9: expected 5 for 5 rows$"),  # the sweep's IndexError in _write
+    ({"pos": np.int64(2)}, r"field `pos` is 2: expected 5 for 5 rows$"),  # in range, but not where row 5 goes
+    ({"size": np.int64(12)}, r"field `size` is 12, outside 0\.\.8$"),
+    ({"pos": np.float64(1.5)}, r"field `pos` is not an integer"),
+    ({"obs": np.zeros((4, 3))}, r"field `obs` has shape \[4, 3\], expected \[5, 3\]$"),
+])
+def test_a_restored_replay_state_is_checked_field_by_field(tmp_path, change, message):
+    buf = ReplayBuffer(8, obs_shape=(3,), seed=5)
+    fill(buf, 5)  # 5 rows: pos 5
+    state = {**buf.state_dict(), **change}
+    with pytest.raises(ValueError, match="the saved replay buffer's " + message):
+        ReplayBuffer(8, obs_shape=(3,)).load_state_dict(state)
+    np.savez(tmp_path / "replay.npz", **state)  # a checkpoint's file: the error names it
+    with pytest.raises(ValueError, match=r"replay\.npz: the saved replay buffer's "):
+        ReplayBuffer(8, obs_shape=(3,)).load_npz(tmp_path / "replay.npz")
+
+
+def test_a_full_ring_restores_at_any_pos():
+    buf = ReplayBuffer(4, obs_shape=(2,), seed=0)
+    fill(buf, 6)  # full, pos 2
+    other = ReplayBuffer(4, obs_shape=(2,))
+    other.load_state_dict(buf.state_dict())
+    assert (other.size, other.pos) == (4, 2)
 
 
 def test_invalid_arguments():
