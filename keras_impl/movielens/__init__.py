@@ -63,22 +63,16 @@ from keras_impl.movielens.validation import (
                                          validate_movies,
                                          validate_ratings,
 )
+from keras_impl.movielens.catalogue import GENRES, assign_genres, genre_variance_share
 from keras_impl.movielens.synthetic import (
                                          GENERATOR_VERSION,
-                                         GENRES,
-                                         INFO_FILE,
                                          SYNTHETIC_SIZES,
-                                         TRUTH_FILE,
                                          SyntheticSpec,
-                                         assign_genres,
                                          cache_root,
-                                         expected_rating,
                                          generate_synthetic,
-                                         genre_variance_share,
-                                         oracle_mse,
                                          synthetic_folder,
-                                         true_expected_ratings,
 )
+from keras_impl.movielens.truth import INFO_FILE, TRUTH_FILE, expected_rating, oracle_mse, true_expected_ratings
 
 __all__ = [
     "read_movielens", "validate_ratings", "validate_movies", "merge_rows", "course_merge", "course_preprocess",

@@ -1,9 +1,9 @@
 """Synthetic MovieLens folders (CSV, ml-100k or ml-1m layout) from a latent-factor model, with the oracle MSE.
 
-MovieLens may not be redistributed, so tests and demos use these folders. The films' genres
-follow their latent traits only as strongly as ``SyntheticSpec.genre_strength`` says
-(:func:`assign_genres`), and :func:`genre_variance_share` measures how much of the films' factor
-variance they explain.
+Tests and demos use these folders: every size, seed and exposure model on demand. The made-up
+catalogue (genres that follow the films' traits, titles) is :mod:`keras_impl.movielens.catalogue`;
+what a folder knows about its true ratings (``synthetic_truth.npz``, the oracle MSE) is read by
+:mod:`keras_impl.movielens.truth`.
 """
 from __future__ import annotations
 
@@ -14,35 +14,25 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr
 
 from keras_impl import files
 from keras_impl.checkpoints import sha256
 from keras_impl.movielens import grouplens
-from keras_impl.movielens.course import genre_matrix
+from keras_impl.movielens.catalogue import assign_genres, genre_variance_share, make_titles
 from keras_impl.movielens.readers import LAYOUTS
+from keras_impl.movielens.truth import INFO_FILE, TRUTH_FILE, expected_rating
 from keras_impl.movielens.validation import MOVIES_FILE, RATING_MAX, RATING_MIN, RATINGS_FILE
 
 # ----------------------------------------------------------------------------------------------
 # Synthetic MovieLens
 # ----------------------------------------------------------------------------------------------
 
-TRUTH_FILE = "synthetic_truth.npz"
-INFO_FILE = "SYNTHETIC.json"
 # Bump when generate_synthetic's output changes for the same spec, so cached folders are remade.
 # 3: genres drawn from noisy trait scores (SyntheticSpec.genre_strength), 1-3 per film, 18 names;
 #    ratings, titles and timestamps are those of version 2 for the same spec (the genres have their own stream).
 GENERATOR_VERSION = 3
 # Spec fields added since, whose defaults give version 3's data bit for bit.
 FIELDS_ADDED_IN_VERSION_3 = ("exposure_taste", "exposure_interest", "interest_rank", "popularity_offset")
-GENRES = ("Action", "Adventure", "Animation", "Children", "Comedy", "Crime", "Documentary", "Drama",
-          "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
-          "War", "Western")
-_WORDS_A = ("Silent", "Last", "Red", "Lost", "Dark", "Golden", "Broken", "Wild", "Hidden", "Usual",
-            "Midnight", "Electric", "Frozen", "Little", "Big", "Secret", "Iron", "Crimson", "Empty", "Final")
-_WORDS_B = ("River", "Suspects", "City", "Garden", "Heat", "Road", "Kingdom", "Letter", "Machine",
-            "Island", "Summer", "Witness", "Harbor", "Circus", "Echo", "Frontier", "Signal", "Orchard",
-            "Mirror", "Storm")
 
 # name -> (users, films, ratings). "course" is the size of the course's df_train after sampling;
 # "20m" is ml-20m (138,493 users, 26,744 films, 20,000,263 ratings).
@@ -105,21 +95,6 @@ class SyntheticSpec:
     @property
     def has_exposure(self) -> bool:
         return bool(self.exposure_taste or self.exposure_interest)
-
-
-def expected_rating(r_true: np.ndarray, noise: float) -> np.ndarray:
-    """E[observed rating] when ``observed = clip(round_half(r_true + N(0, noise)), 0.5, 5)``.
-
-    Half-star value ``v`` is observed when ``r_true + eps`` falls in ``[v - 0.25, v + 0.25)``,
-    0.5 absorbs everything below 0.75 and 5.0 everything from 4.75 up. So
-    ``E = sum_v v * (Phi((hi_v - r)/s) - Phi((lo_v - r)/s))``.
-    """
-
-    values = np.arange(1, 11) * 0.5  # 0.5 .. 5.0
-    edges = np.concatenate([[-np.inf], values[:-1] + 0.25, [np.inf]])  # [11]
-    r = np.asarray(r_true, dtype="float64")[..., None]
-    cdf = ndtr((edges - r) / noise)  # [..., 11]
-    return ((cdf[..., 1:] - cdf[..., :-1]) * values).sum(-1)
 
 
 def _user_counts(spec: SyntheticSpec, rng: np.random.Generator) -> np.ndarray:
@@ -219,89 +194,6 @@ def _rank_within_groups(groups: np.ndarray, rng: np.random.Generator) -> np.ndar
     ranks = np.empty(len(groups), dtype="int64")
     ranks[order] = np.arange(len(groups)) - starts
     return ranks
-
-
-# How many genres a film has (1, 2 or 3) and how common each genre is: rough shares of ml-20m's
-# films (Drama on about half of them, Film-Noir on about 1%), in the order of GENRES.
-GENRE_COUNT_PROBS = (0.35, 0.40, 0.25)
-GENRE_FREQUENCY_SCALE = 0.5  # weight of log(GENRE_FREQUENCY) in a score (1 would make rare genres vanish)
-GENRE_FREQUENCY = (0.13, 0.08, 0.04, 0.04, 0.32, 0.11, 0.09, 0.49, 0.05, 0.01, 0.10, 0.04, 0.06, 0.15, 0.06, 0.16,
-                   0.04, 0.02)
-
-
-def assign_genres(traits: np.ndarray, strength: float, rng: np.random.Generator) -> list[str]:
-    """Genres of each film from its latent traits, as strongly tied to them as ``strength`` says.
-
-    Every genre ``j`` has a random unit direction ``w_j`` in trait space; a film's score for it is
-    ``strength * z . w_j + sqrt(1 - strength**2) * eps + 0.5 log(frequency_j)`` with ``z`` the film's
-    traits in units of their standard deviation and ``eps ~ N(0, 1)``, and the film takes its
-    1-3 highest-scoring genres (:data:`GENRE_COUNT_PROBS`). So ``strength`` is the correlation
-    between the trait part and the whole random part of a score; the log-frequency makes Drama
-    and Comedy common and Film-Noir rare.
-
-    Args:
-        traits: ``[n_films, rank]`` latent factors.
-        strength: 0..1.
-        rng: the genres' own generator (the ratings' stream is not touched).
-
-    Returns:
-        ``|``-joined genre names per film, sorted by name.
-    """
-    if not 0.0 <= strength <= 1.0:
-        raise ValueError(f"Received an invalid value for argument `genre_strength`: expected 0 <= genre_strength <= 1, "
-                         f"got {strength}")
-    n, rank = traits.shape
-    directions = rng.normal(size=(rank, len(GENRES)))
-    directions /= np.linalg.norm(directions, axis=0, keepdims=True)  # [rank, G] unit columns
-    z = traits / max(float(traits.std()), 1e-12)  # [n, rank]
-    scores = strength * z @ directions + np.sqrt(1.0 - strength ** 2) * rng.normal(size=(n, len(GENRES)))
-    scores += GENRE_FREQUENCY_SCALE * np.log(np.asarray(GENRE_FREQUENCY))  # [n, G]
-    counts = rng.choice(np.arange(1, len(GENRE_COUNT_PROBS) + 1), size=n, p=GENRE_COUNT_PROBS)
-    order = np.argsort(-scores, axis=1)  # [n, G] best first
-    return ["|".join(sorted(GENRES[j] for j in order[i, :counts[i]])) for i in range(n)]
-
-
-def genre_variance_share(factors: np.ndarray, genres) -> float:
-    """Share of the films' factor variance that their genres explain (an R^2).
-
-    The genre model gives film ``m`` the mean of its genres' rows, ``G @ T`` with ``G`` from
-    :func:`keras_impl.movielens.genre_matrix`; ``T`` is fitted by least squares and the share is
-    ``1 - |Q - G T|^2 / |Q|^2`` over all films and factor columns (the prior's centre without
-    genres is zero, so the sums are not centred).
-
-    Args:
-        factors: ``[n_films, rank]`` (the generator's true ``movie_factors``, or a model's).
-        genres: ``[n_films]`` ``|``-joined genre fields.
-    """
-    q = np.asarray(factors, dtype="float64")
-    matrix = genre_matrix(genres)[0].astype("float64")
-    if not matrix.shape[1]:
-        return 0.0
-    table = np.linalg.lstsq(matrix, q, rcond=None)[0]  # [G, rank]
-    return float(1.0 - np.sum((q - matrix @ table) ** 2) / np.sum(q ** 2))
-
-
-def _titles(n_movies: int, years: np.ndarray, rng: np.random.Generator) -> list[str]:
-    a = rng.integers(0, len(_WORDS_A), n_movies)
-    b = rng.integers(0, len(_WORDS_B), n_movies)
-    seen: dict[str, int] = {}
-    titles = []
-    for i in range(n_movies):
-        base = f"{_WORDS_A[a[i]]} {_WORDS_B[b[i]]}"
-        key = f"{base} ({years[i]})"
-        seen[key] = seen.get(key, 0) + 1
-        # MovieLens titles can repeat, but unique ones make tests and top-N lists readable.
-        titles.append(key if seen[key] == 1 else f"{base} {_roman(seen[key])} ({years[i]})")
-    return titles
-
-
-def _roman(n: int) -> str:
-    out = ""
-    for value, digits in ((1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"), (90, "XC"),
-                          (50, "L"), (40, "XL"), (10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I")):
-        while n >= value:
-            out, n = out + digits, n - value
-    return out
 
 
 def named_spec(size: str, seed: int = 0) -> SyntheticSpec:
@@ -408,7 +300,7 @@ def generate_synthetic(folder: str | os.PathLike, spec: SyntheticSpec | str = "s
     timestamps = start_time[users] + rng.integers(0, 3 * 365 * 86400, len(users))
     ratings = pd.DataFrame({"userId": (users + 1).astype("int64"), "movieId": movie_ids[films],
                             "rating": observed.astype("float64"), "timestamp": timestamps})
-    movies = pd.DataFrame({"movieId": movie_ids, "title": _titles(spec.n_movies, years, rng), "genres": genre_names})
+    movies = pd.DataFrame({"movieId": movie_ids, "title": make_titles(spec.n_movies, years, rng), "genres": genre_names})
     info = {"spec": dataclasses.asdict(spec), "generator_version": GENERATOR_VERSION, "layout": layout,
             "n_users": int(spec.n_users), "n_movies": int(spec.n_movies), "n_ratings": int(len(users)),
             "oracle_mse": oracle, "genre_variance_share": genre_variance_share(truth["movie_factors"], genre_names),
@@ -483,53 +375,6 @@ def _changed_files(folder: Path, names: list[str]) -> list[str]:
         if lines - (ratings_name == RATINGS_FILE) != n_ratings:
             return [ratings_name]
     return []
-
-
-def true_expected_ratings(folder: str | os.PathLike, users: np.ndarray, films: np.ndarray,
-                          chunk: int = 200) -> np.ndarray:
-    """``[len(users), len(films)]`` the generator's expected observed rating of every (user, film) pair.
-
-    ``users``/``films`` are the generator's indices (``userId - 1``; a film's place in ``movieId`` order).
-    The true rating is ``rating_centre + b_u + b_m + p_u . q_m`` with the centre the generator used
-    (``SYNTHETIC.json``), which with exposure is not ``spec.mean``.
-
-    Raises:
-        FileNotFoundError: not a folder written by :func:`generate_synthetic`. ValueError: one written
-            before the centre was saved (regenerate it).
-    """
-    folder = Path(folder)
-    if not (folder / TRUTH_FILE).is_file() or not (folder / INFO_FILE).is_file():
-        raise FileNotFoundError(f"{folder}: no {TRUTH_FILE}/{INFO_FILE}; true ratings exist only for folders written "
-                                f"by generate_synthetic")
-    info = json.loads((folder / INFO_FILE).read_text())
-    if not isinstance(info.get("rating_centre"), (int, float)):
-        raise ValueError(f"{folder / INFO_FILE} has no rating_centre (written by an older kcourse): generate the "
-                         f"folder again")
-    users, films = np.asarray(users, "int64"), np.asarray(films, "int64")
-    with np.load(folder / TRUTH_FILE) as truth:
-        p, q = truth["user_factors"][users], truth["movie_factors"][films]
-        b_user, b_movie = truth["user_bias"][users], truth["movie_bias"][films]
-    out = np.empty((len(users), len(films)), dtype="float32")
-    for start in range(0, len(users), chunk):  # expected_rating makes an [.., 11] array: chunks keep it small
-        rows = slice(start, start + chunk)
-        r_true = info["rating_centre"] + b_user[rows][:, None] + b_movie[None, :] + p[rows] @ q.T
-        out[rows] = expected_rating(r_true, info["spec"]["noise"])
-    return out
-
-
-def oracle_mse(folder: str | os.PathLike, rows: np.ndarray, y: np.ndarray) -> float:
-    """MSE of the generator's true expected rating on the given examples (the best any model can do).
-
-    Args:
-        folder: a folder written by :func:`generate_synthetic`.
-        rows: ``[N]`` row numbers in its ``ratings.csv`` (``CourseData.rows_val``).
-        y: ``[N]`` or ``[N, 1]`` observed ratings of those rows.
-    """
-    path = Path(folder) / TRUTH_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: not found; oracle MSEs exist only for folders written by generate_synthetic")
-    expected = np.load(path)["expected"][np.asarray(rows)]
-    return float(np.mean((np.asarray(y, dtype="float64").reshape(-1) - expected) ** 2))
 
 
 def cache_root() -> Path:
