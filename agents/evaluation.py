@@ -194,9 +194,17 @@ class EvalResult:
     def __iter__(self):  # allows `mean, std, mn, mx, returns = evaluate(...)`
         return iter((self.mean, self.std, self.min, self.max, self.returns))
 
+    @property
+    def distinct(self) -> int:
+        """How many different ``(return, length)`` outcomes the episodes had: a deterministic env
+        (Atari without sticky actions) replays a few games whatever the seeds."""
+        return len(set(zip(self.returns, self.lengths)))
+
     def summary(self) -> str:
         return (f"{self.env_id}: mean {self.mean:.2f} +/- {self.std:.2f} (min {self.min:.1f}, "
-                f"max {self.max:.1f}) over {len(self.returns)} episodes, seed {self.seed}")
+                f"max {self.max:.1f}) over {len(self.returns)} episodes ({self.distinct} distinct "
+                f"outcome{'' if self.distinct == 1 else 's'}), "
+                f"seed {self.seed}")
 
 
 def evaluate(policy: Policy, env_id: str, episodes: int = 100, seed: int = 0, env_kwargs: dict | None = None,
@@ -263,6 +271,39 @@ def screened(run_episodes: Callable[[int], EvalResult], episodes: int, target: f
         return run_episodes(episodes)
     result = run_episodes(SCREEN_EPISODES)
     return run_episodes(episodes) if result.mean >= target else result
+
+
+SELECTION_Z = 1.645  # one-sided 95% normal quantile of the selection rule
+
+
+def selection_bound(returns, report_episodes: int = REPORT_EPISODES, z: float = SELECTION_Z) -> float:
+    """The lower prediction bound of a report's mean from a selection evaluation's ``returns``.
+
+    The report plays ``report_episodes`` other episodes of the same policy. With ``n`` selection
+    returns of mean ``m`` and sample standard deviation ``s`` (``ddof=1``), the difference of the two
+    means has standard error ``s * sqrt(1/n + 1/report_episodes)``, so (normal approximation) the
+    report's mean falls below ``m - z * s * sqrt(1/n + 1/report_episodes)`` with probability
+    ``1 - Phi(z)``: 5% for ``z = 1.645``. Fewer than 2 returns give no spread to measure: ``-inf``.
+    """
+    returns = np.asarray(returns, dtype=np.float64)
+    if not isinstance(report_episodes, (int, np.integer)) or report_episodes < 1:
+        raise ValueError(f"Received an invalid value for argument `report_episodes`: expected an integer >= 1, "
+                         f"got {report_episodes!r}")
+    if returns.ndim != 1 or len(returns) < 2:
+        return -np.inf
+    spread = returns.std(ddof=1) * np.sqrt(1 / len(returns) + 1 / report_episodes)
+    return float(returns.mean() - z * spread)
+
+
+def selection_passes(returns, target: float, report_episodes: int = REPORT_EPISODES, z: float = SELECTION_Z) -> bool:
+    """The selection rule: a policy passes when :func:`selection_bound` of its selection returns reaches ``target``.
+
+    A mean just over the target with widely spread returns does not pass (its report would miss
+    about half the time); a policy whose returns barely vary passes with a mean just over it. The
+    bound holds for one evaluation: a run that evaluates often and keeps the first pass picks the
+    luckiest sample, which is what the margin is there to absorb.
+    """
+    return selection_bound(returns, report_episodes, z) >= target
 
 
 def assert_policy_return(policy: Policy, env_id: str, min_mean: float, episodes: int = 100, seed: int = 0,

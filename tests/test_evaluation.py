@@ -101,7 +101,7 @@ def test_kcourse_eval_cli(tmp_path, capsys):
                      "--render-out", str(gif), "--json", str(out_json)])
     assert code == 0 and gif.stat().st_size > 0
     printed = capsys.readouterr().out
-    assert "over 4 episodes, seed 7" in printed and "returns: [" in printed
+    assert "over 4 episodes (1 distinct outcome), seed 7" in printed and "returns: [" in printed
     saved = json.loads(out_json.read_text())
     assert saved["seed"] == 7 and len(saved["returns"]) == 4 and saved["mode"] == "greedy"
     # The same command gives the same numbers (seeded); --stochastic works for softmax policies.
@@ -149,7 +149,10 @@ def test_env_factory_of_an_older_policy_file_is_found_where_it_moved():
     from agents import atari
     from agents.policy_files import env_factory_for
 
-    assert env_factory_for({"env_factory": "agents.tfa.atari:make_breakout_env"}) is atari.make_breakout_env
+    # ... and the Breakout-only factory of the last round became the one Atari factory, bound to the id
+    for old in ("agents.tfa.atari:make_breakout_env", "agents.atari:make_breakout_env"):
+        factory = env_factory_for({"env_factory": old, "env_id": "BreakoutNoFrameskip-v4"})
+        assert factory.func is atari.make_atari_env and factory.args == ("ALE/Breakout-v5",)
     assert env_factory_for({}) is None
 
 
@@ -180,3 +183,33 @@ def test_screened_evaluation_runs_all_episodes_only_after_a_passing_screen(first
     result = evaluation.screened(run_episodes, episodes, target)
     assert asked == calls
     assert result.mean == pytest.approx(mean)
+
+
+# The selection rule: m - z * s * sqrt(1/n + 1/report_episodes) >= target, s with ddof=1, z = 1.645.
+def test_selection_rule_refuses_a_widely_spread_mean_just_over_the_target():
+    # 96 episodes of 500 and 4 of 0: m = 480 (5 over 475), s = sqrt((96 * 20^2 + 4 * 480^2) / 99)
+    # = sqrt(960000 / 99) = 98.47; bound = 480 - 1.645 * 98.47 * sqrt(1/100 + 1/100) = 480 - 22.91 = 457.09.
+    returns = [500.0] * 96 + [0.0] * 4
+    assert evaluation.selection_bound(returns, report_episodes=100) == pytest.approx(457.09, abs=0.01)
+    assert not evaluation.selection_passes(returns, 475.0, report_episodes=100)
+
+
+def test_selection_rule_passes_a_tight_mean_just_over_the_target():
+    # 50 episodes of 480 and 50 of 490: m = 485, s = sqrt(100 * 5^2 / 99) = 5.025;
+    # bound = 485 - 1.645 * 5.025 * sqrt(2/100) = 485 - 1.17 = 483.83.
+    returns = [480.0] * 50 + [490.0] * 50
+    assert evaluation.selection_bound(returns, report_episodes=100) == pytest.approx(483.83, abs=0.01)
+    assert evaluation.selection_passes(returns, 475.0, report_episodes=100)
+    assert evaluation.selection_passes([500.0] * 100, 500.0)  # no spread: the mean itself (s = 0)
+
+
+def test_selection_rule_counts_the_report_size_and_needs_two_episodes():
+    # 150 successes in 200 episodes: m = 0.75, s = sqrt(200 * 0.75 * 0.25 / 199) = 0.4341;
+    # against a 1,000-episode report: 0.75 - 1.645 * 0.4341 * sqrt(1/200 + 1/1000) = 0.75 - 0.0553 = 0.6947.
+    returns = [1.0] * 150 + [0.0] * 50
+    assert evaluation.selection_bound(returns, report_episodes=1000) == pytest.approx(0.6947, abs=1e-4)
+    assert not evaluation.selection_passes(returns, 0.70, report_episodes=1000)
+    assert evaluation.selection_passes(returns, 0.69, report_episodes=1000)
+    assert evaluation.selection_bound([500.0]) == -np.inf  # one episode: no spread to measure, never passes
+    with pytest.raises(ValueError, match="argument `report_episodes`: expected an integer >= 1, got 0"):
+        evaluation.selection_bound(returns, report_episodes=0)

@@ -57,7 +57,7 @@ def test_policy_env_factory_outside_the_allow_list_is_refused_before_anything_ru
     code, out, err = run_cli("eval", folder, "--episodes", "1", timeout=300)
     line = one_error(err)
     assert code == 2 and out == ""
-    assert f"field `env_factory` {factory!r} is not allowed; allowed: agents.atari:make_breakout_env" in line
+    assert f"field `env_factory` {factory!r} is not allowed; allowed: agents.atari:make_atari_env" in line
     assert canary.read_text() == "still here\n" and sorted(os.listdir(canary_dir)) == ["canary.txt"]
     assert "The Zen of Python" not in out + err  # `this` was never imported
 
@@ -66,8 +66,9 @@ def test_env_factory_for_resolves_only_the_allow_list():
     from agents import atari
     from agents.policy_files import ENV_FACTORIES, env_factory_for
 
-    assert ENV_FACTORIES == ("agents.atari:make_breakout_env",)
-    assert env_factory_for({"env_factory": "agents.atari:make_breakout_env"}) is atari.make_breakout_env
+    assert ENV_FACTORIES == ("agents.atari:make_atari_env",)
+    factory = env_factory_for({"env_factory": "agents.atari:make_atari_env", "env_id": "ALE/Pong-v5"})
+    assert factory.func is atari.make_atari_env and factory.args == ("ALE/Pong-v5",)
     for name in ("os:system", "agents.envs:make_env", "", 3):
         with pytest.raises(ValueError, match="field `env_factory`"):
             env_factory_for({"env_factory": name})
