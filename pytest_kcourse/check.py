@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.envs import make_env, resolve_env_id
+from agents.atari import make_agent_env
+from agents.envs import resolve_env_id
 from agents.evaluation import epsilon_greedy, evaluate
 from agents.policy_stats import confidence_interval, first_verdict, indicator, normalize
 from pytest_kcourse.config import ConfigError, PolicySpec, recorded_mean, write_baseline
@@ -71,6 +72,7 @@ class CheckResult:
     max_steps: int | None = None
     baseline_mean: float | None = None
     epsilon: float = 0.0  # the probability of a random action the policy played with
+    protocol: str | None = None  # Atari: the protocol the games were played under
     at_least: float | None = None  # criterion "quantile": the score an episode must reach
 
     @property
@@ -91,7 +93,7 @@ class CheckResult:
         return worst_episodes(self.returns, self.seed, k)
 
     def replay_command(self, seed: int) -> str | None:
-        return replay_command(self.policy_folder, seed, self.env_arg, self.max_steps, self.epsilon)
+        return replay_command(self.policy_folder, seed, self.env_arg, self.max_steps, self.epsilon, self.protocol)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -130,7 +132,7 @@ def worst_episodes(returns, seed: int, k: int = 3) -> list[tuple[float, int]]:
 
 
 def replay_command(folder: Path | None, seed: int, env: str | None = None, max_steps: int | None = None,
-                   epsilon: float = 0.0) -> str | None:
+                   epsilon: float = 0.0, protocol: str | None = None) -> str | None:
     """The ``kcourse eval`` command that plays (and records) the episode of seed ``seed`` alone.
 
     With ``epsilon`` > 0 the replay draws its own random actions (the check drew them for a whole
@@ -145,6 +147,8 @@ def replay_command(folder: Path | None, seed: int, env: str | None = None, max_s
         words += ["--max-steps", str(max_steps)]
     if epsilon:
         words += ["--epsilon", f"{epsilon:g}"]
+    if protocol:
+        words += ["--protocol", protocol]
     return " ".join(shlex.quote(w) for w in words + ["--render", "gif"])
 
 
@@ -264,7 +268,7 @@ def run_check(spec: PolicySpec, regen: bool = False) -> CheckResult:
         threshold = float(spec.min_mean)
     policy, env_id, env_kwargs, factory, folder, env_arg, epsilon, n_actions = _load(spec)  # after the cheap checks
     if epsilon and not n_actions:
-        probe = factory(**env_kwargs) if factory else make_env(env_id, **env_kwargs)
+        probe = factory(**env_kwargs) if factory else make_agent_env(env_id, **env_kwargs)
         n_actions = int(probe.action_space.n)
         probe.close()
     load_s = time.perf_counter() - start
@@ -306,7 +310,7 @@ def run_check(spec: PolicySpec, regen: bool = False) -> CheckResult:
         return_range=None if quantile else (low, high), alpha=spec.alpha, budget=spec.max_episodes, env_id=env_id,
         criterion=spec.criterion, wall_s=time.perf_counter() - start - load_s, load_s=load_s,
         policy_folder=folder, env_arg=env_arg, max_steps=spec.max_steps, baseline_mean=baseline_mean,
-        epsilon=epsilon, at_least=spec.at_least if quantile else None)
+        epsilon=epsilon, at_least=spec.at_least if quantile else None, protocol=env_kwargs.get("protocol"))
     if regen:  # criterion "quantile": the interval is the share's (the mean's needs a range it may not have)
         write_baseline(spec.baseline_path, spec.name, {
             "mean": out.mean, "lower": out.lower, "upper": out.upper, "episodes": out.episodes,

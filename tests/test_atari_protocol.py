@@ -113,3 +113,19 @@ def test_epsilon_is_held_through_the_warm_up_then_decays_as_dopamines_drq_eps():
     # step 4100: 0.99 * 2500 / 5000 = 0.495 -> 0.505; step 6600: 0 -> 0.01 (and after).
     got = [epsilon_at(cfg, step, 0, cfg.total_timesteps) for step in (0, 1_600, 4_100, 6_600, 50_000)]
     assert got == pytest.approx([1.0, 1.0, 0.505, 0.01, 0.01])
+
+
+def test_the_plugins_protocol_key():
+    from pytest_kcourse.check import _set_protocol, replay_command
+    from pytest_kcourse.config import ConfigError, PolicySpec
+
+    with pytest.raises(ConfigError, match="protocol must be 'sticky' or 'atari100k' \\(Atari games\\), got 'v4'"):
+        PolicySpec(name="b", policy="p", min_mean=1.0, protocol="v4")
+    kwargs = {}
+    _set_protocol(PolicySpec(name="b", policy="p", min_mean=1.0), "ALE/Breakout-v5", kwargs)
+    assert kwargs == {"protocol": "sticky"}  # the default
+    _set_protocol(PolicySpec(name="b", policy="p", min_mean=1.0, protocol="atari100k"), "ALE/Breakout-v5", kwargs)
+    assert kwargs == {"protocol": "atari100k"}
+    with pytest.raises(ConfigError, match="protocol applies to Atari games; CartPole-v1 is not one"):
+        _set_protocol(PolicySpec(name="c", policy="p", min_mean=1.0, protocol="sticky"), "CartPole-v1", {})
+    assert replay_command("pol", 7, protocol="atari100k").endswith("--protocol atari100k --render gif")
