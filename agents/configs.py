@@ -134,6 +134,20 @@ def is_atari_env(env: str) -> bool:
     return isinstance(env, str) and env.startswith("ALE/")
 
 
+# Agent steps per second of the hand-written data-efficient Breakout run on 2 CPU cores (docs/dqn.md measures
+# 30-35): only for the order of magnitude a refused budget is told in.
+CPU_ATARI_STEPS_PER_SECOND = 30
+
+
+def training_time(steps) -> str:
+    """How long ``steps`` agent steps of Atari training take on a CPU, in words (``total_timesteps``' refusal)."""
+    days = float(steps) / CPU_ATARI_STEPS_PER_SECOND / 86_400
+    when = f"{days / 365:.1f} years" if days >= 365 else f"{days:.0f} days" if days >= 2 else f"{days * 24:.0f} hours"
+    return (f"{float(steps):,.0f} agent steps of Atari training take about {when} on a CPU at about "
+            f"{CPU_ATARI_STEPS_PER_SECOND} steps/s; 50,000,000 about "
+            f"{50_000_000 / CPU_ATARI_STEPS_PER_SECOND / 86_400:.0f} days")
+
+
 @dataclasses.dataclass
 class DQNConfig:
     """Hyperparameters. Defaults: SB3 zoo's tuned CartPole-v1 DQN (rl-baselines3-zoo dqn.yml) with 3-step returns."""
@@ -141,7 +155,7 @@ class DQNConfig:
     env: str = arg("CartPole-v1", "Gymnasium environment id or alias (discrete actions)")
     variant: str = arg("dqn", "which DQN: next-Q by max (dqn) or Double; plain or dueling head", choices=DQN_VARIANTS)
     total_timesteps: int = arg(50_000, "environment steps to train for (at most 50M: the Nature DQN's 200M Atari "
-                               "frames; 1e9 would take years on a CPU)", ge=1, le=50_000_000)
+                               "frames; 1e9 would take years on a CPU)", ge=1, le=50_000_000, why=training_time)
     learning_rate: float = arg(2.3e-3, "optimizer learning rate", gt=0)
     preset: str = arg("auto", "Atari hyperparameters (any game): data-efficient (DrQ(epsilon), Atari 100k), nature "
                               "(Nature DQN / HOML schedule scaled to the budget); auto: data-efficient for Atari, "

@@ -132,10 +132,11 @@ def main(args) -> int:
         if args.env and resolve_env_id(args.env) != env_id:
             env_id, env_kwargs, factory = resolve_env_id(args.env), {}, None
             _check_spaces(meta, env_id, env_kwargs)
-        elif not args.stochastic:  # (a probe would use up the sampling generator's first numbers)
+        else:  # --stochastic probes a greedy copy: the sampling generator's first numbers stay for the episodes
+            fits = load_policy(args.policy)[0] if args.stochastic else policy
             probe = factory(seed=seed, **env_kwargs) if factory else make_env(env_id, seed=seed, **env_kwargs)
             try:
-                _check_policy_fits(policy, meta, args.policy, env_id, probe)
+                _check_policy_fits(fits, meta, args.policy, env_id, probe)
             finally:
                 probe.close()
     protocol = _protocol(args, env_id)

@@ -2,7 +2,9 @@
 
 On a CPU-only machine TensorFlow prints, on every start, lines that ``TF_CPP_MIN_LOG_LEVEL`` does not
 reach (they are written before its logging is set up): ``oneDNN custom operations are on``,
-``Could not find cuda drivers``, ``failed call to cuInit``. They are not errors of the run. The
+``Could not find cuda drivers``, ``failed call to cuInit``, and on a CPU without AVX-512 the first uint8
+op's ``oneDNN supports DT_UINT8 only on platforms with AVX-512`` (it falls back to Eigen). They are
+not errors of the run. The
 ``kcourse`` command (:func:`filter_stderr`, called once by ``kcourse.cli.main`` when it runs as the
 console command) and ``kcourse run all`` (for each exercise's process) drop exactly the lines
 :data:`NOISE` matches; real errors, tracebacks and our own messages pass unchanged.
@@ -23,6 +25,7 @@ import time
 NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|[IW]0000\s+\S+\s+\d+\s+(port|cudart_stub|"
                    r"cuda_platform|cpu_feature_guard)\.cc|"
                    r"E0000\s+\S+\s+\d+\s+cuda_platform\.cc:\d+\] failed call to cuInit|"
+                   r"E0000\s+\S+\s+\d+\s+\S+:\d+\] oneDNN supports DT_\w+ only on platforms with AVX-512|"
                    r"error: XDG_RUNTIME_DIR is invalid or not set|To enable the following instructions: .*rebuild "
                    r"TensorFlow with the appropriate compiler flags)")
 _LINE_END = re.compile(rb"[\r\n]")

@@ -26,7 +26,7 @@ import argparse
 import dataclasses
 import math
 import typing
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 _BOUNDS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 
@@ -44,13 +44,17 @@ def invalid(name: str, expected: str, got: Any) -> ValueError:
 
 
 def arg(default: Any, help: str, *, choices: Iterable | None = None, factory: bool = False,
-        gt: float | None = None, ge: float | None = None, lt: float | None = None, le: float | None = None):
+        gt: float | None = None, ge: float | None = None, lt: float | None = None, le: float | None = None,
+        why: Callable[[Any], str] | None = None):
     """A dataclass field with help text, optional choices and an optional numeric range.
 
     ``gt``/``ge``/``lt``/``le`` bound a number (or every number of a tuple field); :func:`validate`
-    checks them and names the field in its error.
+    checks them and names the field in its error, followed by ``why(value)`` when given (e.g. how
+    long a refused budget would take).
     """
     metadata: dict[str, Any] = {"help": help}
+    if why is not None:
+        metadata["why"] = why
     if choices is not None:
         metadata["choices"] = tuple(choices)
     bounds = {k: v for k, v in (("gt", gt), ("ge", ge), ("lt", lt), ("le", le)) if v is not None}
@@ -174,7 +178,7 @@ def _number(bound) -> str:
     return f"{int(bound):,}" if float(bound).is_integer() and abs(bound) >= 10_000 else f"{bound:g}"
 
 
-def _check_bound(name: str, value, bounds: dict) -> None:
+def _check_bound(name: str, value, bounds: dict, why: Callable[[Any], str] | None = None) -> None:
     numbers = value if isinstance(value, (tuple, list)) else (value,)
     for number in numbers:
         if isinstance(number, bool) or not isinstance(number, (int, float)):
@@ -183,7 +187,8 @@ def _check_bound(name: str, value, bounds: dict) -> None:
         ok = ok and all({"gt": number > b, "ge": number >= b, "lt": number < b, "le": number <= b}[k]
                         for k, b in bounds.items())
         if not ok:
-            raise invalid(name, " and ".join(f"{_BOUNDS[k]} {_number(b)}" for k, b in bounds.items()), value)
+            err = invalid(name, " and ".join(f"{_BOUNDS[k]} {_number(b)}" for k, b in bounds.items()), value)
+            raise ValueError(f"{err} ({why(value)})") if why is not None else err
 
 
 def _is_type(value, tp) -> bool:
@@ -231,7 +236,7 @@ def _check_field(f: dataclasses.Field, value) -> None:
     if choices and value not in choices:
         raise invalid(f.name, f"one of {', '.join(map(str, choices))}", value)
     if "bounds" in f.metadata:
-        _check_bound(f.name, value, f.metadata["bounds"])
+        _check_bound(f.name, value, f.metadata["bounds"], f.metadata.get("why"))
     numbers = value if isinstance(value, (tuple, list)) else (value,)
     if any(isinstance(n, float) and not math.isfinite(n) for n in numbers):
         # NaN compares false with everything (a target never reached) and config.json holds null for it,

@@ -140,7 +140,10 @@ def test_run_all_drops_only_the_known_start_up_noise():
     noise = ["WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
              "I0000 00:00:1796070070.211431   31854 port.cc:153] oneDNN custom operations are on.",
              "E0000 00:00:1796065406.485250    2408 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error",
-             "error: XDG_RUNTIME_DIR is invalid or not set in the environment."]
+             "error: XDG_RUNTIME_DIR is invalid or not set in the environment.",
+             # TF-Agents Breakout's first uint8 op on a CPU without AVX-512 (it falls back to Eigen)
+             "E0000 00:00:1796070070.2    31854 mkl_util.h:1245] oneDNN supports DT_UINT8 only on platforms with "
+             "AVX-512. Falling back to the default Eigen-based implementation if present."]
     kept = ["E0000 00:00:1796065406.485250    2408 bfc_allocator.cc:12] OOM when allocating tensor",
             "kcourse: error: Received an invalid value for argument `gamma`: expected > 0, got 0.0",
             "Traceback (most recent call last):"]
@@ -160,3 +163,19 @@ def test_report_says_reached_missed_or_why_not(tmp_path):
     text = md.read_text()
     assert "1 reached, 1 missed, 1 n/a, 1 failed. Total wall time 10 s." in text
     assert "| b | t | " in text and "| **missed** |" in text
+
+
+def test_stochastic_eval_checks_that_the_model_fits_before_playing(tmp_path, capsys):
+    # --stochastic skipped the fit check (a probe would have used the sampling generator): a softmax model
+    # that takes 8 inputs, saved for CartPole (4), failed deep inside Keras; now one line, as for greedy
+    import keras
+
+    from agents.policy_files import save_policy
+
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(2)])
+    folder = save_policy(tmp_path / "pol", model, "CartPole-v1", kind="softmax")
+    code = cli.main(["eval", str(folder), "--stochastic", "--episodes", "2"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith(f"kcourse: error: {folder}: model.keras does not accept CartPole-v1's observations "
+                               f"(shape [4], as policy.json says: Box shape [4])")

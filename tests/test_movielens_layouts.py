@@ -105,6 +105,18 @@ def test_ml100k_bad_input_messages(tmp_path, contents, message):
         ml.read_movielens(write(tmp_path / "ml", **contents))
 
 
+def test_blank_lines_in_u_data_are_skipped_anywhere_and_errors_keep_the_file_lines(tmp_path):
+    # a blank line in the middle was refused while trailing ones were skipped: both are skipped now
+    folder = write(tmp_path / "ok", u_data="1\t10\t4\t1\n\n2\t10\t5\t2\n\n\n", u_item=GOOD_ITEM)
+    ratings, _ = ml.read_movielens(folder)
+    assert ratings["rating"].tolist() == [4.0, 5.0]
+    # the bad rating is on the file's line 4 (line 2 is blank, line 3 a good row): the message says 4
+    folder = write(tmp_path / "bad", u_data="1\t10\t4\t1\n\n2\t10\t5\t2\n3\t10\t9\t3\n", u_item=GOOD_ITEM)
+    with pytest.raises(ValueError, match=r"u\.data: 1 rating\(s\) outside 0\.5\.\.5\.0 in column 'rating', e\.g\. 9\.0 "
+                                         r"at line 4$"):
+        ml.read_movielens(folder)
+
+
 @pytest.mark.parametrize("contents, message", [
     ({"ratings_dat": "1\t10\t4\t978300760\n", "movies_dat": "10::A::Drama\n"},
      r"ratings\.dat: line 1 has 1 '::'-separated field\(s\), expected 4 \(UserID::MovieID::Rating::Timestamp\)"),

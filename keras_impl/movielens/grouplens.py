@@ -20,6 +20,7 @@ import io
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from keras_impl.movielens.validation import NO_GENRES, validate_movies, validate_ratings
@@ -77,7 +78,10 @@ def _numeric_ratings(text: str, sep: str, path: Path, fields: str) -> pd.DataFra
     """Parse ``user, item, rating, timestamp`` lines separated by ``sep`` and validate them."""
     lines = _lines(text, path)
     _split(lines[0], sep, 4, 1, path, fields)  # a wrong separator shows on line 1
-    text = "\n".join(lines) + "\n"  # trailing blank lines dropped, as pandas does for ratings.csv
+    # Blank lines are skipped wherever they are, as pandas does for ratings.csv (a blank line in the
+    # middle was refused while trailing ones were not); errors still name the file's own line numbers.
+    numbers = np.array([i for i, line in enumerate(lines, 1) if line.strip()])
+    text = "\n".join(line for line in lines if line.strip()) + "\n"
     if sep != "\t":
         text = text.replace(sep, "\t")
     try:
@@ -85,7 +89,7 @@ def _numeric_ratings(text: str, sep: str, path: Path, fields: str) -> pd.DataFra
                             quoting=3)
     except pd.errors.ParserError as err:  # a line with more fields than 4
         raise ValueError(f"{path}: not a valid {sep!r}-separated file ({str(err).strip()}; expected {fields})") from None
-    return validate_ratings(frame, path, first_line=1)
+    return validate_ratings(frame, path, first_line=numbers)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -24,9 +24,12 @@ ID_MIN, ID_MAX = -(2 ** 31), 2 ** 31 - 1
 NO_GENRES = "(no genres listed)"  # MovieLens' value for a film without genres
 
 
-def _line(position: int, first_line: int) -> int:
-    """File line number of data row ``position`` (``first_line``: the line of row 0)."""
-    return int(position) + first_line
+def _line(position: int, first_line) -> int:
+    """File line number of data row ``position``: ``first_line`` is the line of row 0, or an array of every
+    row's line (a file whose blank lines were skipped)."""
+    if np.ndim(first_line):
+        return int(np.asarray(first_line)[int(position)])
+    return int(position) + int(first_line)
 
 
 def _require_columns(frame: pd.DataFrame, path: Path, required: tuple[str, ...]) -> None:
@@ -86,7 +89,8 @@ def validate_ratings(frame: pd.DataFrame, path: str | os.PathLike = RATINGS_FILE
     Args:
         frame: columns userId, movieId, rating[, timestamp], in file order.
         path: the file, for the messages.
-        first_line: the file line of the first row (2 below a header line, 1 without one).
+        first_line: the file line of the first row (2 below a header line, 1 without one), or an
+            array of each row's line.
 
     Raises:
         ValueError: no rows, a missing column, NaN, a non-numeric or non-integer id, an id outside
