@@ -458,7 +458,11 @@ class TfaDqnConfig:
                       choices=("auto", "homl", "data-efficient"))
     dueling: bool = arg(False, "Breakout: a dueling head (agents.tfa.networks.AtariQNetwork)")
     augment_pad: int = arg(0, "Breakout: DrQ random shift of the training batch's observations by up to this "
-                              "many pixels (a layer active only when training; 0: off)", ge=0)
+                              "many pixels (a layer active only when training; 0: off)", ge=0, le=16)
+    clip_rewards: bool = arg(False, "clip the rewards the agent learns from to [-1, 1] (Atari presets, Nature DQN / DrQ); "
+                                    "returns are reported unclipped")
+    keep_best: bool = arg(True, "export the best selection evaluation's policy (false: the final policy; Atari "
+                                "presets: false)")
     gamma: float = arg(0.99, "discount factor", gt=0, le=1)
     target_update_period: int = arg(128, "agent updates between target-network updates", ge=1)
     target_update_tau: float = arg(1.0, "target update weight (1.0: hard copy, HOML; 0.005: soft)", gt=0, le=1)
@@ -536,10 +540,27 @@ class TfaDqnConfig:
         if self.initial_collect_steps + self.collect_steps < 2 * self.num_envs:
             raise ValueError("Received an invalid value for argument `initial_collect_steps`: the replay buffer needs "
                              "2 consecutive steps per env before the first training step")
-        if self.replay_capacity < self.num_envs * 2:
-            raise ValueError(f"Received an invalid value for argument `replay_capacity`: expected >= 2 per env, "
-                             f"got {self.replay_capacity} for {self.num_envs} envs")
+        self._check_sizes()
         _check_train_seed(self.seed, self.num_envs - 1)  # env i reset with seed + i
+
+    def _check_sizes(self) -> None:
+        """The replay's window and memory, before TF-Agents allocates or samples anything (its own errors are
+        an "is empty" assertion or an InvalidArgumentError traceback)."""
+        from agents.atari import FRAME_STACK
+        from agents.replay import check_memory
+
+        lead = FRAME_STACK - 1 if self.atari else 0  # Atari stores single frames: a window starts 3 steps early
+        steps = self.n_step_update + 1 + lead  # frames of one sampled window
+        if self.replay_capacity < self.num_envs * max(steps, 2):
+            raise ValueError(f"Received an invalid value for argument `replay_capacity`: expected >= "
+                             f"{self.num_envs * max(steps, 2):,} ({max(steps, 2)} per env: a sampled window of "
+                             f"n_step_update {self.n_step_update} + 1{f' + {lead} stack' if lead else ''} frames, "
+                             f"for {self.num_envs} env(s)), got {self.replay_capacity}")
+        frame = 84 * 84 if self.atari else 16  # bytes of a stored observation (a uint8 frame; CartPole's 4 floats)
+        check_memory(self.replay_capacity * (frame + 32), "replay_capacity", self.replay_capacity, "the replay buffer")
+        # a batch of windows, and its stacked observations in float32 in the network
+        batch = self.batch_size * (steps * (frame + 32) + 2 * frame * (FRAME_STACK if self.atari else 1) * 4)
+        check_memory(batch, "batch_size", self.batch_size, "one sampled batch")
 
 
 TfaDqnConfig.CANONICAL = {"env": canonical_tfa_env}
@@ -569,7 +590,7 @@ TfaDqnConfig.PRESETS = (
                 gradient_clipping=0.0, epsilon_end=0.01, epsilon_decay_steps=250_000, fc_layers=(512,),
                 eval_interval=6_250, eval_episodes=10, final_eval_episodes=10, eval_max_steps=27_000,
                 target_return=0.0, log_interval=1_000, checkpoint_interval=6_250, checkpoint_replay_buffer=False,
-                gif_steps=600), when={"env": is_atari_env}),
+                gif_steps=600, clip_rewards=True, keep_best=False), when={"env": is_atari_env}),
     # Breakout, DrQ(epsilon) (Dopamine's DrQ_eps.gin) with TF-Agents' own parts: DdqnAgent,
     # n_step_update 10, Adam 1e-4 / eps 1.5e-4, a target update every update, one update per agent
     # step after 1,600 random steps, epsilon 1 -> 0.01 over 5,000 updates, a dueling head and random
@@ -578,7 +599,7 @@ TfaDqnConfig.PRESETS = (
                 batch_size=32, replay_capacity=100_000, learning_rate=1e-4, optimizer="adam", adam_epsilon=1.5e-4,
                 target_update_period=1, n_step_update=10, gradient_clipping=0.0, epsilon_end=0.01,
                 epsilon_decay_steps=5_000, fc_layers=(512,), dueling=True, augment_pad=4, eval_interval=10_000,
-                eval_episodes=5, final_eval_episodes=30, eval_max_steps=27_000, target_return=0.0,
+                eval_episodes=5, final_eval_episodes=100, eval_max_steps=27_000, target_return=0.0,
                 log_interval=1_000, checkpoint_interval=10_000, checkpoint_replay_buffer=False, gif_steps=600),
            when={"env": is_atari_env, "preset": "data-efficient"}),
     # --quick: smoke tests that finish in well under a minute on 2 CPU cores.

@@ -96,6 +96,7 @@ class Components:
     epsilon_fn: Any
     add_to_replay: Any  # the replay observer: add_batch, of the newest frame only for Breakout
     frame_stack: int = 0  # Breakout: frames per observation, rebuilt when sampling (0: whole observations)
+    clip_rewards: bool = False  # Atari: the agent learns from rewards clipped to [-1, 1] (returns stay unclipped)
 
 
 def build(p: TfaDqnConfig) -> Components:
@@ -125,7 +126,7 @@ def build(p: TfaDqnConfig) -> Components:
     collect_driver = dynamic_step_driver.DynamicStepDriver(
         tf_env, agent.collect_policy, observers=[add_to_replay] + train_metrics, num_steps=p.collect_steps)
     return Components(tf_env, agent, replay_buffer, train_metrics, collect_driver, train_step, epsilon_fn,
-                      add_to_replay, frame_stack)
+                      add_to_replay, frame_stack, p.clip_rewards)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -266,8 +267,12 @@ def n_step_transition(experience: trajectory.Trajectory, gamma: float,
 
 def train_on_window(c: Components, gamma: float):
     """``train(experience) -> LossInfo``: one agent update on a sampled batch of windows (their n-step
-    transitions, :func:`n_step_transition`); what the training loop and the benchmarks call."""
+    transitions, :func:`n_step_transition`); what the training loop and the benchmarks call. With
+    ``c.clip_rewards`` the rewards are clipped to [-1, 1] here, where they are learned from: the
+    buffer, the metrics and the reported returns keep the game's score."""
     def train(experience):
+        if c.clip_rewards:
+            experience = experience._replace(reward=tf.clip_by_value(experience.reward, -1.0, 1.0))
         transition, weights = n_step_transition(experience, gamma, c.frame_stack)
         return c.agent.train(transition, weights=weights)
 
