@@ -31,7 +31,7 @@ from agents.configs import DQNConfig
 from agents.atari import DEFAULT_PROTOCOL, PROTOCOLS, atari_policy_extra, check_q_learnable, is_atari, make_agent_env
 from agents.dqn import DQNAgent, epsilon_at
 from agents.envs import make_env, resolve_env_id
-from agents.evaluation import REPORT_SEED, SELECT_SEED, evaluate, screened, seed_span, train_seed
+from agents.evaluation import REPORT_SEED, SELECT_SEED, evaluate, screened, seed_span, selection_passes, train_seed
 from agents.replay import FrameReplay, NStepWindow, ReplayBuffer
 from keras_impl import config as cfglib
 from keras_impl import files, runtime
@@ -221,7 +221,7 @@ def _evaluate(run: _Run) -> bool:
     run.log(f"[dqn] step {state.global_step}: greedy eval mean {result.mean:.1f} +/- {result.std:.1f} over {n} episodes")
     run.eval_seconds += time.perf_counter() - t0
     run.eval_cpu += time.process_time() - c0
-    solved = target is not None and n >= cfg.eval_episodes and result.mean >= target
+    solved = target is not None and n >= cfg.eval_episodes and selection_passes(result.returns, target, cfg.report_episodes)
     if solved and state.solved_step is None:
         state.solved_step, state.solved_seconds = state.global_step, run.elapsed()[0]
     return solved

@@ -10,14 +10,24 @@ greedy 100-episode mean on the report seeds, played once, which decides ``reache
 counts the seeds where selection passed but the report missed. The load average is printed with
 every run: time on an idle machine.
 
+``--determinism-cost`` measures instead what ``deterministic = true`` (the default: the replay
+sampled one call at a time, TensorFlow op determinism) costs against ``false`` (3 parallel
+sampling calls and prefetch): both modes run the same fixed number of iterations with no early
+stop and one evaluation at the end, alternating (on, off, on, off, ...) so that a change of load
+hits both, and the training speed of each run is its iterations over its collect + train time
+(``seconds_by_phase``; the first iteration, which traces the compiled functions, is timed apart
+and left out). The last line is the median speed of each mode and the cost in percent.
+
     python benchmarks/tfa_cartpole.py --seeds 0 1 2
     python benchmarks/tfa_cartpole.py --seeds 0 1 2 --config num_envs=4 --config collect_steps=256
+    python benchmarks/tfa_cartpole.py --determinism-cost --iterations 40 --repeats 3
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,11 +51,41 @@ def run_seed(seed: int, overrides: list[str]) -> dict:
         result = json.loads((run_dir / "result.json").read_text())
         m = result["metrics"]
     return {"seed": seed, "wall_seconds": wall, "train_seconds": m["train_seconds"], "env_steps": m["env_steps"],
-            "updates": m["train_step"], "selection_passed": m["reached_target"], "select_mean": m.get("select_mean"),
+            "updates": m["train_step"], "selection_passed": m["selection_passed"], "select_mean": m.get("select_mean"),
             "report_mean": m["final_eval_mean"], "report_min": m["final_eval_min"],
             "report_seeds": m.get("report_seeds"), "reached": result["reached"],
             "load_average_start": load, "load_average_end": os.getloadavg()[0], "overrides": overrides,
             "seconds_by_phase": m.get("seconds_by_phase", {})}
+
+
+# A fixed amount of training: no target (no early stop, no screen), one short evaluation at the end.
+COST_RUN = ["target_return=0", "eval_episodes=5", "final_eval_episodes=5", "gif=false"]
+
+
+def determinism_cost(seed: int, iterations: int, repeats: int, overrides: list[str]) -> list[dict]:
+    """Runs of ``iterations`` iterations with ``deterministic`` on and off in turn; one row each."""
+    rows = []
+    print(f"{'run':>4} {'deterministic':>13} {'iterations/s':>12} {'agent steps/s':>13} {'collect s':>9} "
+          f"{'train s':>8} {'load':>10}", flush=True)
+    for i in range(repeats):
+        for deterministic in (True, False):
+            fixed = COST_RUN + [f"iterations={iterations}", f"eval_interval={iterations}",
+                                f"deterministic={str(deterministic).lower()}"]
+            r = run_seed(seed, overrides + fixed)
+            phases = r["seconds_by_phase"]
+            loop = phases["collect"] + phases["train"]  # iterations 2 .. N (the first traces: its own phase)
+            r.update(deterministic=deterministic, iterations_per_s=(iterations - 1) / loop,
+                     agent_steps_per_s=r["env_steps"] * (iterations - 1) / iterations / loop)
+            rows.append(r)
+            print(f"{i:>4} {str(deterministic):>13} {r['iterations_per_s']:>12.2f} {r['agent_steps_per_s']:>13.0f} "
+                  f"{phases['collect']:>9.1f} {phases['train']:>8.1f} "
+                  f"{r['load_average_start']:>4.2f}-{r['load_average_end']:<4.2f}", flush=True)
+    on, off = (statistics.median(r["iterations_per_s"] for r in rows if r["deterministic"] is mode)
+               for mode in (True, False))
+    print(f"median training speed: deterministic {on:.2f} iterations/s, not deterministic {off:.2f}; "
+          f"determinism costs {100 * (1 - on / off):.1f}% (seed {seed}, {iterations} iterations a run, "
+          f"{repeats} runs a mode)", flush=True)
+    return rows
 
 
 def main(argv=None) -> int:
@@ -53,10 +93,21 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--config", action="append", default=[], metavar="KEY=VALUE", help="a TfaDqnConfig override")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    parser.add_argument("--determinism-cost", action="store_true",
+                        help="time deterministic on and off instead (the first of --seeds)")
+    parser.add_argument("--iterations", type=int, default=40, help="--determinism-cost: iterations a run")
+    parser.add_argument("--repeats", type=int, default=3, help="--determinism-cost: runs of each mode")
     args = parser.parse_args(argv)
     from keras_impl import files
 
     files.exit_unless_writable(parser, args.json)  # before the long work: one line, not a late traceback
+    if args.determinism_cost:
+        if args.iterations < 2 or args.repeats < 1:
+            parser.error(f"--iterations must be >= 2 and --repeats >= 1, got {args.iterations} and {args.repeats}")
+        rows = determinism_cost(args.seeds[0], args.iterations, args.repeats, args.config)
+        if args.json:
+            files.atomic_write_json(args.json, rows)
+        return 0
     rows = []
     print(f"{'seed':>4} {'wall s':>8} {'train s':>8} {'env steps':>10} {'updates':>8} {'selection':>9} "
           f"{'select mean':>11} {'report mean':>11} {'report min':>10} {'reached':>8} {'load':>10}", flush=True)

@@ -22,6 +22,27 @@ QUICK_CARTPOLE = resolve(TfaDqnConfig, quick=True)
 QUICK_BREAKOUT_INITIAL_COLLECT = 200
 
 
+def _op_determinism_config():
+    """TensorFlow's determinism switch, or None while TensorFlow is not imported (then it is off)."""
+    if "tensorflow" not in sys.modules:
+        return None
+    from tensorflow.python.framework import config as tf_config  # the switch has no public way off
+
+    return tf_config
+
+
+@pytest.fixture(autouse=True)
+def _op_determinism_as_before():
+    """A run in this process sets TensorFlow's op determinism (deterministic = true turns it on): each
+    test leaves it as it found it, for the tests of other modules that run after it."""
+    config = _op_determinism_config()
+    before = bool(config and config.is_op_determinism_enabled())
+    yield
+    config = _op_determinism_config()
+    if config and config.is_op_determinism_enabled() != before:
+        (config.enable_op_determinism if before else config.disable_op_determinism)()
+
+
 # ----------------------------------------------------------------------------------------------
 # Config resolution (no TensorFlow)
 # ----------------------------------------------------------------------------------------------
@@ -319,7 +340,7 @@ def test_reached_follows_the_report_not_the_selection(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "evaluate_policy", fake_evaluate)
     cfg = dataclasses.replace(QUICK_CARTPOLE, target_return=475.0, gif=False)
     result = pipeline.train_eval(cfg, tmp_path / "run", verbose=False)
-    assert result["metrics"]["reached_target"] is True and result["metrics"]["select_mean"] == 500.0
+    assert result["metrics"]["selection_passed"] is True and result["metrics"]["select_mean"] == 500.0
     assert result["reached"] is False
     n = cfg.final_eval_episodes
     assert f"report greedy mean return 400.000 over {n} episodes (< 475, missed by 75.000)" in result["headline"]
@@ -350,15 +371,16 @@ def test_exported_policy_round_trip_in_a_fresh_process_without_tf_agents(cartpol
 
 def test_resume_continues_train_step_metrics_and_replay_buffer(cartpole_run, tmp_path):
     run_dir, first = cartpole_run
-    resumed_dir = tmp_path / "resumed"
-    shutil.copytree(run_dir, resumed_dir)
-    from conftest import run_cli
+    resumed_dir, twin = tmp_path / "resumed", tmp_path / "twin"
+    for copy in (resumed_dir, twin):
+        shutil.copytree(run_dir, copy)
 
     p = json.loads((run_dir / "config.json").read_text())
     extra = 2  # iterations
     total = first["metrics"]["iterations"] + extra
-    code, out, err = run_cli("run", "tfa-dqn", "--resume", resumed_dir, "--iterations", total, timeout=300)
-    assert code == 0, err[-3000:]
+    _runs_at_once(*[("run", "tfa-dqn", "--resume", d, "--iterations", total) for d in (resumed_dir, twin)])
+    # One checkpoint resumed twice with one command continues the same way (docs/tfa.md, "Determinism")
+    assert _outcome(resumed_dir) == _outcome(twin)
     second = json.loads((resumed_dir / "result.json").read_text())["metrics"]
     assert second["env"] == "CartPole-v1"  # taken from the resumed run, not the CLI default
     assert second["resumed_from"] == first["metrics"]["train_step"]
@@ -372,6 +394,77 @@ def test_resume_continues_train_step_metrics_and_replay_buffer(cartpole_run, tmp
     assert abs(boundaries - (second["episodes"] - first["metrics"]["episodes"])) <= 1
     history = json.loads((resumed_dir / "eval_history.json").read_text())
     assert [h["iteration"] for h in history] == [2, 4, 6]  # the first run's evaluations, then the new one
+
+
+# ----------------------------------------------------------------------------------------------
+# Determinism (the default, deterministic = true): one command and seed, one run
+# ----------------------------------------------------------------------------------------------
+
+TIMINGS = ("train_seconds", "train_cpu_seconds", "load_average_1min", "seconds_by_phase")
+
+
+def _outcome(run_dir):
+    """What a run decided: result.json's metrics and headline apart from timings, the evaluation
+    history apart from its clock, and the exported policy's variables, byte for byte."""
+    result = json.loads((run_dir / "result.json").read_text())
+    metrics = {k: v for k, v in result["metrics"].items() if k not in TIMINGS}
+    history = [{k: v for k, v in h.items() if k != "seconds"}
+               for h in json.loads((run_dir / "eval_history.json").read_text())]
+    headline = result["headline"].rsplit("(", 1)[0]  # without "(Ns training)"
+    variables = (run_dir / "policy" / "variables" / "variables.data-00000-of-00001").read_bytes()
+    return metrics, history, headline, variables
+
+
+def _runs_at_once(*commands, timeout=400):
+    """The CLI commands in parallel processes (each slows the other down: a race would show)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conftest import run_cli
+
+    with ThreadPoolExecutor(len(commands)) as pool:
+        for code, out, err in pool.map(lambda args: run_cli(*args, timeout=timeout), commands):
+            assert code == 0, err[-3000:]
+
+
+def test_two_quick_cartpole_runs_of_one_seed_are_identical(cartpole_run, tmp_path):
+    run_dir, first = cartpole_run
+    again = tmp_path / "again"
+    _runs_at_once(("run", "tfa-dqn", "--quick", "--env", "cartpole", "--seed", "0", "--run-dir", again))
+    assert first["metrics"]["deterministic"] is True
+    assert _outcome(again) == _outcome(run_dir)
+    assert json.loads((again / "result.json").read_text())["metrics"]["last_loss"] == first["metrics"]["last_loss"]
+
+
+@pytest.mark.parametrize("slippery", ["--no-slippery", "--slippery"])
+def test_two_quick_frozenlake_runs_of_one_seed_are_identical(tmp_path, slippery):
+    dirs = [tmp_path / "a", tmp_path / "b"]
+    _runs_at_once(*[("run", "tfa-dqn", "--quick", "--env", "frozenlake", slippery, "--seed", "3", "--iterations", "300",
+                     "--config", "gif=false", "--run-dir", d) for d in dirs])
+    a, b = (_outcome(d) for d in dirs)
+    assert a == b
+    assert a[0]["train_step"] == 300 and a[0]["slippery"] is (slippery == "--slippery")
+
+
+def test_deterministic_flag_chooses_the_sampling_and_op_determinism(tmp_path, monkeypatch):
+    from agents.tfa import pipeline
+
+    seen = []
+
+    def spy(c, steps, batch_size, parallel=True):
+        dataset = pipeline_sample_windows(c, steps, batch_size, parallel=parallel)
+        seen.append((parallel, type(dataset).__name__, dataset.options().experimental_optimization.inject_prefetch,
+                     _op_determinism_config().is_op_determinism_enabled()))
+        return dataset
+
+    pipeline_sample_windows = pipeline.sample_windows
+    monkeypatch.setattr(pipeline, "sample_windows", spy)
+    for deterministic in (False, True):
+        cfg = dataclasses.replace(QUICK_CARTPOLE, iterations=1, eval_interval=1, final_eval_episodes=1, gif=False,
+                                  deterministic=deterministic)
+        pipeline.train_eval(cfg, tmp_path / str(deterministic), verbose=False)
+    # off: 3 parallel sampling calls, prefetched, no op determinism; on: one call at a time, nothing
+    # prefetched (tf.data's own prefetch injection off too), op determinism on
+    assert seen == [(True, "_PrefetchDataset", None, False), (False, "_OptionsDataset", False, True)]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from tf_agents.utils import common
 from agents import policy_files, render
 from agents.atari import FRAME_SKIP
 from agents.configs import TfaDqnConfig
-from agents.evaluation import REPORT_SEED, screened, seed_span, select_seed
+from agents.evaluation import REPORT_SEED, screened, seed_span, select_seed, selection_bound, selection_passes
 from agents.tfa.components import (
     build,
     env_factory,
@@ -124,7 +124,8 @@ class _Session:
     c: object
     history: list
     writers: tuple
-    best: float = -np.inf
+    chosen: dict | None = None  # the history entry of the exported policy's selection evaluation
+    passed: bool = False  # a selection evaluation passed (agents.evaluation.selection_passes)
     timer: runtime.Timer = dataclasses.field(default_factory=runtime.Timer)
     window: tuple = dataclasses.field(default_factory=lambda: (0, time.perf_counter()))
     phases: collections.Counter = dataclasses.field(default_factory=collections.Counter)
@@ -163,32 +164,48 @@ def _log(s: _Session, iteration: int, loss: float, verbose: bool) -> None:
               flush=True)
 
 
-def _evaluate(s: _Session, greedy, iteration: int, verbose: bool) -> bool:
-    """A greedy selection evaluation; export the policy when it is the best so far. Returns: the target is reached.
+def _rank(entry: dict) -> tuple[bool, float]:
+    """How selection evaluations compare: a passing one beats any other, then the higher mean."""
+    return bool(entry.get("selection_passed")), entry["eval_mean"]
 
-    With a target, a screen of 10 episodes comes first and all ``eval_episodes`` run only when the
-    screen reaches it (:func:`agents.evaluation.screened`, as for the hand-written DQN). Its
+
+def _evaluate(s: _Session, greedy, iteration: int, verbose: bool) -> bool:
+    """A greedy selection evaluation; export the policy when it ranks first so far (:func:`_rank`).
+
+    Returns whether it passed the selection rule: all ``eval_episodes`` played and
+    :func:`agents.evaluation.selection_passes` (the lower prediction bound of a
+    ``final_eval_episodes``-episode report's mean reaches ``target_return``). With ``early_stop``
+    and a target, a screen of 10 episodes comes first and all ``eval_episodes`` run only when the
+    screen's mean reaches it (:func:`agents.evaluation.screened`, as for the hand-written DQN). Its
     episodes come from the selection seeds (a new first seed each iteration); the reported result
     is :func:`_finish`'s evaluation on the report seeds.
     """
     p = s.p
     seed = select_seed(iteration, p.eval_episodes)
-    result = screened(lambda n: evaluate_policy(greedy, p, n, seed), p.eval_episodes, p.target_return or None)
+    screen = p.target_return if p.target_return and p.early_stop else None
+    result = screened(lambda n: evaluate_policy(greedy, p, n, seed), p.eval_episodes, screen)
+    bound = selection_bound(result.returns, p.final_eval_episodes)
+    passed = (bool(p.target_return) and len(result.returns) == p.eval_episodes
+              and selection_passes(result.returns, p.target_return, p.final_eval_episodes))
     runtime.log_scalars(s.writers[1], s.step, {"eval/mean_return": result.mean, "eval/std_return": result.std})
     m = s.c.train_metrics
-    s.history.append({"iteration": iteration, "train_step": s.step, "eval_mean": result.mean, "eval_std": result.std,
-                      "eval_episodes": len(result.returns), "eval_seed": seed, "train_avg_return": float(m[2].result()),
-                      "env_steps": int(m[1].result()), "seconds": round(s.timer.seconds, 2)})
+    entry = {"iteration": iteration, "train_step": s.step, "eval_mean": result.mean, "eval_std": result.std,
+             "eval_episodes": len(result.returns), "eval_seed": seed,
+             "select_bound": bound if np.isfinite(bound) else None, "selection_passed": passed,
+             "train_avg_return": float(m[2].result()), "env_steps": int(m[1].result()),
+             "seconds": round(s.timer.seconds, 2)}
+    s.history.append(entry)
     files.atomic_write_json(s.run_dir / HISTORY_FILE, s.history)
     if verbose:
-        print(f"[tfa-dqn] eval at iter {iteration}: {result.summary()}", flush=True)
-    if result.mean > s.best or not (s.run_dir / POLICY_DIR).is_dir():
-        s.best = max(s.best, result.mean)
+        print(f"[tfa-dqn] eval at iter {iteration}: {result.summary()}; lower bound {bound:.3f}", flush=True)
+    if s.chosen is None or _rank(entry) > _rank(s.chosen) or not (s.run_dir / POLICY_DIR).is_dir():
+        s.chosen = entry
         export_policy(s.c.agent, s.c.train_step, p, s.run_dir / POLICY_DIR, result)
-    reached = bool(p.target_return) and len(result.returns) == p.eval_episodes and result.mean >= p.target_return
-    if reached and verbose:
-        print(f"[tfa-dqn] target return {p.target_return:g} reached at iteration {iteration}", flush=True)
-    return reached
+    s.passed = s.passed or passed
+    if passed and verbose:
+        print(f"[tfa-dqn] selection passed at iteration {iteration}: lower bound {bound:.3f} >= target "
+              f"{p.target_return:g}", flush=True)
+    return passed
 
 
 def _start(p: TfaDqnConfig, run_dir: Path, resume: bool) -> tuple[_Session, tf.train.Checkpoint, CheckpointManager]:
@@ -197,6 +214,7 @@ def _start(p: TfaDqnConfig, run_dir: Path, resume: bool) -> tuple[_Session, tf.t
     A resumed run's folder changes only after its checkpoint has loaded (``config.json`` last).
     """
     runtime.require_legacy_keras()
+    runtime.seed_everything(p.seed, deterministic=p.deterministic)  # the network, exploration, replay sampling
     c = build(p)
     checkpoint = _checkpoint(c, p)
     manager = CheckpointManager(run_dir / "checkpoints", keep=2, log=lambda line: print(f"[tfa-dqn] {line}"))
@@ -210,14 +228,16 @@ def _start(p: TfaDqnConfig, run_dir: Path, resume: bool) -> tuple[_Session, tf.t
     history_path = run_dir / HISTORY_FILE
     history = files.read_json(history_path, "the evaluation history") if step and history_path.is_file() else []
     s = _Session(p, run_dir, c, [h for h in history if h["train_step"] <= step], runtime.summary_writers(run_dir))
-    s.best = max((h["eval_mean"] for h in s.history), default=-np.inf)
+    s.chosen = max(s.history, key=_rank, default=None)
+    s.passed = any(h.get("selection_passed") for h in s.history)
     return s, checkpoint, manager
 
 
 def _loop(s: _Session, iterator, save, verbose: bool) -> tuple[float, bool]:
     """Iterations until ``p.iterations`` or the target: collect, train, log, evaluate, checkpoint.
 
-    Returns the last loss and whether the target return was reached.
+    Returns the last loss and whether a selection evaluation passed (with ``early_stop``, the run
+    stops there).
     """
     p, c = s.p, s.c
     collect, train = common.function(c.collect_driver.run), _train_function(c, p)
@@ -225,27 +245,29 @@ def _loop(s: _Session, iterator, save, verbose: bool) -> tuple[float, bool]:
     # Every session starts a new episode: a resumed run's restored buffer ends mid-episode, and the
     # FIRST frame after it is where n_step_transition cuts the windows that span the two.
     time_step, policy_state = c.tf_env.reset(), c.agent.collect_policy.get_initial_state(c.tf_env.batch_size)
-    loss, reached_target = float("nan"), False
-    iteration = s.step // p.train_steps
+    loss, stop = float("nan"), False
+    iteration = start = s.step // p.train_steps
     s.window = (iteration, time.perf_counter())
     # The agent's own loss summaries only once a log interval (not 128 times an iteration).
     summary_every = p.log_interval * p.train_steps
     with s.writers[0].as_default(), tf.summary.record_if(lambda: tf.equal(c.train_step % summary_every, 0)):
-        while iteration < p.iterations and not reached_target:
-            with s.phase("collect"):
+        while iteration < p.iterations and not stop:
+            # a session's first iteration traces the compiled collect and train: its own phase
+            first = "tracing (first iteration)" if iteration == start else None
+            with s.phase(first or "collect"):
                 time_step, policy_state = collect(time_step=time_step, policy_state=policy_state)
-            with s.phase("train"):
+            with s.phase(first or "train"):
                 loss, iteration = float(train(iterator)), iteration + 1
             if iteration % p.log_interval == 0:
                 with s.phase("log"):
                     _log(s, iteration, loss, verbose)
             if iteration % p.eval_interval == 0 or iteration == p.iterations:
                 with s.phase("evaluate"):
-                    reached_target = _evaluate(s, greedy, iteration, verbose)
+                    stop = _evaluate(s, greedy, iteration, verbose) and p.early_stop
             if iteration % p.checkpoint_interval == 0:
                 with s.phase("checkpoint"):
                     save()
-    return loss, reached_target
+    return loss, s.passed
 
 
 def train_eval(cfg: TfaDqnConfig, run_dir: str | os.PathLike, resume: bool = False, verbose: bool = True) -> dict:
@@ -277,11 +299,11 @@ def train_eval(cfg: TfaDqnConfig, run_dir: str | os.PathLike, resume: bool = Fal
         return path
 
     initial_frames = _initial_collect(c, p)
-    # (n + 1)-step trajectories (one n-step transition each), sampled in parallel and prefetched
-    iterator = iter(sample_windows(c, p.n_step_update + 1, p.batch_size))
+    # (n + 1)-step trajectories (one n-step transition each); in parallel and prefetched only when not deterministic
+    iterator = iter(sample_windows(c, p.n_step_update + 1, p.batch_size, parallel=not p.deterministic))
     cpu_start = time.process_time()
     with save_on_interrupt(save, f"kcourse run tfa-dqn --resume {run_dir}", log=print):
-        loss, reached_target = _loop(s, iterator, save, verbose)
+        loss, selection_passed = _loop(s, iterator, save, verbose)
     with s.phase("checkpoint"):
         save()
     train_seconds, train_cpu_seconds = s.timer.seconds, time.process_time() - cpu_start
@@ -291,19 +313,20 @@ def train_eval(cfg: TfaDqnConfig, run_dir: str | os.PathLike, resume: bool = Fal
     if hasattr(c.tf_env, "close"):
         c.tf_env.close()
     with s.phase("final evaluation, GIF, plot"):
-        result = _finish(p, run_dir, c, s.writers[1], s.history, s.best, loss, reached_target, initial_frames,
+        result = _finish(p, run_dir, c, s.writers[1], s.history, s.chosen, loss, selection_passed, initial_frames,
                          resumed_from, train_seconds, train_cpu_seconds)
     result["metrics"]["seconds_by_phase"] = {k: round(v, 2) for k, v in s.phases.items()}
     return result
 
 
-def _finish(p: TfaDqnConfig, run_dir: Path, c, eval_writer, history: list, best: float, loss: float,
-            reached_target: bool, initial_frames: int, resumed_from: int, train_seconds: float,
+def _finish(p: TfaDqnConfig, run_dir: Path, c, eval_writer, history: list, chosen: dict | None, loss: float,
+            selection_passed: bool, initial_frames: int, resumed_from: int, train_seconds: float,
             train_cpu_seconds: float) -> dict:
     """Evaluate the exported SavedModel the way a user loads it, then the GIF, the plot and the metrics.
 
     That evaluation is the report: ``final_eval_episodes`` episodes on the report seeds, played once;
-    ``reached`` comes from it. ``reached_target`` is whether a periodic (selection) evaluation passed.
+    ``reached`` comes from it. ``selection_passed`` is whether a periodic (selection) evaluation passed
+    the selection rule; ``select_mean``/``select_bound`` are the exported policy's selection numbers.
     """
     policy, meta = policy_files.load_policy(run_dir / POLICY_DIR)
     final = evaluate_policy(policy, p, p.final_eval_episodes, seed=REPORT_SEED)
@@ -334,10 +357,13 @@ def _finish(p: TfaDqnConfig, run_dir: Path, c, eval_writer, history: list, best:
         "episodes": int(c.train_metrics[0].result()), "initial_collect_steps_this_run": initial_frames,
         "replay_buffer_frames": int(c.replay_buffer.num_frames()), "last_loss": loss,
         "train_seconds": round(train_seconds, 2), "train_cpu_seconds": round(train_cpu_seconds, 2),
-        "load_average_1min": round(os.getloadavg()[0], 1), "reached_target": reached_target,
+        "load_average_1min": round(os.getloadavg()[0], 1), "deterministic": p.deterministic,
+        "selection_passed": selection_passed,
         "final_eval_mean": final.mean, "final_eval_std": final.std, "final_eval_episodes": len(final.returns),
         "final_eval_min": final.min, "report_seeds": seed_span(final),
-        "select_mean": best if np.isfinite(best) else None, "best_periodic_eval": best if np.isfinite(best) else None,
+        "select_mean": chosen["eval_mean"] if chosen else None,
+        "select_bound": chosen.get("select_bound") if chosen else None,
+        "best_periodic_eval": max((h["eval_mean"] for h in history), default=None),
         "policy_train_step": meta.get("train_step"),
     }
     if p.env == "breakout":
@@ -349,7 +375,7 @@ def _finish(p: TfaDqnConfig, run_dir: Path, c, eval_writer, history: list, best:
     reached = final.mean >= target if target else None
     verdict = "" if reached is None else f" (>= {target:g})" if reached else \
         f" (< {target:g}, missed by {target - final.mean:.3f})"
-    selection = "" if reached is None else "selection passed, " if reached_target else "selection never passed, "
+    selection = "" if reached is None else "selection passed, " if selection_passed else "selection never passed, "
     headline = (f"{p.env_id}{' slippery' if p.slippery else ''}: report greedy {what} {final.mean:.3f} over "
                 f"{len(final.returns)} episodes{verdict}; {selection}policy from update "
                 f"{meta.get('train_step')} ({train_seconds:.0f}s training)")
