@@ -4,14 +4,14 @@ The policy in ``agents/trained/breakout-dueling-double`` was trained by ``kcours
 breakout`` (the data-efficient preset, 100,000 agent steps; docs/dqn.md, "Breakout"); its
 ``policy.json`` records the config, the training time and the report evaluation. This exercise plays
 ``games`` full games on held-out seeds with the policy's evaluation epsilon, writes a GIF of one,
-and names the command and time that trained the policy. Loading goes through
-:mod:`agents.policy_files` (manifest-verified; its env factory from the allow-list).
+and says what the policy is and how it was trained, from its own ``policy.json`` (``--policy`` may
+name any saved Breakout policy: a run folder, a TF-Agents export). Loading goes through
+:mod:`agents.policy_files` (manifest-verified, every field checked; its env factory from the
+allow-list).
 """
 from __future__ import annotations
 
 from pathlib import Path
-
-import numpy as np
 
 from agents import policy_files, render, trained
 from agents.configs import BreakoutPolicyConfig
@@ -20,18 +20,49 @@ from agents.envs import resolve_env_id
 from agents.evaluation import epsilon_greedy, evaluate
 
 
-def training_command(meta: dict) -> str:
-    """The command that trained the policy, from the config in its ``policy.json``."""
+def training_command(meta: dict) -> str | None:
+    """The command that trained the policy, from its ``policy.json`` (None when the file does not say)."""
     cfg = meta.get("config") or {}
-    parts = ["kcourse run dqn --env breakout", f"--seed {cfg.get('seed', 0)}"]
+    if meta["kind"] == policy_files.TFA_KIND:
+        exercise = "tfa-dqn"
+    elif str(meta.get("algorithm", "")).startswith("keras-"):
+        exercise = "dqn"
+    else:
+        return None
+    if not cfg:
+        return None
+    parts = [f"kcourse run {exercise} --env breakout", f"--seed {cfg.get('seed', 0)}"]
     if cfg.get("preset", "auto") != "auto":
         parts.append(f"--preset {cfg['preset']}")
     return " ".join(parts)
 
 
+def describe(meta: dict, committed: bool) -> tuple[str, str]:
+    """What the policy is and how it was trained, from its own ``policy.json`` (only what the file records):
+    ``("committed keras-dueling-double", "trained by `kcourse run dqn ...`, 100,000 agent steps in 77 min")``."""
+    cfg = meta.get("config") or {}
+    if meta.get("algorithm"):
+        name = meta["algorithm"]
+    elif meta["kind"] == policy_files.TFA_KIND:
+        name = f"TF-Agents {cfg.get('agent', 'dqn')} export"
+    else:
+        name = f"{meta['kind']} policy"
+    command = training_command(meta)
+    how = f"trained by `{command}`" if command else "its policy.json does not say how it was trained"
+    facts = []
+    if "env_steps" in meta:
+        facts.append(f"{meta['env_steps']:,} agent steps")
+    if "train_seconds" in meta:
+        facts.append(f"{meta['train_seconds'] / 60:.0f} min")
+    if command:
+        how += ", " + " in ".join(facts) if facts else " (steps and time not recorded)"
+    return f"{'committed ' if committed else ''}{name}", how
+
+
 def run(cfg: BreakoutPolicyConfig, run_dir: Path) -> dict:
     """Evaluate the saved policy on ``cfg.games`` held-out full games; GIF of the first."""
-    folder = trained.policy_path(cfg.policy) if cfg.policy in trained.available() else Path(cfg.policy)
+    committed = cfg.policy in trained.available()
+    folder = trained.policy_path(cfg.policy) if committed else Path(cfg.policy)
     policy, meta = policy_files.load_policy(folder)
     if resolve_env_id(meta.get("env_id") or "?") != BREAKOUT_ID:
         raise ValueError(f"Received an invalid value for argument `policy`: {cfg.policy} is a policy for "
@@ -51,13 +82,13 @@ def run(cfg: BreakoutPolicyConfig, run_dir: Path) -> dict:
             env.close()
         render.write_gif([f[::2, ::2] for f in frames[::2]], run_dir / "agent.gif", fps=25)
         artifacts.append("agent.gif")
-    minutes = meta.get("train_seconds", float("nan")) / 60
-    headline = (f"committed {meta.get('algorithm', 'policy')}: {cfg.games}-game mean {result.mean:.1f} +/- "
+    name, how = describe(meta, committed)
+    headline = (f"{name}: {cfg.games}-game mean {result.mean:.1f} +/- "
                 f"{result.std:.1f} ({cfg.protocol} protocol, {result.distinct} distinct outcomes, epsilon {epsilon:g}, "
-                f"seeds {cfg.seed}-{cfg.seed + cfg.games - 1}); trained by "
-                f"`{training_command(meta)}`, {meta.get('env_steps', 0):,} agent steps in {minutes:.0f} min")
+                f"seeds {cfg.seed}-{cfg.seed + cfg.games - 1}); {how}")
     metrics = {"mean": result.mean, "std": result.std, "returns": [float(r) for r in result.returns],
                "games": cfg.games, "seed": cfg.seed, "epsilon": epsilon, "policy": str(cfg.policy),
                "protocol": cfg.protocol, "distinct_outcomes": result.distinct,
-               "train_seconds": meta.get("train_seconds"), "training_command": training_command(meta)}
+               "train_seconds": meta.get("train_seconds"), "training_command": training_command(meta),
+               "committed": committed}
     return {"headline": headline, "metrics": metrics, "artifacts": artifacts, "reached": None}

@@ -32,7 +32,7 @@ from agents.atari import DEFAULT_PROTOCOL, PROTOCOLS, atari_policy_extra, check_
 from agents.dqn import DQNAgent, epsilon_at
 from agents.envs import make_env, resolve_env_id
 from agents.evaluation import REPORT_SEED, SELECT_SEED, evaluate, screened, seed_span, selection_passes, train_seed
-from agents.replay import FrameReplay, NStepWindow, ReplayBuffer
+from agents.replay import FrameReplay, NStepWindow, ReplayBuffer, check_replay_sizes
 from keras_impl import config as cfglib
 from keras_impl import files, runtime
 from keras_impl.checkpoints import CheckpointManager, save_on_interrupt
@@ -172,6 +172,11 @@ def _start(cfg: DQNConfig, run_dir: Path, resume: bool, log: Callable[[str], Non
     check_q_learnable(cfg.env, env.observation_space)
     agent = DQNAgent(cfg, env.observation_space, env.action_space)
     obs_shape = tuple(env.observation_space.shape or ())
+    # Checked before anything is allocated or written (a failure here leaves no run folder behind).
+    if cfg.augment_pad and len(obs_shape) != 3:
+        raise ValueError(f"Received an invalid value for argument `augment_pad`: expected 0 for {cfg.env!r} (random "
+                         f"shifts move image observations; it has {list(obs_shape)}), got {cfg.augment_pad}")
+    check_replay_sizes(cfg.buffer_size, cfg.batch_size, cfg.gradient_steps, cfg.n_step, obs_shape, agent.obs_dtype)
     if len(obs_shape) == 3:  # stacked frames: each frame stored once, n-step windows built when sampled
         buffer = FrameReplay(cfg.buffer_size, obs_shape[:2], obs_shape[2], n=cfg.n_step, gamma=cfg.gamma,
                              seed=cfg.seed + 1)

@@ -16,8 +16,11 @@ yours can add a kind by adding an entry; nothing registers itself by being impor
 What loading a folder can do (``docs/reliability.md``): ``.keras`` files load in Keras' safe mode
 (no Python code from the file runs); ``policy.json`` (not covered by the manifest) is data whose
 names resolve only through allow-lists: ``kind`` through :data:`LOADERS`, ``env_factory`` through
-:data:`ENV_FACTORIES`, ``env_id`` through Gymnasium's registry. A TensorFlow SavedModel runs its
-own graph, so evaluate TF-Agents policies only from a source you trust.
+:data:`ENV_FACTORIES`, ``env_id`` through Gymnasium's registry. Every field is checked when the file
+is read, in one place (:func:`check_metadata`), with one line naming the field and the file; the
+file may not choose how episodes are played (``env_kwargs`` cannot set the seed, rendering or an
+episode cap). A TensorFlow SavedModel runs its own graph, so evaluate TF-Agents policies only from
+a source you trust.
 
 Example:
     >>> from agents.policy_files import load_policy                     # doctest: +SKIP
@@ -28,7 +31,9 @@ Example:
 from __future__ import annotations
 
 import functools
+import inspect
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -134,7 +139,7 @@ def read_policy_metadata(path: str | os.PathLike) -> dict:
 
     Raises:
         FileNotFoundError: no such folder. ValueError: not a policy folder, or a ``policy.json``
-            that is unreadable, not a JSON object, or lacks ``kind``/``env_id``.
+            that is unreadable or has a bad field (:func:`check_metadata`).
     """
     path = Path(path)
     meta_file = path / POLICY_FILE
@@ -142,17 +147,114 @@ def read_policy_metadata(path: str | os.PathLike) -> dict:
         raise FileNotFoundError(f"no saved policy at {path}")
     if not meta_file.is_file():
         raise ValueError(f"{path} is not a saved policy: {POLICY_FILE} is missing")
-    meta = files.read_json(meta_file, "the policy's metadata")
+    return check_metadata(files.read_json(meta_file, "the policy's metadata"), meta_file)
+
+
+# env_kwargs a policy.json may not set: how an episode is seeded, shown or cut is the evaluation's choice.
+EPISODE_CONTROLS = {
+    "seed": "the evaluation seeds each episode", "render_mode": "the evaluation decides what is shown",
+    "render": "the evaluation decides what is shown", "max_episode_steps": "an episode cap",
+    "max_steps": "an episode cap", "max_episode_seconds": "an episode cap",
+    "protocol": "the evaluation picks the Atari protocol (kcourse eval --protocol)",
+}
+
+
+def _field_error(meta_file: Path, name: str, expected: str, value) -> ValueError:
+    return ValueError(f"{meta_file}: field `{name}`: expected {expected}, got {json.dumps(value, default=str)[:80]}")
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_env_kwargs(meta_file: Path, env_id: str, kwargs) -> None:
+    """``env_kwargs``: a JSON object of arguments the env takes, none of them an :data:`EPISODE_CONTROLS`."""
+    if not isinstance(kwargs, dict):
+        raise _field_error(meta_file, "env_kwargs", "a JSON object of the env's arguments", kwargs)
+    for key in kwargs:
+        if key in EPISODE_CONTROLS:
+            raise ValueError(f"{meta_file}: field `env_kwargs` may not set `{key}` ({EPISODE_CONTROLS[key]}); "
+                             f"remove it from the file")
+    import gymnasium as gym  # the env's own constructor says which arguments it takes
+
+    try:
+        creator = gym.envs.registration.load_env_creator(gym.spec(env_id).entry_point)
+        parameters = inspect.signature(creator).parameters
+    except (gym.error.Error, ImportError, AttributeError, TypeError, ValueError):  # not registered yet (Atari)
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    unknown = sorted(set(kwargs) - set(parameters))
+    if unknown:
+        known = [name for name in parameters if name not in ("self", "render_mode")]
+        raise ValueError(f"{meta_file}: field `env_kwargs`: {env_id} takes no argument `{unknown[0]}` "
+                         f"(it takes {', '.join(known) or 'none'})")
+
+
+def check_metadata(meta, meta_file: Path) -> dict:
+    """Check every field of a ``policy.json`` before anything uses it; returns ``meta``.
+
+    ``format`` (when present) is :data:`FORMAT`; ``kind`` one of :data:`LOADERS`; ``env_id`` a
+    string, an Atari game when ``env_factory`` (a string on :data:`ENV_FACTORIES`) names the Atari
+    factory; ``env_kwargs`` as :func:`_check_env_kwargs` says (an Atari factory takes none);
+    ``action_space`` a space with ``n >= 1`` (every kind acts in a discrete space); ``eval_epsilon``
+    a number in [0, 1]; ``train_seconds`` a number >= 0 and ``env_steps`` an integer >= 0, or absent;
+    ``preprocessing`` (Atari) the one this kcourse applies; ``protocol`` one of the Atari protocols;
+    ``observation_space``, ``config``, ``evaluation`` JSON objects (or null).
+
+    Raises:
+        ValueError: one line naming the first bad field, its value and the file.
+    """
     if not isinstance(meta, dict):
         raise ValueError(f"{meta_file} is corrupt: expected a JSON object, got {type(meta).__name__} {meta!r:.40}")
+    if "format" in meta and meta["format"] != FORMAT:
+        raise _field_error(meta_file, "format", repr(FORMAT), meta["format"])
     for key in ("kind", "env_id"):
-        if not isinstance(meta.get(key), str):
+        if key not in meta:
             raise ValueError(f"{meta_file} is missing the {key!r} entry")
-    if meta.get("env_factory") is not None:  # refused here, before any model or module is loaded
-        names.check(MOVED_FACTORIES.get(meta["env_factory"], meta["env_factory"]), ENV_FACTORIES,
-                    f"{meta_file}: field `env_factory`")
-    if not isinstance(meta.get("env_kwargs") or {}, dict):
-        raise ValueError(f"{meta_file}: field `env_kwargs` must be a JSON object, got {meta['env_kwargs']!r:.60}")
+    if meta["kind"] not in LOADERS:
+        raise _field_error(meta_file, "kind", f"one of {', '.join(sorted(LOADERS))}", meta["kind"])
+    if not isinstance(meta["env_id"], str) or not meta["env_id"]:
+        raise _field_error(meta_file, "env_id", "an environment id", meta["env_id"])
+    factory = meta.get("env_factory")
+    if factory is not None:  # refused here, before any model or module is loaded
+        if not isinstance(factory, str):
+            raise _field_error(meta_file, "env_factory", f"one of {', '.join(ENV_FACTORIES)}", factory)
+        names.check(MOVED_FACTORIES.get(factory, factory), ENV_FACTORIES, f"{meta_file}: field `env_factory`")
+        from agents.atari import check_preprocessing, is_atari
+
+        if not is_atari(meta["env_id"]):
+            raise ValueError(f"{meta_file}: field `env_id` is {meta['env_id']!r}, but `env_factory` "
+                             f"{factory!r} makes Atari games: the file was edited or mixes two policies")
+        if meta.get("env_kwargs"):
+            raise _field_error(meta_file, "env_kwargs", "{} for an Atari policy (the factory takes no argument "
+                               "from the file)", meta["env_kwargs"])
+        check_preprocessing(meta, str(meta_file))
+    _check_env_kwargs(meta_file, meta["env_id"], meta.get("env_kwargs") or {})
+    space = meta.get("action_space")
+    if not isinstance(space, dict) or isinstance(space.get("n"), bool) or not isinstance(space.get("n"), int) \
+            or space["n"] < 1:
+        raise _field_error(meta_file, "action_space", 'a discrete space {"type": "Discrete", "n": N >= 1}', space)
+    epsilon = meta.get("eval_epsilon", 0.0)
+    if not (_number(epsilon) and 0 <= epsilon <= 1):
+        raise _field_error(meta_file, "eval_epsilon", "a probability in [0, 1]", epsilon)
+    if "train_seconds" in meta and not (_number(meta["train_seconds"]) and meta["train_seconds"] >= 0):
+        raise _field_error(meta_file, "train_seconds", "a number of seconds >= 0 (or no such field)",
+                           meta["train_seconds"])
+    steps = meta.get("env_steps", 0)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise _field_error(meta_file, "env_steps", "an integer >= 0 (or no such field)", steps)
+    if "protocol" in meta:
+        from agents.atari import PROTOCOLS
+
+        if meta["protocol"] not in PROTOCOLS:
+            raise _field_error(meta_file, "protocol", f"one of {', '.join(PROTOCOLS)}", meta["protocol"])
+    for key in ("observation_space", "config", "evaluation"):
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            raise _field_error(meta_file, key, "a JSON object", meta[key])
+    for key in ("algorithm", "preprocessing"):
+        if key in meta and not isinstance(meta[key], str):
+            raise _field_error(meta_file, key, "a string", meta[key])
     return meta
 
 
@@ -265,14 +367,13 @@ def load_policy(path: str | os.PathLike, stochastic: bool = False, seed: int = 0
             raise ValueError(f"{path}: a {meta['kind']!r} policy cannot be evaluated stochastically "
                              f"(only {', '.join(STOCHASTIC_KINDS)} policies have an action distribution)")
         return sampling_policy(load_keras_model(path), meta["kind"], seed), meta
-    if meta["kind"] not in LOADERS:
-        raise ValueError(f"{path}: unknown policy kind {meta['kind']!r}; known: {', '.join(sorted(LOADERS))}")
     return names.resolve(LOADERS[meta["kind"]], LOADERS.values(), "policy loader")(path, meta), meta
 
 
 def eval_epsilon(meta: dict, override: float | None = None) -> float:
     """The probability of a random action to evaluate a policy with: ``override`` when given, else the
-    ``eval_epsilon`` its run reported with (``policy.json``; 0.001 for Breakout), else 0 (greedy)."""
+    ``eval_epsilon`` its run reported with (``policy.json``, checked by :func:`check_metadata`; 0.001 for
+    Breakout), else 0 (greedy)."""
     return float(meta.get("eval_epsilon", 0.0) if override is None else override)
 
 

@@ -35,6 +35,69 @@ import numpy as np
 FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated", "truncated", "horizons")
 
 
+# ----------------------------------------------------------------------------------------------
+# Sizes, checked before anything is allocated
+# ----------------------------------------------------------------------------------------------
+
+
+def available_memory() -> int | None:
+    """Bytes a new allocation can take (Linux ``MemAvailable``), or None where that is not known (no check)."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _gib(nbytes: float) -> str:
+    return f"{nbytes / 2**30:,.1f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:,.0f} MiB"
+
+
+def check_memory(nbytes: int, argument: str, value, what: str) -> None:
+    """Refuse ``value`` of ``argument`` when ``what`` needs more than the available memory (before allocating it).
+
+    Raises:
+        ValueError: one line naming the argument, the value and both sizes.
+    """
+    available = available_memory()
+    if available is not None and nbytes > available:
+        raise ValueError(f"Received an invalid value for argument `{argument}`: {value:,} needs {_gib(nbytes)} for "
+                         f"{what}, more than the {_gib(available)} of memory available")
+
+
+def replay_nbytes(capacity: int, obs_shape: Sequence[int], obs_dtype="float32") -> int:
+    """Bytes the replay memory of ``capacity`` transitions allocates: :class:`FrameReplay` for stacked frames
+    ``[H, W, stack]`` (one frame and 11 bytes a row), else :class:`ReplayBuffer` (obs and next obs a row)."""
+    if len(obs_shape) == 3:
+        return int(capacity) * (int(obs_shape[0]) * int(obs_shape[1]) + 11)
+    return int(capacity) * (2 * int(np.prod(obs_shape)) * np.dtype(obs_dtype).itemsize + 24)
+
+
+def check_replay_sizes(buffer_size: int, batch_size: int, gradient_steps: int, n_step: int,
+                       obs_shape: Sequence[int], obs_dtype="float32") -> None:
+    """The DQN memory and batch sizes, checked before allocating: one line naming the argument to change.
+
+    ``buffer_size`` must hold one complete window of stacked frames (``stack + n_step + 1`` rows; less
+    makes :class:`FrameReplay` refuse an internal ``capacity``), and the memory and one training
+    round's batches (``gradient_steps x batch_size`` samples, observations and next observations,
+    and their float32 copies in the network) must fit in the available memory.
+
+    Raises:
+        ValueError: naming ``buffer_size`` or ``batch_size`` (and ``n_step``) and the value.
+    """
+    obs_shape = tuple(int(d) for d in obs_shape)
+    if len(obs_shape) == 3 and buffer_size < obs_shape[2] + n_step + 1:
+        raise ValueError(f"Received an invalid value for argument `buffer_size`: expected >= {obs_shape[2] + n_step + 1} "
+                         f"(n_step {n_step} + a {obs_shape[2]}-frame stack + 1: one complete window), got {buffer_size}")
+    check_memory(replay_nbytes(buffer_size, obs_shape, obs_dtype), "buffer_size", buffer_size, "the replay memory")
+    sampled = int(gradient_steps) * int(batch_size) * 2 * int(np.prod(obs_shape)) * (np.dtype(obs_dtype).itemsize + 4)
+    check_memory(sampled, "batch_size", batch_size,
+                 f"a training round's {gradient_steps:,} x {batch_size:,} sampled transitions (gradient_steps x batch_size)")
+
+
 @dataclasses.dataclass
 class Batch:
     """A sampled batch; every array has the batch size ``B`` as its first dimension."""
@@ -428,6 +491,10 @@ class FrameReplay(_NpzState):
             todo = todo[~ok]
             if not len(todo):
                 return rows
+        if self.size == self.capacity:  # full, and still no window: more steps cannot help
+            raise ValueError(f"the replay memory is full ({self.capacity} rows) but holds no complete {self.n}-step "
+                             f"window: it is too small for n-step returns of {self.n} steps; raise buffer_size well "
+                             f"above n_step + {self.stack} (or lower n_step)")
         raise ValueError("the replay buffer holds no complete n-step transition yet; collect more steps first")
 
     def sample_many(self, gradient_steps: int, batch_size: int) -> tuple:

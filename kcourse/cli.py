@@ -47,6 +47,24 @@ def cmd_list(args) -> int:
     return 0
 
 
+def merge_typed(flags: dict, overrides: dict) -> dict:
+    """What the user typed: the ``--field`` flags and the ``--config KEY=VALUE`` overrides together.
+
+    A field given both ways must get the same value: ``--env breakout --config env=cartpole`` trained
+    CartPole over the typed ``--env``.
+
+    Raises:
+        ConfigError: one line naming both.
+    """
+    typed = dict(flags)
+    for key, value in overrides.items():
+        if key in typed and typed[key] != value:
+            raise cfglib.ConfigError(f"--{key.replace('_', '-')} {typed[key]} and --config {key}={value} give `{key}` "
+                                     f"two values; give it once")
+        typed[key] = value
+    return typed
+
+
 def cmd_run(args, extra: list[str]) -> int:
     from kcourse import runner
 
@@ -58,10 +76,10 @@ def cmd_run(args, extra: list[str]) -> int:
     cls = ex.config_class()
     sub = _Parser(prog=f"kcourse run {ex.name}", description=f"{ex.summary}. Reference: {ex.reference}")
     cfglib.add_config_arguments(sub, cls, skip=("seed",))
-    typed = vars(sub.parse_args(extra))
-    typed.update(cfglib.parse_overrides(cls, args.config or []))
+    flags = vars(sub.parse_args(extra))
     if args.seed is not None:
-        typed["seed"] = args.seed
+        flags["seed"] = args.seed
+    typed = merge_typed(flags, cfglib.parse_overrides(cls, args.config or []))
     cfg = runner.resolve_config(ex, typed, quick=args.quick, resume=args.resume)
     runner.run_exercise(ex.name, cfg, out=args.out, resume=args.resume, run_dir=args.run_dir)
     return 0

@@ -16,6 +16,7 @@ import json
 import math
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -111,7 +112,8 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     The yielded path is the temporary folder: write everything there. On success a ``COMPLETE``
     sentinel is written inside it and it replaces ``path``; on an exception the temporary folder
     is removed and any previous ``path`` is left untouched. Readers call :func:`is_complete`
-    before trusting a folder.
+    before trusting a folder. A folder that was there keeps its permission bits (a folder the user
+    made, e.g. read-only, is not given the umask's mode).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,6 +125,8 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
         (tmp / COMPLETE_MARKER).write_text(_dt.datetime.now().isoformat() + "\n")
         old = None
         if path.exists():
+            if path.is_dir():
+                os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
             old = path.with_name(f".{path.name}.old")
             if old.exists():
                 shutil.rmtree(old)
