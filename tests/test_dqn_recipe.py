@@ -141,3 +141,19 @@ def test_target_is_online_gives_the_same_losses_as_copying_the_weights_every_ste
     monkeypatch.setattr(dqn.DQNAgent, "__init__", copying)
     slow = losses(tmp_path / "slow")
     assert len(fast) == 200 and fast == slow
+
+
+@pytest.mark.parametrize("keep_best, exported_update", [(False, 256), (True, 192)])
+def test_tfa_exports_the_final_policy_unless_keep_best(cli, tmp_path, keep_best, exported_update):
+    pytest.importorskip("tf_agents")
+    import json
+
+    # 4 iterations of 64 updates; the only selection evaluation is at iteration 3 (update 192)
+    run_dir = tmp_path / "run"
+    code, out, err = cli("run", "tfa-dqn", "--quick", "--run-dir", run_dir, "--config", "eval_interval=3",
+                         "--config", f"keep_best={str(keep_best).lower()}")
+    assert code == 0, err[-2000:]
+    meta = json.loads((run_dir / "policy" / "policy.json").read_text())
+    metrics = json.loads((run_dir / "result.json").read_text())["metrics"]
+    assert metrics["train_step"] == 256 and meta["train_step"] == exported_update
+    assert metrics["final_weights"] is (not keep_best)

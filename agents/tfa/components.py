@@ -300,15 +300,26 @@ def env_factory(p: TfaDqnConfig):
     return functools.partial(make_agent_env, p.env_id) if p.atari else None
 
 
-def evaluate_policy(policy: evaluation.Policy, p: TfaDqnConfig, episodes: int, seed: int) -> evaluation.EvalResult:
-    """Greedy evaluation with :func:`agents.evaluation.evaluate` (episodes in lockstep, one call per step)."""
-    return evaluation.evaluate(policy, p.env_id, episodes=episodes, seed=seed, env_kwargs=p.env_kwargs,
-                               max_steps=p.eval_max_steps or None, env_factory=env_factory(p))
+def evaluate_policy(policy: evaluation.Policy, p: TfaDqnConfig, episodes: int, seed: int,
+                    protocol: str | None = None) -> evaluation.EvalResult:
+    """Evaluation with :func:`agents.evaluation.evaluate` (episodes in lockstep, one call per step): greedy,
+    or with ``p.eval_epsilon`` random actions (Atari); an Atari game under ``protocol`` (default: the
+    training env's, sticky)."""
+    env_kwargs = {**p.env_kwargs, "protocol": protocol} if protocol else p.env_kwargs
+    factory = env_factory(p)
+    if p.eval_epsilon:
+        probe = factory(**env_kwargs) if factory else make_agent_env(p.env_id, **env_kwargs)
+        n_actions = int(probe.action_space.n)
+        probe.close()
+        policy = evaluation.epsilon_greedy(policy, n_actions, p.eval_epsilon, seed)
+    return evaluation.evaluate(policy, p.env_id, episodes=episodes, seed=seed, env_kwargs=env_kwargs,
+                               max_steps=p.eval_max_steps or None, env_factory=factory)
 
 
 def export_policy(agent, train_step, p: TfaDqnConfig, folder: Path, result: evaluation.EvalResult | None) -> Path:
     """``PolicySaver`` export of the greedy policy with ``policy.json`` and a manifest, atomically."""
-    extra = {"train_step": int(train_step.numpy()), "framework": "tf-agents 0.19 PolicySaver"}
+    extra = {"train_step": int(train_step.numpy()), "framework": "tf-agents 0.19 PolicySaver",
+             "eval_epsilon": p.eval_epsilon}
     extra.update(atari_policy_extra(p.env_id))
     env_kwargs = dict(p.env_kwargs)
     if "protocol" in env_kwargs:  # how it was evaluated, not part of the env: an evaluation picks its own

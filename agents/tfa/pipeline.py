@@ -31,7 +31,7 @@ from tf_agents.policies import random_tf_policy
 from tf_agents.utils import common
 
 from agents import policy_files, render
-from agents.atari import FRAME_SKIP
+from agents.atari import FRAME_SKIP, PROTOCOLS
 from agents.configs import TfaDqnConfig
 from agents.evaluation import REPORT_SEED, screened, seed_span, select_seed, selection_bound, selection_passes
 from agents.tfa.components import (
@@ -198,7 +198,9 @@ def _evaluate(s: _Session, greedy, iteration: int, verbose: bool) -> bool:
     files.atomic_write_json(s.run_dir / HISTORY_FILE, s.history)
     if verbose:
         print(f"[tfa-dqn] eval at iter {iteration}: {result.summary()}; lower bound {bound:.3f}", flush=True)
-    if s.chosen is None or _rank(entry) > _rank(s.chosen) or not (s.run_dir / POLICY_DIR).is_dir():
+    if not p.keep_best:  # the final policy is exported after training; this is the latest selection
+        s.chosen = entry
+    elif s.chosen is None or _rank(entry) > _rank(s.chosen) or not (s.run_dir / POLICY_DIR).is_dir():
         s.chosen = entry
         export_policy(s.c.agent, s.c.train_step, p, s.run_dir / POLICY_DIR, result)
     s.passed = s.passed or passed
@@ -308,7 +310,7 @@ def train_eval(cfg: TfaDqnConfig, run_dir: str | os.PathLike, resume: bool = Fal
         save()
     train_seconds, train_cpu_seconds = s.timer.seconds, time.process_time() - cpu_start
     s.phases["start-up"] = train_seconds - sum(s.phases.values())  # components, restore, random collect, tracing
-    if not (run_dir / POLICY_DIR).is_dir():  # resumed at/after the end, or never evaluated
+    if not p.keep_best or not (run_dir / POLICY_DIR).is_dir():  # the final policy; or never evaluated
         export_policy(c.agent, c.train_step, p, run_dir / POLICY_DIR, None)
     if hasattr(c.tf_env, "close"):
         c.tf_env.close()
@@ -329,7 +331,11 @@ def _finish(p: TfaDqnConfig, run_dir: Path, c, eval_writer, history: list, chose
     the selection rule; ``select_mean``/``select_bound`` are the exported policy's selection numbers.
     """
     policy, meta = policy_files.load_policy(run_dir / POLICY_DIR)
-    final = evaluate_policy(policy, p, p.final_eval_episodes, seed=REPORT_SEED)
+    # Atari: the report under each protocol (sticky first: the headline), on the same report seeds
+    protocols = tuple(PROTOCOLS) if p.atari else (None,)
+    reports = {protocol: evaluate_policy(policy, p, p.final_eval_episodes, seed=REPORT_SEED, protocol=protocol)
+               for protocol in protocols}
+    final = reports[protocols[0]]
     meta["evaluation"] = json.loads(files.to_json(final))
     policy_files.write_metadata(run_dir / POLICY_DIR, meta)
     runtime.log_scalars(eval_writer, int(c.train_step.numpy()), {"eval/final_mean_return": final.mean})
@@ -366,8 +372,13 @@ def _finish(p: TfaDqnConfig, run_dir: Path, c, eval_writer, history: list, chose
         "best_periodic_eval": max((h["eval_mean"] for h in history), default=None),
         "policy_train_step": meta.get("train_step"),
     }
-    if p.env == "breakout":
+    metrics.update(protocol=protocols[0], distinct_outcomes=final.distinct, final_weights=not p.keep_best,
+                   eval_epsilon=p.eval_epsilon)
+    if p.atari:
         metrics["ale_frames"] = (env_steps + initial_frames) * FRAME_SKIP
+        metrics["reports"] = {k: {"mean": r.mean, "std": r.std, "min": r.min, "max": r.max, "episodes": len(r.returns),
+                                  "distinct_outcomes": r.distinct, "returns": r.returns, "lengths": r.lengths}
+                              for k, r in reports.items()}
     if p.env == "frozenlake":
         metrics["final_success_rate"] = final.mean
     what = "success rate" if p.env == "frozenlake" else "mean return"
@@ -376,9 +387,13 @@ def _finish(p: TfaDqnConfig, run_dir: Path, c, eval_writer, history: list, chose
     verdict = "" if reached is None else f" (>= {target:g})" if reached else \
         f" (< {target:g}, missed by {target - final.mean:.3f})"
     selection = "" if reached is None else "selection passed, " if selection_passed else "selection never passed, "
-    headline = (f"{p.env_id}{' slippery' if p.slippery else ''}: report greedy {what} {final.mean:.3f} over "
-                f"{len(final.returns)} episodes{verdict}; {selection}policy from update "
-                f"{meta.get('train_step')} ({train_seconds:.0f}s training)")
+    how = f"epsilon {p.eval_epsilon:g}" if p.eval_epsilon else "greedy"
+    protocol_note = "".join(f", {k} protocol {r.mean:.2f} ({r.distinct} distinct outcomes)" for k, r in reports.items()
+                            if k is not None)
+    headline = (f"{p.env_id}{' slippery' if p.slippery else ''}: report {how} {what} {final.mean:.3f} over "
+                f"{len(final.returns)} episodes{verdict}{protocol_note}; {selection}"
+                f"{'final policy' if not p.keep_best else 'policy from update'} {meta.get('train_step')} "
+                f"({train_seconds:.0f}s training)")
     return {"headline": headline, "metrics": metrics, "artifacts": artifacts, "reached": reached}
 
 
