@@ -47,6 +47,12 @@ def is_atari(env_id: str) -> bool:
     return atari_env_id(env_id) is not None
 
 
+def protocol_kwargs(env_id: str, protocol: str | None = None) -> dict:
+    """The env keyword arguments that choose an Atari game's protocol (``protocol``, default sticky);
+    none for other envs. Every caller that makes an env for an agent goes through this one rule."""
+    return {"protocol": protocol or DEFAULT_PROTOCOL} if is_atari(env_id) else {}
+
+
 def check_protocol(protocol: str) -> float:
     """The sticky-action probability of ``protocol``; a one-line error for any other name."""
     if protocol not in PROTOCOLS:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from agents import policy_files, render, trained
 from agents.configs import BreakoutPolicyConfig
-from agents.atari import BREAKOUT_ID
+from agents.atari import BREAKOUT_ID, protocol_kwargs
 from agents.envs import resolve_env_id
 from agents.evaluation import epsilon_greedy, evaluate
 
@@ -72,7 +72,7 @@ def run(cfg: BreakoutPolicyConfig, run_dir: Path) -> dict:
     factory = policy_files.env_factory_for(meta)
     played = epsilon_greedy(policy, n_actions, epsilon, cfg.seed)
     result = evaluate(played, meta["env_id"], episodes=cfg.games, seed=cfg.seed, env_factory=factory,
-                      env_kwargs={"protocol": cfg.protocol})
+                      env_kwargs=protocol_kwargs(meta["env_id"], cfg.protocol))
     artifacts = []
     if cfg.gif:  # the first game again, from its start (the same seed, a fresh epsilon stream)
         env = factory(seed=cfg.seed, render=True, protocol=cfg.protocol) if factory else None

@@ -28,7 +28,7 @@ import numpy as np
 
 from agents import policy_files, render
 from agents.configs import DQNConfig
-from agents.atari import DEFAULT_PROTOCOL, PROTOCOLS, atari_policy_extra, check_q_learnable, is_atari, make_agent_env
+from agents.atari import PROTOCOLS, atari_policy_extra, check_q_learnable, is_atari, make_agent_env, protocol_kwargs
 from agents.dqn import DQNAgent, epsilon_at
 from agents.envs import make_env, resolve_env_id
 from agents.evaluation import REPORT_SEED, SELECT_SEED, evaluate, screened, seed_span, selection_passes, train_seed
@@ -117,11 +117,6 @@ def load_checkpoint(path: Path, agent: DQNAgent, buffer: ReplayBuffer) -> tuple[
 # ----------------------------------------------------------------------------------------------
 
 
-def env_kwargs(env_id: str, protocol: str = DEFAULT_PROTOCOL) -> dict:
-    """The env's keyword arguments: an Atari game's evaluation protocol (sticky actions or not), else none."""
-    return {"protocol": protocol} if is_atari(env_id) else {}
-
-
 def resolve_target_return(cfg: DQNConfig, env) -> Optional[float]:
     """``cfg.target_return``, else the env's ``reward_threshold`` (CartPole-v1: 475), else None."""
     if cfg.target_return is not None:
@@ -168,7 +163,7 @@ class _Run:
 def _start(cfg: DQNConfig, run_dir: Path, resume: bool, log: Callable[[str], None]) -> tuple[_Run, object]:
     """Seeding (one block), the env, the agent and its memory; restored from a checkpoint when resuming."""
     runtime.seed_everything(cfg.seed, deterministic=cfg.deterministic)
-    env = make_agent_env(cfg.env, seed=cfg.seed, **env_kwargs(cfg.env, cfg.train_protocol))  # seeded by its first reset
+    env = make_agent_env(cfg.env, seed=cfg.seed, **protocol_kwargs(cfg.env, cfg.train_protocol))  # seeded by its resets
     check_q_learnable(cfg.env, env.observation_space)
     agent = DQNAgent(cfg, env.observation_space, env.action_space)
     obs_shape = tuple(env.observation_space.shape or ())
@@ -216,7 +211,7 @@ def _evaluate(run: _Run) -> bool:
     t0, c0 = time.perf_counter(), time.process_time()
     cfg, state, target = run.cfg, run.state, run.target
     result = screened(lambda n: evaluate(run.agent.epsilon_policy(cfg.eval_epsilon, SELECT_SEED), cfg.env, episodes=n,
-                                         seed=SELECT_SEED, env_kwargs=env_kwargs(cfg.env)),  # Atari: sticky
+                                         seed=SELECT_SEED, env_kwargs=protocol_kwargs(cfg.env)),  # Atari: sticky
                       cfg.eval_episodes, target)
     n = len(result.returns)
     state.evals.append([state.global_step, state.episode, result.mean, result.std, n])
@@ -256,7 +251,7 @@ def _end_episode(run: _Run, episode_return: float, episode_length: int, last_los
 def _loop(run: _Run, env) -> None:
     """Act, store, learn, update the target, end episodes, evaluate: until the budget or the target."""
     cfg, agent, buffer, state = run.cfg, run.agent, run.buffer, run.state
-    obs, _ = env.reset(seed=train_seed(cfg.seed, state.episode))  # a resumed run: a new start, still a training seed
+    obs, _ = env.reset(seed=train_seed(cfg.seed, state.episode))  # (a resumed run: the seed its next episode had)
     episode_return, episode_length, last_loss = 0.0, 0, float("nan")
     while state.global_step < cfg.total_timesteps:
         state.epsilon = epsilon_at(cfg, state.global_step, state.episode, state.schedule_timesteps)
@@ -369,7 +364,7 @@ def run(cfg: DQNConfig, run_dir: Path, resume: bool = False) -> dict:
     protocols = tuple(PROTOCOLS) if is_atari(env_id) else (None,)
     reports = {protocol: evaluate(agent.epsilon_policy(cfg.eval_epsilon, REPORT_SEED), env_id,
                                   episodes=cfg.report_episodes, seed=REPORT_SEED,
-                                  env_kwargs=env_kwargs(env_id, protocol) if protocol else None)
+                                  env_kwargs=protocol_kwargs(env_id, protocol))
                for protocol in protocols}
     final = reports[protocols[0]]
     reached = None if target is None else final.mean >= target  # None: no target ("n/a" in the report)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from agents import render
-from agents.atari import DEFAULT_PROTOCOL, is_atari
+from agents.atari import is_atari, protocol_kwargs
 from agents.envs import make_env, resolve_env_id
 from agents.evaluation import EvalResult, epsilon_greedy, evaluate, random_policy
 from agents.policy_files import env_factory_for, eval_epsilon, load_policy, space_to_dict
@@ -92,16 +92,6 @@ def _video_path(args, env_id: str, seed: int) -> Path | None:
     return files.writable_path(out, "video (--render-out)")
 
 
-def _protocol(args, env_id: str) -> str | None:
-    """The Atari evaluation protocol (``--protocol``, default sticky); None for other envs, where
-    ``--protocol`` is refused in one line."""
-    if is_atari(env_id):
-        return getattr(args, "protocol", None) or DEFAULT_PROTOCOL
-    if getattr(args, "protocol", None):
-        raise ValueError(f"--protocol {args.protocol} applies to Atari games; {env_id} is not one")
-    return None
-
-
 def main(args) -> int:
     """Evaluate, print mean/std/min/max and every return; exit 1 below ``--min-mean``."""
     seed = int(args.seed)
@@ -139,9 +129,10 @@ def main(args) -> int:
                 _check_policy_fits(fits, meta, args.policy, env_id, probe)
             finally:
                 probe.close()
-    protocol = _protocol(args, env_id)
-    if protocol:  # Atari: the env repeats actions by the protocol (never an id's default)
-        env_kwargs["protocol"] = protocol
+    if args.protocol and not is_atari(env_id):
+        raise ValueError(f"--protocol {args.protocol} applies to Atari games; {env_id} is not one")
+    env_kwargs.update(protocol_kwargs(env_id, args.protocol))  # Atari: sticky actions by the protocol, never an id's
+    protocol = env_kwargs.get("protocol")
     video = _video_path(args, env_id, seed)
     epsilon = 0.0 if args.stochastic or args.policy == "random" else eval_epsilon(meta, args.epsilon)
     n_actions = int((meta.get("action_space") or {}).get("n", 0))

@@ -214,12 +214,11 @@ def summary_line(r: CheckResult) -> str:
 
 def _set_protocol(spec: PolicySpec, env_id: str, env_kwargs: dict) -> None:
     """An Atari game is played under ``spec.protocol`` (default sticky); other envs refuse the key."""
-    from agents.atari import DEFAULT_PROTOCOL, is_atari
+    from agents.atari import is_atari, protocol_kwargs
 
-    if is_atari(env_id):
-        env_kwargs["protocol"] = spec.protocol or DEFAULT_PROTOCOL
-    elif spec.protocol is not None:
+    if spec.protocol is not None and not is_atari(env_id):
         raise ConfigError(f"policy check {spec.name!r}: protocol applies to Atari games; {env_id} is not one")
+    env_kwargs.update(protocol_kwargs(env_id, spec.protocol))
 
 
 def _load(spec: PolicySpec):
