@@ -4,11 +4,13 @@ Runs ``kcourse run tfa-dqn --env cartpole --seed S`` (plus any ``--config KEY=VA
 does, one process per seed, one after the other, and prints per seed: the process's wall time (the
 import of TensorFlow and TF-Agents included), the training time and where it went (collect, train,
 log, evaluate, checkpoint, start-up, final evaluation), env steps, agent updates, and two results
-kept apart: whether a periodic *selection* evaluation passed (it stops the run and picks the
-exported policy; ``select mean`` is the best such mean) and the *report*: the exported policy's
-greedy 100-episode mean on the report seeds, played once, which decides ``reached``. The last line
-counts the seeds where selection passed but the report missed. The load average is printed with
-every run: time on an idle machine.
+kept apart: whether a periodic *selection* evaluation passed the selection rule (it stops the run
+and picks the exported policy; ``select mean`` is that evaluation's mean) and the *report*: the
+exported policy's greedy 100-episode mean on the report seeds, played once, which decides
+``reached``; then the first 8 hex digits of the SHA-256 of the exported weights. The last line
+counts the seeds where selection passed but the report missed. A seed given twice
+(``--seeds 0 1 0 1``) runs twice. The load average is printed with every run: time on an idle
+machine.
 
 ``--determinism-cost`` measures instead what ``deterministic = true`` (the default: the replay
 sampled one call at a time, TensorFlow op determinism) costs against ``false`` (3 parallel
@@ -25,6 +27,7 @@ and left out). The last line is the median speed of each mode and the cost in pe
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import statistics
@@ -50,12 +53,14 @@ def run_seed(seed: int, overrides: list[str]) -> dict:
             raise SystemExit(f"seed {seed} failed (exit {proc.returncode}): {proc.stderr[-1500:]}")
         result = json.loads((run_dir / "result.json").read_text())
         m = result["metrics"]
+        # the exported policy's weights: two runs of one seed export the same policy (deterministic = true)
+        weights = hashlib.sha256((run_dir / "policy" / "variables" / "variables.data-00000-of-00001").read_bytes())
     return {"seed": seed, "wall_seconds": wall, "train_seconds": m["train_seconds"], "env_steps": m["env_steps"],
             "updates": m["train_step"], "selection_passed": m["selection_passed"], "select_mean": m.get("select_mean"),
             "report_mean": m["final_eval_mean"], "report_min": m["final_eval_min"],
             "report_seeds": m.get("report_seeds"), "reached": result["reached"],
             "load_average_start": load, "load_average_end": os.getloadavg()[0], "overrides": overrides,
-            "seconds_by_phase": m.get("seconds_by_phase", {})}
+            "seconds_by_phase": m.get("seconds_by_phase", {}), "policy_sha256": weights.hexdigest()}
 
 
 # A fixed amount of training: no target (no early stop, no screen), one short evaluation at the end.
@@ -110,7 +115,8 @@ def main(argv=None) -> int:
         return 0
     rows = []
     print(f"{'seed':>4} {'wall s':>8} {'train s':>8} {'env steps':>10} {'updates':>8} {'selection':>9} "
-          f"{'select mean':>11} {'report mean':>11} {'report min':>10} {'reached':>8} {'load':>10}", flush=True)
+          f"{'select mean':>11} {'report mean':>11} {'report min':>10} {'reached':>8} {'load':>10} {'policy':>8}",
+          flush=True)
     for seed in args.seeds:
         r = run_seed(seed, args.config)
         rows.append(r)
@@ -118,7 +124,7 @@ def main(argv=None) -> int:
               f"{r['updates']:>8,} {'passed' if r['selection_passed'] else 'no':>9} "
               f"{'-' if r['select_mean'] is None else format(r['select_mean'], '.1f'):>11} {r['report_mean']:>11.1f} "
               f"{r['report_min']:>10.1f} {str(r['reached']):>8} "
-              f"{r['load_average_start']:>4.2f}-{r['load_average_end']:<4.2f}", flush=True)
+              f"{r['load_average_start']:>4.2f}-{r['load_average_end']:<4.2f} {r['policy_sha256'][:8]}", flush=True)
         if r["seconds_by_phase"]:
             print("     where the time went (s): " + ", ".join(f"{k} {v:.1f}" for k, v in r["seconds_by_phase"].items()),
                   flush=True)
