@@ -228,6 +228,13 @@ def check_values(cls, values: Mapping[str, Any]) -> None:
             _check_field(fields[key], value)
         except ValueError as err:
             raise ConfigError(str(err)) from None
+    # ... and as a whole (the class's own check, e.g. an env name that is no course env nor Atari game)
+    canonical = getattr(cls, "CANONICAL", {})
+    known = {k: canonical[k](v) if k in canonical else v for k, v in values.items() if k in fields}
+    try:
+        validate(cls(**_coerce(cls, known)))
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def _check_field(f: dataclasses.Field, value) -> None:

@@ -51,7 +51,7 @@ def _op_determinism_as_before():
 
 def test_breakout_preset_is_homl():
     p = resolve(TfaDqnConfig, {"env": "breakout"})
-    assert p.env_id == "BreakoutNoFrameskip-v4"
+    assert p.env_id == "ALE/Breakout-v5" and p.atari
     # HOML's Breakout numbers
     assert (p.learning_rate, p.optimizer, p.gamma, p.target_update_period, p.collect_steps) == \
         (2.5e-4, "rmsprop", 0.99, 2000, 4)
@@ -333,7 +333,7 @@ def test_reached_follows_the_report_not_the_selection(tmp_path, monkeypatch):
 
     calls = []
 
-    def fake_evaluate(policy, p, episodes, seed):
+    def fake_evaluate(policy, p, episodes, seed, protocol=None):
         calls.append(range(seed, seed + episodes))
         mean = 500.0 if seed in evaluation.SELECT_SEEDS else 400.0
         return evaluation.EvalResult(mean, 0.0, mean, mean, [mean] * episodes, [int(mean)] * episodes, p.env_id, seed)
@@ -484,7 +484,7 @@ def test_breakout_quick_smoke_run(cli, tmp_path):
     assert metrics["ale_frames"] == 4 * (metrics["env_steps"] + QUICK_BREAKOUT_INITIAL_COLLECT)
     meta = json.loads((run_dir / "policy" / "policy.json").read_text())
     assert meta["observation_space"]["shape"] == [84, 84, 4] and meta["observation_space"]["dtype"] == "uint8"
-    assert meta["env_factory"] == "agents.atari:make_breakout_env"
+    assert meta["env_factory"] == "agents.atari:make_atari_env" and meta["env_id"] == "ALE/Breakout-v5"
     assert (run_dir / "agent.gif").is_file()
 
 
@@ -608,7 +608,7 @@ def test_resume_of_an_empty_folder_names_it(tmp_path, capsys):
 @pytest.mark.parametrize("content, message", [
     ("{\"env\": ", "is unreadable or corrupt (Expecting value"),
     ("null", "is corrupt: expected a JSON object"),
-    ('{"env": "pong"}', "is corrupt: Received an invalid value for argument `env`: expected one of cartpole, "),
+    ('{"env": "notagame"}', "is corrupt: Received an invalid value for argument `env`: expected cartpole, "),
     ('{"iterations": "many"}', "is corrupt: Received an invalid value for argument `iterations`: expected a value of "
                                "type int, got 'many'"),
 ])
