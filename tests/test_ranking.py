@@ -252,11 +252,12 @@ def test_ease_scores_and_ranking_report_by_hand(tmp_path):
     loaded = rec.load(rec.save(model_rec, tmp_path / "m.keras"))
     assert loaded.mappings.ease.items.tolist() == [0, 1] and loaded.mappings.ease.lam == 1.0
     np.testing.assert_allclose(loaded.mappings.ease.values, model_rec.mappings.ease.values)
-    top = rec.recommend(loaded, 0, n=2, rank="ease", min_ratings=0)  # user 0 has seen nothing: both films score 0
+    # min_ratings at the fit cutoff (a lower one is refused); user 0 has seen nothing: both films score 0
+    top = rec.recommend(loaded, 0, n=2, rank="ease", min_ratings=1)
     assert [t["title"] for t in top] == ["Zero", "One"] and all(t["score"] == 0.0 for t in top)
     # ease-rating (the default): EASE's equal scores standardise to 0, so the predicted rating decides:
     # 2 x 3.789764 (Zero) and 2 x 3.301067 (One)
-    top = rec.recommend(loaded, 0, n=2, min_ratings=0)
+    top = rec.recommend(loaded, 0, n=2, min_ratings=1)
     assert [t["title"] for t in top] == ["Zero", "One"]
     np.testing.assert_allclose([t["score"] for t in top], [7.579528, 6.602134], atol=1e-4)
 
