@@ -194,9 +194,16 @@ class EvalResult:
     def __iter__(self):  # allows `mean, std, mn, mx, returns = evaluate(...)`
         return iter((self.mean, self.std, self.min, self.max, self.returns))
 
+    @property
+    def distinct(self) -> int:
+        """How many different ``(return, length)`` outcomes the episodes had: a deterministic env
+        (Atari without sticky actions) replays a few games whatever the seeds."""
+        return len(set(zip(self.returns, self.lengths)))
+
     def summary(self) -> str:
         return (f"{self.env_id}: mean {self.mean:.2f} +/- {self.std:.2f} (min {self.min:.1f}, "
-                f"max {self.max:.1f}) over {len(self.returns)} episodes, seed {self.seed}")
+                f"max {self.max:.1f}) over {len(self.returns)} episodes ({self.distinct} distinct "
+                f"outcome{'' if self.distinct == 1 else 's'}), seed {self.seed}")
 
 
 def evaluate(policy: Policy, env_id: str, episodes: int = 100, seed: int = 0, env_kwargs: dict | None = None,
