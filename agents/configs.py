@@ -516,7 +516,9 @@ class TfaDqnConfig:
         """The env's keyword arguments: FrozenLake's slipperiness; an Atari game's protocol (training and
         selection play sticky actions: agents.atari)."""
         if self.atari:
-            return {"protocol": "sticky"}
+            from agents.atari import protocol_kwargs  # (imports no TensorFlow)
+
+            return protocol_kwargs(self.env_id)
         return {"is_slippery": bool(self.slippery)} if self.env == "frozenlake" else {}
 
     @property
