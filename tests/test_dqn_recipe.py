@@ -157,3 +157,33 @@ def test_tfa_exports_the_final_policy_unless_keep_best(cli, tmp_path, keep_best,
     metrics = json.loads((run_dir / "result.json").read_text())["metrics"]
     assert metrics["train_step"] == 256 and meta["train_step"] == exported_update
     assert metrics["final_weights"] is (not keep_best)
+
+
+def test_checkpoint_steps_saves_at_the_first_episode_end_after_each_mark(tmp_path, monkeypatch):
+    saved_at = []
+    save = dqn_train._Run.save
+
+    def spy(self):
+        saved_at.append(self.state.global_step)
+        return save(self)
+
+    monkeypatch.setattr(dqn_train._Run, "save", spy)
+    cfg = dqn.DQNConfig(total_timesteps=300, eval_interval=0, eval_episodes=1, target_return=1e9, seed=1,
+                        checkpoint_steps=100, **TINY)
+    dqn_train.train(cfg, tmp_path / "on", log=lambda line: None)
+    marks = saved_at[:-1]  # the last save is train()'s at the end
+    assert len(marks) >= 2 and [m // 100 for m in marks] == list(range(1, len(marks) + 1))
+    saved_at.clear()
+    dqn_train.train(dataclasses.replace(cfg, checkpoint_steps=0), tmp_path / "off", log=lambda line: None)
+    assert len(saved_at) == 1  # only the end
+
+
+def test_the_training_env_plays_the_configured_protocol(tmp_path):
+    pytest.importorskip("ale_py")
+    from keras_impl import config as cfglib
+
+    for protocol, sticky in (("sticky", 0.25), ("atari100k", 0.0)):
+        cfg = cfglib.resolve(dqn.DQNConfig, {"env": "breakout", "train_protocol": protocol}, quick=True)
+        run, env = dqn_train._start(cfg, tmp_path / protocol, False, lambda line: None)
+        assert env.unwrapped.ale.getFloat("repeat_action_probability") == pytest.approx(sticky)
+        env.close()
