@@ -346,8 +346,8 @@ def loop_rate(seconds: float, warmup_updates: int, learning_starts: int | None =
 def update_split(agent, batch: tuple, env, seconds: float, xla: bool = False) -> dict:
     """Seconds per call of compiled parts of ``agent.train_step`` on one fixed batch.
 
-    ``shifts``: the two ``random_shift`` calls; ``forward``: ``compute_loss`` (Double DQN's three
-    forward passes and the loss); ``forward+backward``: it under a tape and its gradients;
+    ``shifts``: the two ``random_shift`` calls; ``forward``: ``compute_loss`` (its forward passes: two
+    while the targets come from the online net, ``agent.target_is_online``, else three; and the loss); ``forward+backward``: it under a tape and its gradients;
     ``no-shift step``: the train step of the same config without shifts (forward, backward, the
     optimizer); ``whole step``: ``agent.train_step`` (shifts included); with ``xla``, also ``whole step,
     XLA``: the same step compiled with ``jit_compile=True`` (the config's ``jit_compile``).
@@ -397,7 +397,8 @@ def print_profile(loop: dict, split: dict) -> None:
           f"{100 * rest / per_step:.1f}% |")
     print(f"| **agent step** | **{1e3 * per_step:.2f}** | 100% |")
     whole = split["whole step"]
-    rows = (("shifts (2 x random_shift)", split["shifts"]), ("forward (3 passes + loss)", split["forward"]),
+    passes = 2 if loop["agent"].target_is_online else 3
+    rows = (("shifts (2 x random_shift)", split["shifts"]), (f"forward ({passes} passes + loss)", split["forward"]),
             ("backward", split["forward+backward"] - split["forward"]),
             ("optimizer (Adam)", split["no-shift step"] - split["forward+backward"]))
     print(f"\nThe compiled update split on a fixed batch of {BATCH} (compiled sub-functions, differences of "

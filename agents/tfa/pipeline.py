@@ -388,7 +388,7 @@ def _finish(p: TfaDqnConfig, run_dir: Path, c, eval_writer, history: list, chose
         f" (< {target:g}, missed by {target - final.mean:.3f})"
     selection = "" if reached is None else "selection passed, " if selection_passed else "selection never passed, "
     how = f"epsilon {p.eval_epsilon:g}" if p.eval_epsilon else "greedy"
-    protocol_note = "".join(f", {k} protocol {r.mean:.2f} ({r.distinct} distinct outcomes)" for k, r in reports.items()
+    protocol_note = "".join(f", {k} protocol {r.mean:.2f} ({r.distinct} distinct outcome{'' if r.distinct == 1 else 's'})" for k, r in reports.items()
                             if k is not None)
     headline = (f"{p.env_id}{' slippery' if p.slippery else ''}: report {how} {what} {final.mean:.3f} over "
                 f"{len(final.returns)} episodes{verdict}{protocol_note}; {selection}"
