@@ -129,3 +129,50 @@ def test_the_plugins_protocol_key():
     with pytest.raises(ConfigError, match="protocol applies to Atari games; CartPole-v1 is not one"):
         _set_protocol(PolicySpec(name="c", policy="p", min_mean=1.0, protocol="sticky"), "CartPole-v1", {})
     assert replay_command("pol", 7, protocol="atari100k").endswith("--protocol atari100k --render gif")
+
+
+# ----------------------------------------------------------------------------------------------
+# The protocol and the evaluation epsilon reach the games that are played
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("typed, sticky", [({}, 0.25), ({"protocol": "atari100k"}, 0.0)])
+def test_kcourse_run_breakout_plays_under_the_protocol_it_names(monkeypatch, tmp_path, typed, sticky):
+    """`kcourse run breakout` (the demo) evaluates the committed policy with the protocol's sticky
+    setting (default: sticky) and says which protocol in its headline and metrics."""
+    from agents import breakout_policy
+    from agents.configs import BreakoutPolicyConfig
+    from agents.evaluation import EvalResult
+
+    seen = {}
+
+    def fake_evaluate(policy, env_id, episodes, seed, env_factory=None, env_kwargs=None, **_):
+        seen.update(env_id=env_id, env_kwargs=dict(env_kwargs or {}))
+        return EvalResult(mean=4.0, std=1.0, min=3.0, max=5.0, returns=[3.0, 5.0], lengths=[100, 120],
+                          env_id=env_id, seed=seed)
+
+    monkeypatch.setattr(breakout_policy, "evaluate", fake_evaluate)
+    cfg = cfglib.resolve(BreakoutPolicyConfig, {"gif": False, "games": 2, **typed})
+    out = breakout_policy.run(cfg, tmp_path)
+    protocol = typed.get("protocol", "sticky")
+    assert seen["env_kwargs"]["protocol"] == protocol  # the Atari factory sets repeat_action_probability from it
+    assert atari.PROTOCOLS[seen["env_kwargs"]["protocol"]] == sticky
+    assert f"({protocol} protocol, 2 distinct outcomes" in out["headline"] and out["metrics"]["protocol"] == protocol
+
+
+@pytest.mark.parametrize("epsilon", [0.0, 1.0])
+def test_tfa_evaluation_plays_the_configured_epsilon(epsilon):
+    """TF-Agents evaluations act with `eval_epsilon` random actions: on CartPole a policy that always
+    pushes left falls within about 10 steps; with epsilon 1 every action is random (about 22 steps on
+    average, CartPole's random play). The games are seeded, so the lengths are fixed numbers."""
+    pytest.importorskip("tf_agents")
+    from agents.configs import TfaDqnConfig
+    from agents.tfa.components import evaluate_policy
+
+    p = cfglib.resolve(TfaDqnConfig, {"env": "cartpole", "eval_epsilon": epsilon})
+    result = evaluate_policy(lambda obs: np.zeros(len(obs), dtype=np.int64), p, episodes=20, seed=123)
+    mean_length = float(np.mean(result.lengths))
+    if epsilon == 0.0:
+        assert mean_length < 12
+    else:
+        assert mean_length > 15
