@@ -23,6 +23,23 @@ import numpy as np
 
 PROTOCOLS = ("sticky", "atari100k")
 RULE_EVALS = 3  # docs/atari.md: the last 3 selection evaluations (80k, 90k, 100k agent steps)
+# (random, human) game scores of the games we run, as in Dopamine's
+# dopamine/labs/atari_100k/normalization_utils.py (Mnih et al. 2015's random and human testers).
+RANDOM_HUMAN = {"Breakout": (1.7, 30.5), "Pong": (-20.7, 14.6), "SpaceInvaders": (148.0, 1668.7)}
+
+
+def game_of(env_id) -> str:
+    """``ALE/SpaceInvaders-v5`` -> ``SpaceInvaders`` (the key of :data:`RANDOM_HUMAN`)."""
+    return str(env_id).split("/")[-1].split("-")[0]
+
+
+def human_normalised(score: float, game: str):
+    """``(score - random) / (human - random)``: 0 plays like random, 1 like the human tester; None for a
+    game without scores here."""
+    if game not in RANDOM_HUMAN:
+        return None
+    random, human = RANDOM_HUMAN[game]
+    return (score - random) / (human - random)
 
 
 def read_run(folder: Path) -> dict:
@@ -76,7 +93,10 @@ def table(runs: list[dict], reps: int) -> tuple[str, dict]:
         cells = [f"{r[p]['mean']:.2f} +/- {r[p]['std']:.2f} ({r[p]['distinct']} / {r[p]['episodes']})" for p in PROTOCOLS]
         score = "-" if r["selection_score"] is None else f"{r['selection_score']:.2f}"
         lines.append(f"| {r['seed']} | {cells[0]} | {cells[1]} | {score} | {', '.join(map(str, r['resumed_at'])) or '-'} |")
-    summary = {}
+    games = sorted({game_of(r["env"]) for r in runs})
+    if len(games) != 1:
+        raise ValueError(f"the runs are of {len(games)} games ({', '.join(games)}); give one game's runs at a time")
+    summary = {"game": games[0]}
     for p in PROTOCOLS:
         means = [r[p]["mean"] for r in runs]
         iqm, low, high = iqm_interval(means, reps)
@@ -87,6 +107,12 @@ def table(runs: list[dict], reps: int) -> tuple[str, dict]:
     lines.append("| **IQM [95% CI]** | " + " | ".join(
         f"{summary[p]['iqm']:.2f} [{summary[p]['iqm_low']:.2f}, {summary[p]['iqm_high']:.2f}]" for p in PROTOCOLS)
         + " | | |")
+    if games[0] in RANDOM_HUMAN:
+        for p in PROTOCOLS:
+            summary[p]["iqm_human_normalised"] = human_normalised(summary[p]["iqm"], games[0])
+        lines.append(f"| **IQM, human-normalised** ({games[0]}: random {RANDOM_HUMAN[games[0]][0]:g}, human "
+                     f"{RANDOM_HUMAN[games[0]][1]:g}) | "
+                     + " | ".join(f"{summary[p]['iqm_human_normalised']:.3f}" for p in PROTOCOLS) + " | | |")
     pick = committed_seed(runs)
     summary["committed_seed"] = None if pick is None else pick["seed"]
     return "\n".join(lines), summary
@@ -103,7 +129,11 @@ def main(argv=None) -> int:
     except ValueError as err:
         print(f"atari_report: error: {err}", file=sys.stderr)
         return 2
-    text, summary = table(runs, args.reps)
+    try:
+        text, summary = table(runs, args.reps)
+    except ValueError as err:
+        print(f"atari_report: error: {err}", file=sys.stderr)
+        return 2
     print(text)
     print(f"\ncommitted policy by the rule of docs/atari.md: seed {summary['committed_seed']}")
     if args.json:

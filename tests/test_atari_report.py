@@ -61,3 +61,24 @@ def test_iqm_and_its_interval_come_from_rliable(tmp_path):
     assert 1.0 <= sticky["iqm_low"] <= 3.0 <= sticky["iqm_high"] <= 100.0 and sticky["iqm_low"] < sticky["iqm_high"]
     assert summary["atari100k"]["iqm"] == 8.0 and summary["committed_seed"] == 2
     assert "| **IQM [95% CI]** | 3.00 [" in done.stdout
+
+
+def test_human_normalised_scores_by_hand():
+    # Breakout: (17.38 - 1.7) / (30.5 - 1.7) = 15.68 / 28.8 = 0.544444...
+    assert atari_report.human_normalised(17.38, "Breakout") == pytest.approx(0.5444444, abs=1e-6)
+    # Pong: DER's -19.3 -> (-19.3 + 20.7) / (14.6 + 20.7) = 1.4 / 35.3 = 0.0396601...
+    assert atari_report.human_normalised(-19.3, "Pong") == pytest.approx(0.0396601, abs=1e-6)
+    # SpaceInvaders: random play's own 148 -> 0; the human's 1668.7 -> 1
+    assert atari_report.human_normalised(148.0, "SpaceInvaders") == 0.0
+    assert atari_report.human_normalised(1668.7, "SpaceInvaders") == pytest.approx(1.0)
+    assert atari_report.human_normalised(5.0, "Tetris") is None
+    assert atari_report.game_of("ALE/SpaceInvaders-v5") == "SpaceInvaders"
+
+
+def test_runs_of_two_games_are_refused_in_one_line(tmp_path, capsys):
+    a = fake_run(tmp_path / "a", 0, 10, 12, [1, 1, 1])
+    b = fake_run(tmp_path / "b", 1, 10, 12, [1, 1, 1])
+    (b / "config.json").write_text(json.dumps({"seed": 1, "env": "ALE/Pong-v5"}))
+    assert atari_report.main([str(a), str(b), "--reps", "10"]) == 2
+    assert capsys.readouterr().err.strip() == \
+        "atari_report: error: the runs are of 2 games (Breakout, Pong); give one game's runs at a time"
