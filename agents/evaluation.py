@@ -200,6 +200,20 @@ class EvalResult:
         (Atari without sticky actions) replays a few games whatever the seeds."""
         return len(set(zip(self.returns, self.lengths)))
 
+    def interval(self, confidence: float = 0.95) -> tuple[float, float]:
+        """A ``confidence`` interval of the mean over these episodes: SciPy's BCa bootstrap (9,999
+        resamples, a fixed generator, so the same returns give the same interval). Episode returns are
+        far from normal (Atari games end on lives lost), hence a bootstrap, not a t interval; one
+        episode, or episodes that all scored the same, give ``(mean, mean)``."""
+        values = np.asarray(self.returns, dtype=np.float64)
+        if len(values) < 2 or np.all(values == values[0]):
+            return float(self.mean), float(self.mean)
+        from scipy import stats
+
+        ci = stats.bootstrap((values,), np.mean, confidence_level=confidence, n_resamples=9_999,
+                             method="BCa", rng=np.random.default_rng(0)).confidence_interval
+        return float(ci.low), float(ci.high)
+
     def summary(self) -> str:
         return (f"{self.env_id}: mean {self.mean:.2f} +/- {self.std:.2f} (min {self.min:.1f}, "
                 f"max {self.max:.1f}) over {len(self.returns)} episodes ({self.distinct} distinct "

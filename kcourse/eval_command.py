@@ -143,6 +143,9 @@ def main(args) -> int:
                                  env_kwargs=env_kwargs, max_steps=args.max_steps, env_factory=factory)
     mode = "stochastic" if args.stochastic else f"epsilon {epsilon:g}" if epsilon else "greedy"
     print(f"{args.policy} ({meta['kind']}, {mode}{f', {protocol} protocol' if protocol else ''}) on {result.summary()}")
+    low, high = result.interval()
+    print(f"95% interval of the mean: [{low:.2f}, {high:.2f}] (BCa bootstrap over the {len(result.returns)} "
+          f"episodes, scipy.stats.bootstrap)")
     print("returns: [" + ", ".join(f"{r:g}" for r in result.returns) + "]")
     if video is not None:
         env = factory(seed=seed, render=True, **env_kwargs) if factory else None  # e.g. Breakout's wrappers
@@ -158,7 +161,7 @@ def main(args) -> int:
     if args.json:
         files.atomic_write_json(args.json, {"policy": str(args.policy), "mode": mode, "epsilon": epsilon,
                                             "protocol": protocol, "distinct_outcomes": result.distinct,
-                                            **dataclasses.asdict(result)})
+                                            "interval_95": [low, high], **dataclasses.asdict(result)})
     if args.min_mean is not None and not result.mean >= args.min_mean:
         print(f"FAIL: mean {result.mean:.2f} < --min-mean {args.min_mean:g}")
         return 1

@@ -213,3 +213,20 @@ def test_selection_rule_counts_the_report_size_and_needs_two_episodes():
     assert evaluation.selection_bound([500.0]) == -np.inf  # one episode: no spread to measure, never passes
     with pytest.raises(ValueError, match="argument `report_episodes`: expected an integer >= 1, got 0"):
         evaluation.selection_bound(returns, report_episodes=0)
+
+
+def test_the_interval_of_the_mean_brackets_it_and_is_repeatable():
+    from agents.evaluation import EvalResult
+
+    def result(returns):
+        r = np.asarray(returns, dtype=float)
+        return EvalResult(mean=float(r.mean()), std=float(r.std()), min=float(r.min()), max=float(r.max()),
+                          returns=list(r), lengths=[1] * len(r), env_id="x", seed=0)
+
+    games = result([7, 9, 12, 12, 14, 15, 17, 18, 20, 30])  # mean 15.4
+    low, high = games.interval()
+    assert low < 15.4 < high and (low, high) == games.interval()  # a fixed generator: the same interval
+    # the spread of 10 such games: the standard error is about 6.3 / sqrt(10) = 2.0, so a 95% interval
+    # spans roughly 2 x 1.96 x 2.0 = 7.8 points; a BCa bootstrap of 10 values comes out somewhat narrower
+    assert 4.0 < high - low < 10.0
+    assert result([5, 5, 5]).interval() == (5.0, 5.0) and result([3]).interval() == (3.0, 3.0)
