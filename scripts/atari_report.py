@@ -126,10 +126,6 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         runs = [read_run(folder) for folder in args.runs]
-    except ValueError as err:
-        print(f"atari_report: error: {err}", file=sys.stderr)
-        return 2
-    try:
         text, summary = table(runs, args.reps)
     except ValueError as err:
         print(f"atari_report: error: {err}", file=sys.stderr)
