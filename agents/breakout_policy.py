@@ -84,7 +84,7 @@ def run(cfg: BreakoutPolicyConfig, run_dir: Path) -> dict:
         artifacts.append("agent.gif")
     name, how = describe(meta, committed)
     headline = (f"{name}: {cfg.games}-game mean {result.mean:.1f} +/- "
-                f"{result.std:.1f} ({cfg.protocol} protocol, {result.distinct} distinct outcomes, epsilon {epsilon:g}, "
+                f"{result.std:.1f} ({cfg.protocol} protocol, {result.distinct_phrase}, epsilon {epsilon:g}, "
                 f"seeds {cfg.seed}-{cfg.seed + cfg.games - 1}); {how}")
     metrics = {"mean": result.mean, "std": result.std, "returns": [float(r) for r in result.returns],
                "games": cfg.games, "seed": cfg.seed, "epsilon": epsilon, "policy": str(cfg.policy),

@@ -388,7 +388,7 @@ def run(cfg: DQNConfig, run_dir: Path, resume: bool = False) -> dict:
     report = f"report {len(final.returns)}-episode mean {final.mean:.1f}"
     if protocols[0] is not None:
         report += "".join(f"{', ' if i else ' ('}{p} protocol{'' if i else ' (the headline)'}: "
-                          f"{r.mean:.2f} over {r.distinct} distinct outcomes"
+                          f"{r.mean:.2f} over {r.distinct_phrase}"
                           for i, (p, r) in enumerate(reports.items())) + ")"
     if target is None:
         verdict = "no target"

@@ -200,6 +200,11 @@ class EvalResult:
         (Atari without sticky actions) replays a few games whatever the seeds."""
         return len(set(zip(self.returns, self.lengths)))
 
+    @property
+    def distinct_phrase(self) -> str:
+        """``"7 distinct outcomes"`` (``"1 distinct outcome"``): the one wording every report uses."""
+        return f"{self.distinct} distinct outcome{'' if self.distinct == 1 else 's'}"
+
     def interval(self, confidence: float = 0.95) -> tuple[float, float]:
         """A ``confidence`` interval of the mean over these episodes: SciPy's BCa bootstrap (9,999
         resamples, a fixed generator, so the same returns give the same interval). Episode returns are
@@ -216,8 +221,7 @@ class EvalResult:
 
     def summary(self) -> str:
         return (f"{self.env_id}: mean {self.mean:.2f} +/- {self.std:.2f} (min {self.min:.1f}, "
-                f"max {self.max:.1f}) over {len(self.returns)} episodes ({self.distinct} distinct "
-                f"outcome{'' if self.distinct == 1 else 's'}), "
+                f"max {self.max:.1f}) over {len(self.returns)} episodes ({self.distinct_phrase}), "
                 f"seed {self.seed}")
 
 

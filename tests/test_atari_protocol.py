@@ -170,7 +170,7 @@ def test_tfa_evaluation_plays_the_configured_epsilon(epsilon):
     from agents.tfa.components import evaluate_policy
 
     p = cfglib.resolve(TfaDqnConfig, {"env": "cartpole", "eval_epsilon": epsilon})
-    result = evaluate_policy(lambda obs: np.zeros(len(obs), dtype=np.int64), p, episodes=20, seed=123)
+    result = evaluate_policy(lambda obs: np.zeros(len(obs), dtype=np.int64), p, episodes=20, seed=123, actions=2)
     mean_length = float(np.mean(result.lengths))
     if epsilon == 0.0:
         assert mean_length < 12

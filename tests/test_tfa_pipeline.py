@@ -333,7 +333,7 @@ def test_reached_follows_the_report_not_the_selection(tmp_path, monkeypatch):
 
     calls = []
 
-    def fake_evaluate(policy, p, episodes, seed, protocol=None):
+    def fake_evaluate(policy, p, episodes, seed, actions, protocol=None):
         calls.append(range(seed, seed + episodes))
         mean = 500.0 if seed in evaluation.SELECT_SEEDS else 400.0
         return evaluation.EvalResult(mean, 0.0, mean, mean, [mean] * episodes, [int(mean)] * episodes, p.env_id, seed)
@@ -674,3 +674,15 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path):
     assert f"resumed from {saved} at update {step}" in out
     metrics = json.loads((run_dir / "result.json").read_text())["metrics"]
     assert metrics["resumed_from"] == step and metrics["train_step"] == step + QUICK_CARTPOLE.train_steps
+
+
+def test_n_actions_counts_a_bounded_action_spec():
+    """Breakout's 4 actions are the spec 0..3; a spec 1..6 also holds 6 actions (maximum - minimum + 1)."""
+    pytest.importorskip("tf_agents")
+    import tensorflow as tf
+    from tf_agents.specs import tensor_spec
+
+    from agents.tfa.components import n_actions
+
+    assert n_actions(tensor_spec.BoundedTensorSpec((), tf.int64, 0, 3)) == 4
+    assert n_actions(tensor_spec.BoundedTensorSpec((), tf.int64, 1, 6)) == 6

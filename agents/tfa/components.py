@@ -300,18 +300,19 @@ def env_factory(p: TfaDqnConfig):
     return functools.partial(make_agent_env, p.env_id) if p.atari else None
 
 
-def evaluate_policy(policy: evaluation.Policy, p: TfaDqnConfig, episodes: int, seed: int,
+def n_actions(action_spec) -> int:
+    """The number of discrete actions of a TF-Agents action spec (actions ``minimum..maximum``)."""
+    return int(action_spec.maximum) - int(action_spec.minimum) + 1
+
+
+def evaluate_policy(policy: evaluation.Policy, p: TfaDqnConfig, episodes: int, seed: int, actions: int,
                     protocol: str | None = None) -> evaluation.EvalResult:
     """Evaluation with :func:`agents.evaluation.evaluate` (episodes in lockstep, one call per step): greedy,
-    or with ``p.eval_epsilon`` random actions (Atari); an Atari game under ``protocol`` (default: the
-    training env's, sticky)."""
+    or with ``p.eval_epsilon`` random actions among ``actions`` (Atari); an Atari game under ``protocol``
+    (default: the training env's, sticky)."""
     env_kwargs = {**p.env_kwargs, "protocol": protocol} if protocol else p.env_kwargs
     factory = env_factory(p)
-    if p.eval_epsilon:
-        probe = factory(**env_kwargs) if factory else make_agent_env(p.env_id, **env_kwargs)
-        n_actions = int(probe.action_space.n)
-        probe.close()
-        policy = evaluation.epsilon_greedy(policy, n_actions, p.eval_epsilon, seed)
+    policy = evaluation.epsilon_greedy(policy, actions, p.eval_epsilon, seed)
     return evaluation.evaluate(policy, p.env_id, episodes=episodes, seed=seed, env_kwargs=env_kwargs,
                                max_steps=p.eval_max_steps or None, env_factory=factory)
 

@@ -40,6 +40,7 @@ from agents.tfa.components import (
     evaluate_policy,
     export_policy,
     greedy_policy,
+    n_actions,
     sample_windows,
     train_on_window,
 )
@@ -183,7 +184,8 @@ def _evaluate(s: _Session, greedy, iteration: int, verbose: bool) -> bool:
     p = s.p
     seed = select_seed(iteration, p.eval_episodes)
     screen = p.target_return if p.target_return and p.early_stop else None
-    result = screened(lambda n: evaluate_policy(greedy, p, n, seed), p.eval_episodes, screen)
+    actions = n_actions(s.c.agent.action_spec)
+    result = screened(lambda n: evaluate_policy(greedy, p, n, seed, actions), p.eval_episodes, screen)
     bound = selection_bound(result.returns, p.final_eval_episodes)
     passed = (bool(p.target_return) and len(result.returns) == p.eval_episodes
               and selection_passes(result.returns, p.target_return, p.final_eval_episodes))
@@ -333,7 +335,8 @@ def _finish(p: TfaDqnConfig, run_dir: Path, c, eval_writer, history: list, chose
     policy, meta = policy_files.load_policy(run_dir / POLICY_DIR)
     # Atari: the report under each protocol (sticky first: the headline), on the same report seeds
     protocols = tuple(PROTOCOLS) if p.atari else (None,)
-    reports = {protocol: evaluate_policy(policy, p, p.final_eval_episodes, seed=REPORT_SEED, protocol=protocol)
+    reports = {protocol: evaluate_policy(policy, p, p.final_eval_episodes, seed=REPORT_SEED,
+                                     actions=int(meta["action_space"]["n"]), protocol=protocol)
                for protocol in protocols}
     final = reports[protocols[0]]
     meta["evaluation"] = json.loads(files.to_json(final))
@@ -388,7 +391,7 @@ def _finish(p: TfaDqnConfig, run_dir: Path, c, eval_writer, history: list, chose
         f" (< {target:g}, missed by {target - final.mean:.3f})"
     selection = "" if reached is None else "selection passed, " if selection_passed else "selection never passed, "
     how = f"epsilon {p.eval_epsilon:g}" if p.eval_epsilon else "greedy"
-    protocol_note = "".join(f", {k} protocol {r.mean:.2f} ({r.distinct} distinct outcome{'' if r.distinct == 1 else 's'})" for k, r in reports.items()
+    protocol_note = "".join(f", {k} protocol {r.mean:.2f} ({r.distinct_phrase})" for k, r in reports.items()
                             if k is not None)
     headline = (f"{p.env_id}{' slippery' if p.slippery else ''}: report {how} {what} {final.mean:.3f} over "
                 f"{len(final.returns)} episodes{verdict}{protocol_note}; {selection}"
