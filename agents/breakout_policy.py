@@ -1,7 +1,8 @@
 """``kcourse run breakout``: play the committed hand-written Breakout policy; no training.
 
 The policy in ``agents/trained/breakout-dueling-double`` was trained by ``kcourse run dqn --env
-breakout`` (the data-efficient preset, 100,000 agent steps; docs/dqn.md, "Breakout"); its
+breakout --seed 0`` from the frozen Atari recipe (the data-efficient preset, 100,000 agent steps, the
+seed picked by docs/atari.md's committed-policy rule); its
 ``policy.json`` records the config, the training time and the report evaluation. This exercise plays
 ``games`` full games on held-out seeds with the policy's evaluation epsilon, writes a GIF of one,
 and says what the policy is and how it was trained, from its own ``policy.json`` (``--policy`` may

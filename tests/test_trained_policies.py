@@ -12,9 +12,9 @@ THRESHOLDS = {
     "cartpole-v1-dqn": (475.0, 100),
     "frozenlake-4x4": (1.0, 20),            # deterministic lake: the greedy path always reaches the goal
     "frozenlake-4x4-slippery": (0.70, 1000),  # optimum about 0.74
-    # HOML's score; full games, greedy, seeds 0-29 (the committed run, seed 1, reset its first game
-    # with seed 1, later ones unseeded; its report, 17.97 over 100 games, used seeds 1,000,000+).
-    # A regression bar, not a report. Slow: 30 full games, about 1-2 minutes.
+    # HOML's score; full games, greedy, seeds 0-29 of the env's default protocol (sticky). The committed
+    # run (the frozen recipe's seed 0) trained on seeds 0-9,999 of its own env and reported on
+    # 1,000,000+. A regression bar, not a report. Slow: 30 full games, about 1-2 minutes.
     "breakout-dueling-double": (7.8, 30),
 }
 SLOW = {"breakout-dueling-double"}
