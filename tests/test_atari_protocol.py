@@ -176,3 +176,47 @@ def test_tfa_evaluation_plays_the_configured_epsilon(epsilon):
         assert mean_length < 12
     else:
         assert mean_length > 15
+
+
+def _recheck_module():
+    """scripts/recheck_atari.py, imported by path (scripts/ is not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "recheck_atari.py"
+    spec = importlib.util.spec_from_file_location("recheck_atari", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_outside_recheck_refuses_a_folder_without_a_policy_in_one_line(tmp_path, capsys):
+    assert _recheck_module().main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("recheck_atari: ") and "policy.json" in err and "\n" not in err
+
+
+@pytest.mark.slow
+def test_the_outside_recheck_plays_the_same_games_as_kcourse():
+    """The env built from Gymnasium's wrappers alone (scripts/recheck_atari.py) is the protocol's env:
+    greedy, without sticky actions, the committed policy scores game for game what kcourse's own
+    evaluation scores. Seeds 6,000,004-6,000,005: with the FIRE wrapper above the frame stack instead of
+    below it, the first of these scored 22 instead of kcourse's 25 when this was written (the test
+    compares the two, it does not hard-code either)."""
+    from agents.evaluation import evaluate
+    from agents.policy_files import load_policy
+    from agents.trained import policy_path
+
+    recheck = _recheck_module()
+    folder = policy_path("breakout-dueling-double")
+    policy, meta = load_policy(folder)
+    ours = evaluate(policy, meta["env_id"], episodes=2, seed=6_000_004, env_factory=atari.make_atari_env,
+                    env_kwargs={"protocol": "atari100k"}).returns
+    import keras
+
+    model = keras.models.load_model(folder / "model.keras", compile=False)
+    env = recheck.make_env(meta["env_id"], "atari100k", "gymnasium")
+    rng = np.random.default_rng(0)
+    theirs = [recheck.play(model, env, 6_000_004 + i, 0.0, rng)[0] for i in range(2)]
+    env.close()
+    assert theirs == ours
