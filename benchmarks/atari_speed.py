@@ -348,9 +348,10 @@ def update_split(agent, batch: tuple, env, seconds: float, xla: bool = False) ->
 
     ``shifts``: the two ``random_shift`` calls; ``forward``: ``compute_loss`` (its forward passes: two
     while the targets come from the online net, ``agent.target_is_online``, else three; and the loss);
-    ``forward+backward``: it under a tape and its gradients; ``no-shift step``: the train step of the same config without shifts (forward, backward, the
-    optimizer); ``whole step``: ``agent.train_step`` (shifts included); with ``xla``, also ``whole step,
-    XLA``: the same step compiled with ``jit_compile=True`` (the config's ``jit_compile``).
+    ``forward+backward``: it under a tape and its gradients; ``no-shift step``: the train step of the
+    same config without shifts (forward, backward, the optimizer); ``whole step``: ``agent.train_step``
+    (shifts included); with ``xla``, also ``whole step, XLA``: the same step compiled with
+    ``jit_compile=True`` (the config's ``jit_compile``).
     """
     import tensorflow as tf
 

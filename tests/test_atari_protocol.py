@@ -210,8 +210,7 @@ def test_the_outside_recheck_plays_the_same_games_as_kcourse():
     recheck = _recheck_module()
     folder = policy_path("breakout-dueling-double")
     policy, meta = load_policy(folder)
-    ours = evaluate(policy, meta["env_id"], episodes=2, seed=6_000_004, env_factory=atari.make_atari_env,
-                    env_kwargs={"protocol": "atari100k"}).returns
+    ours = evaluate(policy, meta["env_id"], episodes=2, seed=6_000_004, env_kwargs={"protocol": "atari100k"}).returns
     import keras
 
     model = keras.models.load_model(folder / "model.keras", compile=False)
