@@ -48,7 +48,7 @@ CASES = [
     ("breakout-dueling-double", {"train_seconds": "soon"},
      '`train_seconds`: expected a number of seconds >= 0 (or no such field), got "soon"'),
     ("breakout-dueling-double", {"env_id": "CartPole-v1"},
-     "`env_id` is 'CartPole-v1', but `env_factory` 'agents.atari:make_breakout_env' makes Atari games: the file "
+     "`env_id` is 'CartPole-v1', but `env_factory` 'agents.atari:make_atari_env' makes Atari games: the file "
      "was edited or mixes two policies"),
     ("breakout-dueling-double", {"env_kwargs": {"frameskip": 1}},
      "`env_kwargs`: expected {} for an Atari policy (the factory takes no argument from the file), got "
@@ -107,16 +107,16 @@ def _meta(name: str, **changes) -> dict:
 
 def test_the_committed_policy_is_described_as_committed_with_its_command_and_time():
     meta = _meta("breakout-dueling-double")
-    # 4,621.1 s = 77 min; its config: seed 1, preset auto (data-efficient)
+    # train_seconds 5,897.0 s = 98 min, as its policy.json records; its config: seed 0
     assert breakout_policy.describe(meta, committed=True) == (
-        "committed keras-dueling-double", "trained by `kcourse run dqn --env breakout --seed 1`, 100,000 agent steps "
-                                          "in 77 min")
+        "committed keras-dueling-double", "trained by `kcourse run dqn --env breakout --seed 0`, 100,000 agent steps "
+                                          "in 98 min")
 
 
 def test_another_folder_is_not_called_committed_and_only_what_its_file_records_is_said():
     run_folder = _meta("breakout-dueling-double", train_seconds=None, env_steps=None)
     assert breakout_policy.describe(run_folder, committed=False) == (
-        "keras-dueling-double", "trained by `kcourse run dqn --env breakout --seed 1` (steps and time not recorded)")
+        "keras-dueling-double", "trained by `kcourse run dqn --env breakout --seed 0` (steps and time not recorded)")
     tfa = _meta("breakout-dueling-double", kind=policy_files.TFA_KIND, algorithm=None, train_seconds=None,
                 env_steps=None, config={"agent": "ddqn", "seed": 0, "preset": "data-efficient"})
     assert breakout_policy.describe(tfa, committed=False) == (
