@@ -85,6 +85,12 @@ def committed_seed(runs: list[dict]):
     return scored[(len(scored) - 1) // 2] if scored else None
 
 
+def _iqm_cell(numbers: dict) -> str:
+    if numbers["iqm_low"] is None:
+        return f"{numbers['iqm']:.2f} (one run: no interval over runs; `kcourse eval` gives one over games)"
+    return f"{numbers['iqm']:.2f} [{numbers['iqm_low']:.2f}, {numbers['iqm_high']:.2f}]"
+
+
 def table(runs: list[dict], reps: int) -> tuple[str, dict]:
     """The markdown table and its numbers."""
     lines = ["| seed | sticky mean +/- std (distinct / games) | atari100k mean +/- std (distinct / games) | "
@@ -99,14 +105,13 @@ def table(runs: list[dict], reps: int) -> tuple[str, dict]:
     summary = {"game": games[0]}
     for p in PROTOCOLS:
         means = [r[p]["mean"] for r in runs]
-        iqm, low, high = iqm_interval(means, reps)
+        # one run has no spread over runs: rliable's bootstrap would print [x, x], which reads as certainty
+        iqm, low, high = iqm_interval(means, reps) if len(means) > 1 else (means[0], None, None)
         summary[p] = {"mean": statistics.fmean(means), "median": statistics.median(means), "worst": min(means),
                       "iqm": iqm, "iqm_low": low, "iqm_high": high, "seeds": len(means)}
     for name in ("mean", "median", "worst"):
         lines.append(f"| **{name}** | {summary['sticky'][name]:.2f} | {summary['atari100k'][name]:.2f} | | |")
-    lines.append("| **IQM [95% CI]** | " + " | ".join(
-        f"{summary[p]['iqm']:.2f} [{summary[p]['iqm_low']:.2f}, {summary[p]['iqm_high']:.2f}]" for p in PROTOCOLS)
-        + " | | |")
+    lines.append("| **IQM [95% CI]** | " + " | ".join(_iqm_cell(summary[p]) for p in PROTOCOLS) + " | | |")
     if games[0] in RANDOM_HUMAN:
         for p in PROTOCOLS:
             summary[p]["iqm_human_normalised"] = human_normalised(summary[p]["iqm"], games[0])

@@ -46,6 +46,16 @@ def test_a_folder_that_is_not_a_finished_run_is_one_line(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == f"atari_report: error: {tmp_path}: no result.json (not a finished run)"
 
 
+def test_one_run_prints_no_interval_over_runs(tmp_path):
+    # rliable's bootstrap over a single run resamples that one value: [412.45, 412.45], which reads as
+    # certainty. One run (SpaceInvaders seed 0) gets its mean and a pointer to the interval over games.
+    run = atari_report.read_run(fake_run(tmp_path / "dqn__0", 0, 412.45, 399.15, [1, 2, 3]))
+    text, summary = atari_report.table([run], reps=10)
+    assert summary["sticky"]["iqm"] == 412.45 and summary["sticky"]["iqm_low"] is None
+    assert ("| **IQM [95% CI]** | 412.45 (one run: no interval over runs; `kcourse eval` gives one over games) | "
+            "399.15 (one run") in text
+
+
 @pytest.mark.slow
 def test_iqm_and_its_interval_come_from_rliable(tmp_path):
     if not ANALYSIS_PYTHON.is_file():
