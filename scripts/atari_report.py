@@ -42,6 +42,16 @@ def human_normalised(score: float, game: str):
     return (score - random) / (human - random)
 
 
+def selection_means(folder: Path) -> list[float]:
+    """The run's selection-evaluation means in order: the hand-written agent keeps them in its last
+    checkpoint's state (``[step, episode, mean, std, episodes]`` rows), TF-Agents in ``eval_history.json``."""
+    checkpoints = sorted((folder / "checkpoints").glob("ckpt-*/state.json"))
+    if checkpoints:
+        return [float(e[2]) for e in json.loads(checkpoints[-1].read_text())["state"]["evals"]]
+    history = folder / "eval_history.json"
+    return [float(e["eval_mean"]) for e in json.loads(history.read_text())] if history.is_file() else []
+
+
 def read_run(folder: Path) -> dict:
     """One run's seed, env, per-protocol reports and the selection score of the committed-policy rule.
 
@@ -56,10 +66,8 @@ def read_run(folder: Path) -> dict:
     reports = metrics.get("reports")
     if not reports or any(p not in reports for p in PROTOCOLS):
         raise ValueError(f"{folder}: result.json has no report under both protocols ({', '.join(PROTOCOLS)})")
-    checkpoints = sorted((folder / "checkpoints").glob("ckpt-*/state.json"))
-    evals = json.loads(checkpoints[-1].read_text())["state"]["evals"] if checkpoints else []
     config = json.loads((folder / "config.json").read_text()) if (folder / "config.json").is_file() else {}
-    last = [e[2] for e in evals[-RULE_EVALS:]]  # [step, episode, mean, std, episodes]
+    last = selection_means(folder)[-RULE_EVALS:]
     return {"run": folder.name, "seed": config.get("seed"), "env": config.get("env"),
             "code": result.get("code"), "resumed_at": metrics.get("resumed_at") or [],
             "train_seconds": metrics.get("train_seconds"),

@@ -46,6 +46,17 @@ def test_a_folder_that_is_not_a_finished_run_is_one_line(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == f"atari_report: error: {tmp_path}: no result.json (not a finished run)"
 
 
+def test_a_tf_agents_run_takes_its_selection_from_eval_history(tmp_path):
+    # TF-Agents keeps no state.json; its eval_history.json lists the selection evaluations. The last
+    # three means are 12.0, 9.0 and 12.0: the selection score is 33 / 3 = 11.0.
+    folder = fake_run(tmp_path / "tfa-dqn__1", 1, 11.16, 11.4, [])
+    for state in (folder / "checkpoints").glob("*/state.json"):
+        state.unlink()
+    (folder / "eval_history.json").write_text(json.dumps(
+        [{"env_steps": 10_000 * (i + 1), "eval_mean": m} for i, m in enumerate([4.2, 12.0, 9.0, 12.0])]))
+    assert atari_report.read_run(folder)["selection_score"] == 11.0
+
+
 def test_one_run_prints_no_interval_over_runs(tmp_path):
     # rliable's bootstrap over a single run resamples that one value: [412.45, 412.45], which reads as
     # certainty. One run (SpaceInvaders seed 0) gets its mean and a pointer to the interval over games.
