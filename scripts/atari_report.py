@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from plot_breakout_curves import selection_evals, tfa_history  # this folder: one reader of run files
 
 PROTOCOLS = ("sticky", "atari100k")
 RULE_EVALS = 3  # docs/atari.md: the last 3 selection evaluations (80k, 90k, 100k agent steps)
@@ -43,13 +44,12 @@ def human_normalised(score: float, game: str):
 
 
 def selection_means(folder: Path) -> list[float]:
-    """The run's selection-evaluation means in order: the hand-written agent keeps them in its last
-    checkpoint's state (``[step, episode, mean, std, episodes]`` rows), TF-Agents in ``eval_history.json``."""
-    checkpoints = sorted((folder / "checkpoints").glob("ckpt-*/state.json"))
-    if checkpoints:
-        return [float(e[2]) for e in json.loads(checkpoints[-1].read_text())["state"]["evals"]]
-    history = folder / "eval_history.json"
-    return [float(e["eval_mean"]) for e in json.loads(history.read_text())] if history.is_file() else []
+    """The run's selection-evaluation means in order, read by the curve plot's readers: the hand-written
+    agent's from its newest checkpoint's state, TF-Agents' from ``eval_history.json``."""
+    evals = selection_evals(folder)
+    if len(evals):
+        return [float(m) for m in evals[:, 2]]  # [step, episode, mean, std, episodes]
+    return [float(m) for m in tfa_history(folder)[2]] if (folder / "eval_history.json").is_file() else []
 
 
 def read_run(folder: Path) -> dict:

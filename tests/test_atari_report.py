@@ -53,7 +53,7 @@ def test_a_tf_agents_run_takes_its_selection_from_eval_history(tmp_path):
     for state in (folder / "checkpoints").glob("*/state.json"):
         state.unlink()
     (folder / "eval_history.json").write_text(json.dumps(
-        [{"env_steps": 10_000 * (i + 1), "eval_mean": m} for i, m in enumerate([4.2, 12.0, 9.0, 12.0])]))
+        [{"env_steps": 10_000 * (i + 1), "train_avg_return": 0.0, "eval_mean": m} for i, m in enumerate([4.2, 12.0, 9.0, 12.0])]))
     assert atari_report.read_run(folder)["selection_score"] == 11.0
 
 
