@@ -38,6 +38,10 @@ from keras_impl import files, runtime
 from keras_impl.checkpoints import CheckpointManager, save_on_interrupt
 from keras_impl.plotting import moving_mean, plot_learning_curve
 
+# Training scalars go to TensorBoard as the mean of this many training rounds (CleanRL writes every
+# 100 steps): a write each round was a visible share of an Atari agent step (docs/atari-speed.md).
+LOG_ROUNDS = 100
+
 # ----------------------------------------------------------------------------------------------
 # Training state and checkpoints
 # ----------------------------------------------------------------------------------------------
@@ -271,9 +275,11 @@ def _loop(run: _Run, env) -> None:
             last_loss = float(losses[-1])
             loss_mean, q_mean = float(losses.mean()), float(q_means.mean())
             state.train_log.append([state.global_step, loss_mean, q_mean])
-            runtime.log_scalars(run.writers[0], state.global_step, {"losses/td_loss": loss_mean,
-                                                                     "losses/q_values": q_mean},
-                                flush=False)  # every round: flushed with the episode's scalars
+            if len(state.train_log) % LOG_ROUNDS == 0:  # TensorBoard: the mean of each LOG_ROUNDS rounds
+                recent = np.asarray(state.train_log[-LOG_ROUNDS:])  # [LOG_ROUNDS, 3]
+                runtime.log_scalars(run.writers[0], state.global_step, {"losses/td_loss": recent[:, 1].mean(),
+                                                                         "losses/q_values": recent[:, 2].mean()},
+                                    flush=False)  # flushed with the episode's scalars
         if state.global_step % cfg.target_update_interval == 0:
             agent.sync_target()
         if terminated or truncated:

@@ -207,6 +207,29 @@ def test_same_seed_same_first_1000_updates(tmp_path):
     assert sa.returns == sb.returns
 
 
+def test_tensorboard_gets_the_mean_of_each_log_rounds_training_rounds(tmp_path, monkeypatch):
+    from tensorflow.core.util import event_pb2
+    import tensorflow as tf
+
+    monkeypatch.setattr(dqn_train, "LOG_ROUNDS", 4)
+    # rounds at steps 110, 120, ..., 200: 10 rounds, so two TensorBoard points (rounds 1-4 and 5-8)
+    cfg = dqn.DQNConfig(total_timesteps=200, checkpoint_every=0, seed=3, **TINY)
+    _, state = dqn_train.train(cfg, tmp_path, log=lambda line: None)
+    scalars = {}
+    for path in sorted((tmp_path / "train").glob("events.out.tfevents.*")):
+        for record in tf.data.TFRecordDataset(str(path)):
+            event = event_pb2.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                if value.tag.startswith("losses/"):
+                    scalars.setdefault(value.tag, []).append((event.step, float(tf.make_ndarray(value.tensor))))
+    log = np.asarray(state.train_log)  # [10, 3]: step, mean loss, mean Q
+    assert len(log) == 10
+    for tag, column in (("losses/td_loss", 1), ("losses/q_values", 2)):
+        steps, values = zip(*scalars[tag])
+        assert list(steps) == [140, 180]  # the 4th and 8th rounds' steps
+        np.testing.assert_allclose(values, [log[:4, column].mean(), log[4:8, column].mean()], rtol=1e-6)
+
+
 def test_checkpoint_resume_continues_episodes_and_epsilon(tmp_path):
     # one-step transitions: every env step is in the buffer at once (an n-step window holds the last
     # n - 1 steps of an unfinished episode back, and the run ends mid-episode)
