@@ -27,7 +27,7 @@ def shift_frames(frames, dy, dx):
     height, width = tf.shape(pixels)[1], tf.shape(pixels)[2]
     rows = tf.clip_by_value(tf.range(height)[None, :] + dy[:, None], 0, height - 1)  # [B, H]
     cols = tf.clip_by_value(tf.range(width)[None, :] + dx[:, None], 0, width - 1)  # [B, W]
-    swap = [0, 2, 1] + list(range(3, pixels.shape.rank))  # rows <-> columns
+    swap = [0, 2, 1] if packed else [0, 2, 1, 3]  # rows <-> columns
     pixels = tf.gather(pixels, rows, axis=1, batch_dims=1)  # [B, H, W, ...]
     pixels = tf.transpose(tf.gather(tf.transpose(pixels, swap), cols, axis=1, batch_dims=1), swap)
     return tf.bitcast(pixels, tf.uint8) if packed else pixels
